@@ -1,0 +1,35 @@
+"""A channel: one concrete deployment (provider endpoint + key + upstream model)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: str  # LiteLLM deployment id (model_info.id); what the Router is handed
+    model_name: str  # the public model_name of the deployment
+    upstream_model: str  # litellm_params.model, e.g. "openrouter/qwen/qwen3-30b-a3b:free"
+    provider: str  # "openrouter", "openai", "ollama", ...
+    channel: str  # channel name: model_info.channel, else the provider
+    api_base: str | None = None
+    tags: frozenset[str] = field(default_factory=frozenset)
+    params_b: float | None = None  # parameter count, billions
+    context_tokens: int | None = None  # context window, tokens
+    local: bool = False
+    input_cost_per_token: float | None = None  # USD; None = unknown
+    output_cost_per_token: float | None = None
+    price_verified: bool = False  # the price came from config or a price source, not a guess
+    quality: float | None = None  # 0..1 when configured
+    order: int | None = None  # model_info.order / priority: lower is preferred
+    supports_function_calling: bool | None = None
+    supports_vision: bool | None = None
+
+    @property
+    def is_free(self) -> bool:
+        """Free only when a verified price of 0 says so: a `:free` name is not proof."""
+        return (
+            self.price_verified
+            and self.input_cost_per_token == 0
+            and self.output_cost_per_token == 0
+        )

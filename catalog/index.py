@@ -1,0 +1,97 @@
+"""The tag index: built once when the catalogue changes, queried on every request.
+
+A query costs a few vector operations over the channel arrays (numpy), not a scan of names:
+postings map each tag to the positions of the channels carrying it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from catalog.channel import Channel
+from catalog.query import Bound, TagQuery
+
+Positions = npt.NDArray[np.intp]
+Mask = npt.NDArray[np.bool_]
+
+
+class TagIndex:
+    def __init__(self, channels: Sequence[Channel]) -> None:
+        self.channels: tuple[Channel, ...] = tuple(channels)
+        self.size = len(self.channels)
+        self.position_by_id: dict[str, int] = {c.id: i for i, c in enumerate(self.channels)}
+        postings: dict[str, list[int]] = {}
+        for position, channel in enumerate(self.channels):
+            for tag in channel.tags:
+                postings.setdefault(tag, []).append(position)
+        self.postings: dict[str, Positions] = {
+            tag: np.asarray(positions, dtype=np.intp) for tag, positions in postings.items()
+        }
+        nan = float("nan")
+        self.params_b = np.array(
+            [nan if c.params_b is None else c.params_b for c in self.channels], dtype=np.float64
+        )
+        self.context_tokens = np.array(
+            [nan if c.context_tokens is None else c.context_tokens for c in self.channels],
+            dtype=np.float64,
+        )
+        self.free: Mask = np.array([c.is_free for c in self.channels], dtype=np.bool_)
+        self.local: Mask = np.array([c.local for c in self.channels], dtype=np.bool_)
+        self.all: Mask = np.ones(self.size, dtype=np.bool_)
+        self._sorted_tags: list[str] | None = None
+        # Per-catalogue derived arrays (priority order, static signals), built on first use.
+        self.cache: dict[str, npt.NDArray[np.float64]] = {}
+
+    def mask(self, query: TagQuery) -> Mask:
+        """Channels matching the query, as a boolean mask over positions."""
+        if query.include:
+            hits = np.zeros(self.size, dtype=np.int32)
+            for tag in query.include:
+                posting = self.postings.get(tag)
+                if posting is None:
+                    return np.zeros(self.size, dtype=np.bool_)
+                hits[posting] += 1
+            mask = hits == len(query.include)
+        else:
+            mask = self.all.copy()
+        for tag in query.exclude:
+            posting = self.postings.get(tag)
+            if posting is not None:
+                mask[posting] = False
+        for bound in query.params:
+            mask &= _compare(self.params_b, bound)
+        for bound in query.context:
+            mask &= _compare(self.context_tokens, bound)
+        return mask
+
+    def unknown_tags(self, query: TagQuery) -> list[str]:
+        return sorted(tag for tag in query.include if tag not in self.postings)
+
+    def closest_tags(self, tag: str, limit: int = 5) -> list[str]:
+        if self._sorted_tags is None:
+            self._sorted_tags = sorted(self.postings)
+        close = difflib.get_close_matches(tag, self._sorted_tags, n=limit, cutoff=0.6)
+        if len(close) < limit:  # prefix matches catch `qwen` -> `qwen3` that difflib ranks low
+            close += [t for t in self._sorted_tags if t.startswith(tag) and t not in close]
+        return close[:limit]
+
+    def tag_counts(self) -> dict[str, int]:
+        return {tag: int(posting.size) for tag, posting in sorted(self.postings.items())}
+
+
+def _compare(values: npt.NDArray[np.float64], bound: Bound) -> Mask:
+    # NaN (unknown size) compares False everywhere: an unknown size never satisfies a bound.
+    with np.errstate(invalid="ignore"):
+        if bound.op == ">=":
+            return values >= bound.value
+        if bound.op == "<=":
+            return values <= bound.value
+        if bound.op == ">":
+            return values > bound.value
+        if bound.op == "<":
+            return values < bound.value
+        return values == bound.value

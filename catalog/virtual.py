@@ -1,0 +1,48 @@
+"""Virtual model names: `tag:...` queries and `auto`, `auto:free`, ... groups.
+
+A virtual name resolves to a `RouteSpec`: which channels are eligible (a tag query plus the
+free/local restrictions) and which strategy ranks them (None = the active one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from catalog.query import TagQuery, is_tag_query, parse_tag_query
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    name: str
+    query: TagQuery | None = None  # None = every channel
+    strategy: str | None = None  # None = the active strategy
+    free_only: bool = False
+    local_only: bool = False
+    description: str = ""
+
+
+BUILTIN_VIRTUAL_MODELS: dict[str, RouteSpec] = {
+    spec.name: spec
+    for spec in (
+        RouteSpec("auto", description="every channel, ranked by the active strategy"),
+        RouteSpec("auto:free", free_only=True, description="verified free channels only"),
+        RouteSpec("auto:local", local_only=True, description="local channels only"),
+        RouteSpec("auto:cheap", strategy="cost_first", description="cheapest for this request"),
+        RouteSpec("auto:fast", strategy="speed_optimized", description="fastest observed"),
+        RouteSpec("auto:best", strategy="quality_optimized", description="highest quality"),
+    )
+}
+
+
+def resolve_virtual_name(model: str, custom: Mapping[str, RouteSpec]) -> RouteSpec | None:
+    """The route for a virtual name, None for a concrete model name.
+
+    Raises TagQueryError for a malformed `tag:` query.
+    """
+    if is_tag_query(model):
+        return RouteSpec(model, query=parse_tag_query(model))
+    key = model.strip().lower()
+    if not key.startswith("auto"):
+        return custom.get(model) or custom.get(key)
+    return custom.get(key) or BUILTIN_VIRTUAL_MODELS.get(key)

@@ -1,0 +1,39 @@
+"""The tag index of the running Router, rebuilt only when its deployment list changes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from catalog.index import TagIndex
+from router_ext.deployments import channels_from_model_list
+
+log = logging.getLogger("smart_router")
+
+
+class Catalogue:
+    def __init__(self) -> None:
+        self._index = TagIndex([])
+        self._fingerprint: tuple[int, int] | None = None
+
+    def index_for(self, model_list: Sequence[Mapping[str, Any]] | None) -> TagIndex:
+        deployments = model_list or []
+        # Identity + length is enough to notice LiteLLM adding, removing or replacing
+        # deployments, and costs nothing per request; reload calls invalidate() for edits.
+        fingerprint = (id(deployments), len(deployments))
+        if fingerprint != self._fingerprint:
+            started = time.perf_counter()
+            self._index = TagIndex(channels_from_model_list(deployments))
+            self._fingerprint = fingerprint
+            log.info(
+                "smart-router: indexed %d channels, %d tags in %.1f ms",
+                self._index.size,
+                len(self._index.postings),
+                (time.perf_counter() - started) * 1000,
+            )
+        return self._index
+
+    def invalidate(self) -> None:
+        self._fingerprint = None

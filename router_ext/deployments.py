@@ -1,0 +1,148 @@
+"""Channels from LiteLLM deployments (`Router.model_list` entries).
+
+Reads our optional `model_info` extras (tags, local, quality, channel, order, prices) and
+LiteLLM's own keys (`supports_function_calling`, `supports_vision`, `max_input_tokens`,
+`input_cost_per_token`, ...) from the deployment first, then from LiteLLM's model map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import litellm
+
+from catalog.channel import Channel
+from catalog.locality import is_local_endpoint
+from catalog.sizes import context_from_tags, params_from_tags, parse_param_size
+from catalog.tags import merge_tags
+
+
+def channels_from_model_list(model_list: Iterable[Mapping[str, Any]]) -> list[Channel]:
+    channels = []
+    for deployment in model_list:
+        channel = channel_from_deployment(deployment)
+        if channel is not None:
+            channels.append(channel)
+    return channels
+
+
+def channel_from_deployment(deployment: Mapping[str, Any]) -> Channel | None:
+    params: Mapping[str, Any] = deployment.get("litellm_params") or {}
+    info: Mapping[str, Any] = deployment.get("model_info") or {}
+    model_name = str(deployment.get("model_name") or "")
+    upstream = str(params.get("model") or "")
+    deployment_id = info.get("id")
+    if not deployment_id or not upstream or "*" in model_name or "*" in upstream:
+        return None  # wildcard deployments are expanded by discovery, not routed as they stand
+    provider = _provider(upstream, params)
+    api_base = params.get("api_base") or None
+    known = _litellm_model_facts(upstream, provider)
+
+    tags = merge_tags((model_name, upstream), (*_tag_list(info.get("tags")), *_tag_list(params.get("tags"))))
+    if info.get("channel"):
+        tags = tags | merge_tags((str(info["channel"]),))
+
+    params_b = _params_b(info.get("parameters"))
+    if params_b is None:
+        params_b = params_from_tags(tags)
+    context = _first_int(info.get("max_input_tokens"), known.get("max_input_tokens"))
+    if context is None:
+        context = context_from_tags(tags)
+
+    input_price = _first_float(
+        info.get("input_cost_per_token"), params.get("input_cost_per_token")
+    )
+    output_price = _first_float(
+        info.get("output_cost_per_token"), params.get("output_cost_per_token")
+    )
+    if input_price is None and output_price is None:
+        input_price = _first_float(known.get("input_cost_per_token"))
+        output_price = _first_float(known.get("output_cost_per_token"))
+    priced = input_price is not None or output_price is not None
+
+    local = info.get("local")
+    return Channel(
+        id=str(deployment_id),
+        model_name=model_name,
+        upstream_model=upstream,
+        provider=provider,
+        channel=str(info.get("channel") or provider),
+        api_base=str(api_base) if api_base else None,
+        tags=tags,
+        params_b=params_b,
+        context_tokens=context,
+        local=bool(local) if isinstance(local, bool) else is_local_endpoint(api_base, provider),
+        input_cost_per_token=input_price if input_price is not None else (0.0 if priced else None),
+        output_cost_per_token=output_price if output_price is not None else (0.0 if priced else None),
+        price_verified=priced,
+        quality=_first_float(info.get("quality")),
+        order=_first_int(info.get("order"), params.get("order"), info.get("priority")),
+        supports_function_calling=_first_bool(
+            info.get("supports_function_calling"), known.get("supports_function_calling")
+        ),
+        supports_vision=_first_bool(info.get("supports_vision"), known.get("supports_vision")),
+    )
+
+
+def _provider(upstream: str, params: Mapping[str, Any]) -> str:
+    explicit = params.get("custom_llm_provider")
+    if explicit:
+        return str(explicit)
+    if "/" in upstream:
+        return upstream.split("/", 1)[0].lower()
+    try:
+        return str(litellm.get_llm_provider(model=upstream)[1])
+    except Exception:  # LiteLLM raises bare exceptions for names it cannot place
+        return "openai"
+
+
+def _litellm_model_facts(upstream: str, provider: str) -> Mapping[str, Any]:
+    cost_map: Mapping[str, Any] = litellm.model_cost
+    bare = upstream.split("/", 1)[1] if upstream.startswith(f"{provider}/") else upstream
+    for key in (upstream, bare, f"{provider}/{bare}"):
+        facts = cost_map.get(key)
+        if isinstance(facts, Mapping):
+            return facts
+    return {}
+
+
+def _tag_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part for part in value.split(",") if part.strip()]
+    if isinstance(value, Iterable):
+        return [str(part) for part in value]
+    return [str(value)]
+
+
+def _params_b(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        return parse_param_size(value)
+    return None
+
+
+def _first_float(*values: Any) -> float | None:
+    for value in values:
+        if isinstance(value, bool) or value is None:
+            continue
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def _first_int(*values: Any) -> int | None:
+    number = _first_float(*values)
+    return None if number is None else int(number)
+
+
+def _first_bool(*values: Any) -> bool | None:
+    for value in values:
+        if isinstance(value, bool):
+            return value
+    return None

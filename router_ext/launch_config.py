@@ -1,0 +1,55 @@
+"""The config actually served: the user's YAML minus channels whose key is not set.
+
+The default config lists every provider we know; a channel whose `api_key` names an unset
+environment variable (`os.environ/GROQ_API_KEY`) is left out with a note, so the proxy starts
+cleanly with no keys at all. Offline settings LiteLLM needs are filled in when absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ENV_PREFIX = "os.environ/"
+
+
+@dataclass
+class LaunchConfig:
+    document: dict[str, Any]
+    skipped: dict[str, str] = field(default_factory=dict)  # model_name -> missing variable
+
+    @property
+    def channel_count(self) -> int:
+        return len(self.document.get("model_list") or [])
+
+
+def missing_env_var(deployment: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
+    params = deployment.get("litellm_params") or {}
+    for key in ("api_key", "api_base"):
+        value = params.get(key)
+        if isinstance(value, str) and value.startswith(ENV_PREFIX):
+            name = value[len(ENV_PREFIX) :]
+            if not environ.get(name):
+                return name
+    return None
+
+
+def prepare_launch_config(document: Mapping[str, Any], environ: Mapping[str, str]) -> LaunchConfig:
+    config = dict(document)
+    kept, skipped = [], {}
+    for deployment in config.get("model_list") or []:
+        missing = missing_env_var(deployment, environ) if isinstance(deployment, Mapping) else None
+        if missing:
+            skipped[str(deployment.get("model_name"))] = missing
+        else:
+            kept.append(deployment)
+    config["model_list"] = kept
+    settings = dict(config.get("litellm_settings") or {})
+    settings.setdefault("disable_hf_tokenizer_download", True)
+    callbacks = list(settings.get("callbacks") or [])
+    if not any("router_ext.hook" in str(c) for c in callbacks):
+        callbacks.append("router_ext.hook.proxy_handler")
+    settings["callbacks"] = callbacks
+    config["litellm_settings"] = settings
+    return LaunchConfig(config, skipped)

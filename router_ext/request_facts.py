@@ -1,0 +1,44 @@
+"""What the router needs to know about one request body, read once per request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from strategies.base import RequestFacts
+
+
+def request_facts(data: Mapping[str, Any], default_max_tokens: int) -> RequestFacts:
+    max_tokens = data.get("max_completion_tokens") or data.get("max_tokens")
+    return RequestFacts(
+        prompt_tokens=0,
+        max_output_tokens=int(max_tokens) if isinstance(max_tokens, int) and max_tokens > 0 else default_max_tokens,
+        needs_tools=bool(data.get("tools") or data.get("functions")),
+        needs_vision=_has_image(data.get("messages")),
+    )
+
+
+def _has_image(messages: Any) -> bool:
+    if not isinstance(messages, list):
+        return False
+    for message in messages:
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if isinstance(content, list):
+            for part in content:
+                if isinstance(part, Mapping) and part.get("type") in ("image_url", "input_image", "image"):
+                    return True
+    return False
+
+
+def requested_strategy(data: Mapping[str, Any]) -> str | None:
+    """Per-request override: header `x-router-strategy`, else `metadata.router_strategy`."""
+    request = data.get("proxy_server_request")
+    headers = request.get("headers") if isinstance(request, Mapping) else None
+    if isinstance(headers, Mapping):
+        for key, value in headers.items():
+            if key.lower() == "x-router-strategy" and value:
+                return str(value)
+    metadata = data.get("metadata")
+    if isinstance(metadata, Mapping) and metadata.get("router_strategy"):
+        return str(metadata["router_strategy"])
+    return None

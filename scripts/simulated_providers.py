@@ -1,0 +1,238 @@
+"""Simulated AI providers: real HTTP servers on 127.0.0.1 that answer like the real ones.
+
+One process serves several providers, each on its own port, from a JSON spec:
+
+    {"providers": [{"name": "paid", "models": ["openai/gpt-4o-mini"], "api_key": "sk-x",
+                    "latency_ms": 5, "style": "openai"}]}
+
+Each provider speaks the OpenAI chat API (JSON and SSE with the usage chunk), `GET /v1/models`
+and Ollama's `GET /api/tags`. Failures are scriptable at run time through `POST /_control`:
+a list of steps, each `{"status", "body", "headers", "delay", "drop", "malformed",
+"drop_stream", "times", "model"}`, consumed in order by matching chat requests.
+`GET /_control` returns counters. On start the process prints one JSON line `{name: port}`.
+
+    python -m scripts.simulated_providers --spec spec.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+@dataclass
+class Provider:
+    name: str
+    models: list[str]
+    api_key: str | None = None
+    latency_ms: float = 0.0
+    stream_chunk_delay_ms: float = 0.0
+    style: str = "openai"
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    requests: Counter[str] = field(default_factory=Counter)
+    failures: int = 0
+
+    def next_step(self, model: str) -> dict[str, Any] | None:
+        for step in self.steps:
+            if step.get("model") not in (None, model):
+                continue
+            times = step.get("times", 1)
+            if times != "forever":
+                step["times"] = times - 1
+                if step["times"] <= 0:
+                    self.steps.remove(step)
+            return step
+        return None
+
+
+def _words(messages: Any) -> int:
+    count = 0
+    for message in messages if isinstance(messages, list) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            count += len(content.split())
+        elif isinstance(content, list):
+            count += sum(len(str(p.get("text", "")).split()) for p in content if isinstance(p, dict))
+    return max(count, 1)
+
+
+def _openai_error(status: int, message: str, kind: str, code: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"message": message, "type": kind, "param": None, "code": code}}, status_code=status
+    )
+
+
+def build_app(provider: Provider) -> Starlette:
+    def authorised(request: Request) -> bool:
+        if not provider.api_key:
+            return True
+        supplied = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        return supplied == provider.api_key or request.headers.get("x-api-key") == provider.api_key
+
+    async def models(request: Request) -> Response:
+        if not authorised(request):
+            return _openai_error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        created = 1_700_000_000
+        return JSONResponse(
+            {"object": "list", "data": [{"id": m, "object": "model", "created": created, "owned_by": provider.name} for m in provider.models]}
+        )
+
+    async def ollama_tags(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "models": [
+                    {"name": m, "model": m, "modified_at": "2026-02-16T17:44:55.533434954+09:00", "size": 4733363377,
+                     "digest": uuid.uuid5(uuid.NAMESPACE_DNS, m).hex,
+                     "details": {"parent_model": "", "format": "gguf", "family": m.split(":")[0], "families": None,
+                                 "parameter_size": "7B", "quantization_level": "Q4_0"}}
+                    for m in provider.models
+                ]
+            }
+        )
+
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+        model = str(body.get("model", ""))
+        provider.requests[model] += 1
+        if not authorised(request):
+            provider.failures += 1
+            return _openai_error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        step = provider.next_step(model)
+        if provider.latency_ms:
+            await asyncio.sleep(provider.latency_ms / 1000)
+        if step is not None:
+            if step.get("delay"):
+                await asyncio.sleep(float(step["delay"]))
+            if step.get("drop"):
+                provider.failures += 1
+                raise ConnectionAbortedError("scripted drop")  # uvicorn closes the connection
+            if step.get("malformed"):
+                provider.failures += 1
+                return Response(b'{"id": "chatcmpl-broken", "choices": [', media_type="application/json")
+            if "status" in step and int(step["status"]) >= 400:
+                provider.failures += 1
+                return JSONResponse(step.get("body") or {}, status_code=int(step["status"]), headers=step.get("headers") or {})
+        if model not in provider.models:
+            return _openai_error(404, f"The model `{model}` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found")
+        prompt_tokens = _words(body.get("messages"))
+        max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 16
+        completion_tokens = min(int(max_tokens), 8)
+        text = f"[{provider.name}] {model} says hello"
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return StreamingResponse(
+                _sse(provider, model, text, prompt_tokens, completion_tokens, include_usage, bool(step and step.get("drop_stream"))),
+                media_type="text/event-stream",
+            )
+        return JSONResponse(
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
+                "model": model, "system_fingerprint": "fp_sim",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
+                             "logprobs": None, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                          "total_tokens": prompt_tokens + completion_tokens},
+            },
+            headers={"x-ratelimit-remaining-requests": "499", "x-request-id": f"req_{uuid.uuid4().hex}"},
+        )
+
+    async def control(request: Request) -> Response:
+        if request.method == "POST":
+            payload = await request.json()
+            if payload.get("reset"):
+                provider.steps.clear()
+                provider.requests.clear()
+                provider.failures = 0
+            provider.steps.extend(payload.get("steps", []))
+            if "latency_ms" in payload:
+                provider.latency_ms = float(payload["latency_ms"])
+            if "models" in payload:
+                provider.models = list(payload["models"])
+        return JSONResponse(
+            {"name": provider.name, "requests": dict(provider.requests), "failures": provider.failures,
+             "pending_steps": len(provider.steps), "models": provider.models}
+        )
+
+    return Starlette(
+        routes=[
+            Route("/v1/models", models), Route("/models", models), Route("/api/tags", ollama_tags),
+            Route("/v1/chat/completions", chat, methods=["POST"]), Route("/chat/completions", chat, methods=["POST"]),
+            Route("/_control", control, methods=["GET", "POST"]),
+        ]
+    )
+
+
+async def _sse(provider: Provider, model: str, text: str, prompt_tokens: int, completion_tokens: int,
+               include_usage: bool, drop_first: bool):  # type: ignore[no-untyped-def]
+    if drop_first:
+        raise ConnectionAbortedError("scripted stream drop before the first chunk")
+    chunk_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    created = int(time.time())
+
+    def frame(choices: list[dict[str, Any]], usage: Any = None, with_usage_key: bool = True) -> bytes:
+        payload: dict[str, Any] = {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                                   "system_fingerprint": "fp_sim", "choices": choices}
+        if with_usage_key and include_usage:
+            payload["usage"] = usage
+        return f"data: {json.dumps(payload)}\n\n".encode()
+
+    yield frame([{"index": 0, "delta": {"role": "assistant", "content": "", "refusal": None}, "finish_reason": None}])
+    for word in text.split(" "):
+        if provider.stream_chunk_delay_ms:
+            await asyncio.sleep(provider.stream_chunk_delay_ms / 1000)
+        yield frame([{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}])
+    yield frame([{"index": 0, "delta": {}, "finish_reason": "stop"}])
+    if include_usage:
+        yield frame([], {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                         "total_tokens": prompt_tokens + completion_tokens})
+    yield b"data: [DONE]\n\n"
+
+
+def _bind(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(spec: dict[str, Any]) -> None:
+    servers, ports = [], {}
+    for entry in spec["providers"]:
+        provider = Provider(
+            name=entry["name"], models=list(entry.get("models", [])), api_key=entry.get("api_key"),
+            latency_ms=float(entry.get("latency_ms", 0)), stream_chunk_delay_ms=float(entry.get("stream_chunk_delay_ms", 0)),
+            style=entry.get("style", "openai"), steps=list(entry.get("steps", [])),
+        )
+        sock = _bind(int(entry.get("port", 0)))
+        ports[provider.name] = sock.getsockname()[1]
+        config = uvicorn.Config(build_app(provider), log_level="warning", access_log=False, lifespan="off")
+        servers.append(uvicorn.Server(config).serve(sockets=[sock]))
+    print(json.dumps(ports), flush=True)
+    await asyncio.gather(*servers)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="simulated AI providers on 127.0.0.1")
+    parser.add_argument("--spec", required=True, help="JSON file describing the providers")
+    args = parser.parse_args()
+    with open(args.spec, encoding="utf-8") as handle:
+        asyncio.run(serve(json.load(handle)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Ranking strategies: each ranks the eligible channels of one request, best first."""

@@ -1,0 +1,47 @@
+"""The strategy interface every ranking strategy implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from catalog.index import Positions, TagIndex
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What a strategy may know about the request, computed once per request."""
+
+    prompt_tokens: int = 0
+    max_output_tokens: int = 0
+    needs_tools: bool = False
+    needs_vision: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    positions: Positions  # best first, at most the requested limit
+    scores: npt.NDArray[np.float64]  # aligned with positions; higher is better
+    signals: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+
+
+class Strategy(Protocol):
+    name: str
+
+    def rank(
+        self, index: TagIndex, candidates: Positions, request: RequestFacts, limit: int
+    ) -> Ranking: ...
+
+
+def top_by_key(candidates: Positions, key: npt.NDArray[np.float64], limit: int) -> Positions:
+    """The `limit` candidates with the smallest key, in key order (ties: the given order)."""
+    if candidates.size > limit * 4:
+        keys = key[candidates]
+        part = np.argpartition(keys, limit - 1)[:limit]
+        chosen = candidates[part]
+    else:
+        chosen = candidates
+    return chosen[np.argsort(key[chosen], kind="stable")][:limit]
