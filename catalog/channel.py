@@ -28,8 +28,4 @@ class Channel:
     @property
     def is_free(self) -> bool:
         """Free only when a verified price of 0 says so: a `:free` name is not proof."""
-        return (
-            self.price_verified
-            and self.input_cost_per_token == 0
-            and self.output_cost_per_token == 0
-        )
+        return self.price_verified and self.input_cost_per_token == 0 and self.output_cost_per_token == 0

@@ -42,6 +42,11 @@ class TagIndex:
         self.free: Mask = np.array([c.is_free for c in self.channels], dtype=np.bool_)
         self.local: Mask = np.array([c.local for c in self.channels], dtype=np.bool_)
         self.all: Mask = np.ones(self.size, dtype=np.bool_)
+        # Capabilities: only a known "no" excludes; unknown is allowed (see README, filters).
+        self.no_tools: Mask = np.array(
+            [c.supports_function_calling is False for c in self.channels], dtype=np.bool_
+        )
+        self.no_vision: Mask = np.array([c.supports_vision is False for c in self.channels], dtype=np.bool_)
         self._sorted_tags: list[str] | None = None
         # Per-catalogue derived arrays (priority order, static signals), built on first use.
         self.cache: dict[str, npt.NDArray[np.float64]] = {}

@@ -76,9 +76,7 @@ def parse_tag_query(text: str) -> TagQuery:
     terms = [term.strip().lower() for term in body.split(",")]
     terms = [term for term in terms if term]
     if not terms:
-        raise TagQueryError(
-            f"empty tag query {text!r}: name at least one tag, for example 'tag:qwen,free'"
-        )
+        raise TagQueryError(f"empty tag query {text!r}: name at least one tag, for example 'tag:qwen,free'")
     include: set[str] = set()
     exclude: set[str] = set()
     params: list[Bound] = []

@@ -26,7 +26,9 @@ async def require_admin(request: Request) -> None:
     master_key = getattr(proxy_server, "master_key", None)
     presented = _presented_key(request)
     if not presented:
-        raise router_error(401, "unauthorized", "missing admin key: send 'Authorization: Bearer <LITELLM_MASTER_KEY>'")
+        raise router_error(
+            401, "unauthorized", "missing admin key: send 'Authorization: Bearer <LITELLM_MASTER_KEY>'"
+        )
     if not master_key or not hmac.compare_digest(presented.encode(), str(master_key).encode()):
         raise router_error(401, "unauthorized", "wrong admin key: use the proxy's LITELLM_MASTER_KEY")
 

@@ -34,7 +34,9 @@ def ensure_env_file(path: Path) -> bool:
     with path.open("a", encoding="utf-8") as handle:
         if existing and not existing.endswith("\n"):
             handle.write("\n")
-        handle.write(f"# written by smart-router on first run; the admin key of /routing/*\nLITELLM_MASTER_KEY={key}\n")
+        handle.write(
+            f"# written by smart-router on first run; the admin key of /routing/*\nLITELLM_MASTER_KEY={key}\n"
+        )
     path.chmod(0o600)
     return True
 
@@ -76,8 +78,15 @@ def serve(args: argparse.Namespace) -> int:
     rendered.write_text(yaml.safe_dump(launch.document, sort_keys=False), encoding="utf-8")
     os.environ["SMART_ROUTER_SOURCE_CONFIG"] = str(config_path.resolve())
     argv = [
-        sys.executable, "-m", "litellm.proxy.proxy_cli",
-        "--config", str(rendered), "--host", args.host, "--port", str(args.port),
+        sys.executable,
+        "-m",
+        "litellm.proxy.proxy_cli",
+        "--config",
+        str(rendered),
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
     ]
     if args.num_workers:
         argv += ["--num_workers", str(args.num_workers)]

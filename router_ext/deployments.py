@@ -50,12 +50,8 @@ def channel_from_deployment(deployment: Mapping[str, Any]) -> Channel | None:
     if context is None:
         context = context_from_tags(tags)
 
-    input_price = _first_float(
-        info.get("input_cost_per_token"), params.get("input_cost_per_token")
-    )
-    output_price = _first_float(
-        info.get("output_cost_per_token"), params.get("output_cost_per_token")
-    )
+    input_price = _first_float(info.get("input_cost_per_token"), params.get("input_cost_per_token"))
+    output_price = _first_float(info.get("output_cost_per_token"), params.get("output_cost_per_token"))
     if input_price is None and output_price is None:
         input_price = _first_float(known.get("input_cost_per_token"))
         output_price = _first_float(known.get("output_cost_per_token"))
@@ -93,7 +89,7 @@ def _provider(upstream: str, params: Mapping[str, Any]) -> str:
         return upstream.split("/", 1)[0].lower()
     try:
         return str(litellm.get_llm_provider(model=upstream)[1])
-    except Exception:  # LiteLLM raises bare exceptions for names it cannot place
+    except Exception:  # noqa: BLE001  # LiteLLM raises bare exceptions for names it cannot place
         return "openai"
 
 

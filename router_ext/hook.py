@@ -15,22 +15,23 @@ A plain model name passes through untouched; its response still carries the head
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
-from litellm.proxy._types import ProxyException
 
-from router_ext.errors import router_error
-
+from catalog.index import TagIndex
 from catalog.query import TagQueryError
 from catalog.virtual import RouteSpec, resolve_virtual_name
 from router_ext.catalogue import Catalogue
+from router_ext.errors import router_error
 from router_ext.request_facts import request_facts, requested_strategy
-from router_ext.settings import RouterSettings, load_settings
+from router_ext.settings import RouterSettings, SettingsError, load_settings
 from router_ext.state import RoutingState, UnknownStrategyError
 from strategies.decision import Decision, NoChannelError, decide
+from strategies.observations import Observations
 from strategies.registry import build_strategies
 
 log = logging.getLogger("smart_router")
@@ -42,22 +43,45 @@ class SmartRouterHook(CustomLogger):
         super().__init__()
         self.settings = settings
         self.virtual_models: dict[str, RouteSpec] = settings.route_specs()
-        self.state = RoutingState(build_strategies(settings.strategies), settings.strategy)
+        try:
+            strategies = build_strategies(settings.strategies)
+        except ValueError as error:
+            raise SettingsError(f"smart_router.strategies: {error}") from None
+        for name, spec in self.virtual_models.items():
+            if spec.strategy and spec.strategy.lower() not in strategies:
+                raise SettingsError(
+                    f"smart_router.virtual_models.{name}.strategy: unknown strategy {spec.strategy!r}; "
+                    f"valid strategies: {', '.join(sorted(strategies))}"
+                )
+        try:
+            self.state = RoutingState(strategies, settings.strategy)
+        except UnknownStrategyError as error:
+            raise SettingsError(f"smart_router.strategy: {error}") from None
         self.catalogue = Catalogue()
+        self.observations = Observations(TagIndex([]))
 
     # -- the catalogue of the running proxy ------------------------------------------------
-    def index(self):  # type: ignore[no-untyped-def]
-        from litellm.proxy import proxy_server  # the Router exists only once the proxy started
+    def index(self) -> TagIndex:
+        from litellm.proxy import (
+            proxy_server,  # the Router exists only once the proxy started
+        )
 
         router = proxy_server.llm_router
-        return self.catalogue.index_for(router.model_list if router is not None else [])
+        index = self.catalogue.index_for(router.model_list if router is not None else [])
+        if self.observations.index is not index:
+            self.observations = self.observations.rebind(index)
+        return index
 
-    def route(self, model: str, data: dict[str, Any]) -> Decision | None:
+    def decide(
+        self, model: str, data: dict[str, Any], explain: bool = False, prompt_tokens: int | None = None
+    ) -> Decision | None:
         """The decision for a virtual name, None for a concrete one; raises ProxyException."""
         try:
             spec = resolve_virtual_name(model, self.virtual_models)
         except TagQueryError as error:
-            raise _client_error(400, "invalid_tag_query", str(error), "tag-query-invalid") from None
+            raise router_error(
+                400, "invalid_tag_query", str(error), param="model", router_status="tag-query-invalid"
+            ) from None
         if spec is None:
             return None
         try:
@@ -65,19 +89,30 @@ class SmartRouterHook(CustomLogger):
                 requested_strategy(data) or spec.strategy or self.state.active
             )
         except UnknownStrategyError as error:
-            raise _client_error(400, "invalid_strategy", str(error), "strategy-invalid") from None
+            raise router_error(
+                400, "invalid_strategy", str(error), param="strategy", router_status="strategy-invalid"
+            ) from None
         facts = request_facts(data, self.settings.default_max_tokens)
+        if prompt_tokens is not None:
+            facts = dataclasses.replace(facts, prompt_tokens=prompt_tokens)
+        index = self.index()
         try:
             return decide(
-                self.index(),
+                index,
                 spec,
                 self.state.strategies[strategy_name],
                 facts,
-                self.settings.max_candidates,
+                index.size if explain else self.settings.max_candidates,
+                self.observations,
+                explain=explain,
             )
         except NoChannelError as error:
-            raise _client_error(
-                error.status, error.kind, error.message, error.kind.replace("_", "-")
+            raise router_error(
+                error.status,
+                error.kind,
+                error.message,
+                param="model",
+                router_status=error.kind.replace("_", "-"),
             ) from None
 
     # -- LiteLLM hooks ---------------------------------------------------------------------
@@ -87,22 +122,41 @@ class SmartRouterHook(CustomLogger):
         model = data.get("model")
         if not isinstance(model, str):
             return data
-        decision = self.route(model, data)
+        decision = self.decide(model, data)
         if decision is None:
             return data
-        best = decision.ranked[0]
-        data["model"] = best.id
+        data["model"] = decision.ranked[0].id
         metadata = data.get("metadata")
         if not isinstance(metadata, dict):
             metadata = data["metadata"] = {}
         metadata[METADATA_KEY] = {
             "requested_model": model,
-            "strategy": decision.strategy,
+            "strategy": decision.strategy.name,
             "candidates": [channel.id for channel in decision.ranked],
-            "scores": list(decision.scores),
+            "scores": [round(score, 6) for score in decision.scores],
             "eligible": decision.eligible,
         }
         return data
+
+    async def async_log_success_event(
+        self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        deployment_id = _deployment_id(kwargs)
+        if not deployment_id:
+            return
+        latency_ms = (end_time - start_time).total_seconds() * 1000.0
+        first_token = kwargs.get("completion_start_time")
+        ttft_ms = (first_token - start_time).total_seconds() * 1000.0 if first_token else None
+        logged = kwargs.get("standard_logging_object") or {}
+        output_tokens = int(logged.get("completion_tokens") or 0)
+        self.observations.record_success(deployment_id, latency_ms, ttft_ms, output_tokens)
+
+    async def async_log_failure_event(
+        self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        deployment_id = _deployment_id(kwargs)
+        if deployment_id:
+            self.observations.record_failure(deployment_id)
 
     async def async_post_call_response_headers_hook(
         self,
@@ -131,8 +185,11 @@ class SmartRouterHook(CustomLogger):
         return headers
 
 
-def _client_error(status: int, kind: str, message: str, router_status: str) -> ProxyException:
-    return router_error(status, kind, message, param="model", router_status=router_status)
+def _deployment_id(kwargs: dict) -> str | None:
+    params = kwargs.get("litellm_params") or {}
+    info = params.get("model_info") or {}
+    deployment_id = info.get("id")
+    return str(deployment_id) if deployment_id else None
 
 
 def _config_path() -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,11 +12,44 @@ from strategies.base import RequestFacts
 def request_facts(data: Mapping[str, Any], default_max_tokens: int) -> RequestFacts:
     max_tokens = data.get("max_completion_tokens") or data.get("max_tokens")
     return RequestFacts(
-        prompt_tokens=0,
-        max_output_tokens=int(max_tokens) if isinstance(max_tokens, int) and max_tokens > 0 else default_max_tokens,
+        prompt_tokens=prompt_tokens(data.get("messages")),
+        max_output_tokens=int(max_tokens)
+        if isinstance(max_tokens, int) and max_tokens > 0
+        else default_max_tokens,
         needs_tools=bool(data.get("tools") or data.get("functions")),
         needs_vision=_has_image(data.get("messages")),
     )
+
+
+def prompt_tokens(messages: Any) -> int:
+    """Prompt tokens by tiktoken (cl100k, bundled with LiteLLM: no download), plus the few
+    tokens of framing each message costs."""
+    if not isinstance(messages, list):
+        return 0
+    texts: list[str] = []
+    for message in messages:
+        if not isinstance(message, Mapping):
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts += [
+                str(p.get("text", "")) for p in content if isinstance(p, Mapping) and p.get("type") == "text"
+            ]
+    text = "\n".join(texts)
+    return (
+        len(_encoding().encode(text, disallowed_special=())) + 4 * len(messages)
+        if text
+        else 4 * len(messages)
+    )
+
+
+@functools.cache
+def _encoding() -> Any:
+    from litellm.litellm_core_utils.default_encoding import encoding
+
+    return encoding
 
 
 def _has_image(messages: Any) -> bool:

@@ -6,7 +6,7 @@ import functools
 import time
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
@@ -38,6 +38,36 @@ class StrategyUpdate(BaseModel):
     strategy: str = Field(description="name of the strategy to make active", examples=["free_first"])
 
 
+class SignalDetail(BaseModel):
+    value: float = Field(description="normalised 0..1, higher is better")
+    weight: float
+    contribution: float = Field(description="value x weight")
+
+
+class RankedCandidate(BaseModel):
+    rank: int
+    channel: str = Field(description="deployment id")
+    model_name: str
+    upstream_model: str
+    total: float
+    signals: dict[str, SignalDetail]
+
+
+class ExcludedCandidate(BaseModel):
+    channel: str
+    filter: str
+    reason: str
+
+
+class ExplainResponse(BaseModel):
+    model: str
+    strategy: str
+    weights: dict[str, float]
+    eligible: int = Field(description="candidates left after filters")
+    ranked: list[RankedCandidate]
+    excluded: list[ExcludedCandidate]
+
+
 def build_admin_router(hook: SmartRouterHook) -> APIRouter:
     router = APIRouter(prefix="/routing", tags=["smart-router"], dependencies=[Depends(require_admin)])
 
@@ -60,6 +90,73 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
         except UnknownStrategyError as error:
             raise router_error(400, "invalid_strategy", str(error), param="strategy") from None
         return StrategyResponse(strategy=hook.state.active, available=hook.state.available)
+
+    @router.get(
+        "/explain",
+        response_model=ExplainResponse,
+        summary="Why the router would pick what it picks",
+        description="Ranks the candidates for `model` as a request would, with every signal, "
+        "weight and total, plus the candidates excluded and why.",
+    )
+    async def explain(
+        model: str = Query(..., description="a virtual name: tag:qwen,free, auto, auto:free, ..."),
+        strategy: str | None = Query(None, description="rank with this strategy instead of the active one"),
+        max_tokens: int | None = Query(None, ge=1, description="expected output tokens"),
+        prompt_tokens: int = Query(0, ge=0, description="prompt size to assume, in tokens"),
+        tools: bool = Query(False, description="the request carries tools"),
+        vision: bool = Query(False, description="the request carries images"),
+        limit: int = Query(20, ge=1, le=1000, description="ranked candidates to return"),
+    ) -> ExplainResponse:
+        data: dict[str, Any] = {"model": model, "messages": [], "max_tokens": max_tokens}
+        if strategy:
+            data["metadata"] = {"router_strategy": strategy}
+        if tools:
+            data["tools"] = [{"type": "function", "function": {"name": "explain"}}]
+        if vision:
+            data["messages"] = [
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}
+            ]
+        decision = hook.decide(model, data, explain=True, prompt_tokens=prompt_tokens)
+        if decision is None:
+            raise router_error(
+                400,
+                "not_virtual",
+                f"{model!r} is a concrete model name, routed by LiteLLM as is; "
+                "explain takes a virtual name (tag:..., auto, auto:free, ...)",
+                param="model",
+            )
+        weights = decision.strategy.weights
+        ranked = []
+        for rank, channel in enumerate(decision.ranked[:limit]):
+            signals = {
+                name: SignalDetail(
+                    value=round(float(values[rank]), 6),
+                    weight=weights.get(name, 0.0),
+                    contribution=round(float(values[rank]) * weights.get(name, 0.0), 6),
+                )
+                for name, values in decision.ranking.signals.items()
+            }
+            ranked.append(
+                RankedCandidate(
+                    rank=rank + 1,
+                    channel=channel.id,
+                    model_name=channel.model_name,
+                    upstream_model=channel.upstream_model,
+                    total=round(decision.scores[rank], 6),
+                    signals=signals,
+                )
+            )
+        return ExplainResponse(
+            model=model,
+            strategy=decision.strategy.name,
+            weights=dict(weights),
+            eligible=decision.eligible,
+            ranked=ranked,
+            excluded=[
+                ExcludedCandidate(channel=e.channel.id, filter=e.filter, reason=e.reason)
+                for e in decision.excluded
+            ],
+        )
 
     return router
 

@@ -44,7 +44,7 @@ class RouterSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    strategy: str = Field("priority", description="strategy used when a request names none")
+    strategy: str = Field("balanced", description="strategy used when a request names none")
     max_candidates: int = Field(5, ge=1, le=50, description="ranked channels kept per request for failover")
     default_max_tokens: int = Field(
         512, ge=1, description="expected output tokens when a request sets no max_tokens"

@@ -23,6 +23,7 @@ import socket
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,20 +85,39 @@ def build_app(provider: Provider) -> Starlette:
 
     async def models(request: Request) -> Response:
         if not authorised(request):
-            return _openai_error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+            return _openai_error(
+                401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+            )
         created = 1_700_000_000
         return JSONResponse(
-            {"object": "list", "data": [{"id": m, "object": "model", "created": created, "owned_by": provider.name} for m in provider.models]}
+            {
+                "object": "list",
+                "data": [
+                    {"id": m, "object": "model", "created": created, "owned_by": provider.name}
+                    for m in provider.models
+                ],
+            }
         )
 
     async def ollama_tags(request: Request) -> Response:
         return JSONResponse(
             {
                 "models": [
-                    {"name": m, "model": m, "modified_at": "2026-02-16T17:44:55.533434954+09:00", "size": 4733363377,
-                     "digest": uuid.uuid5(uuid.NAMESPACE_DNS, m).hex,
-                     "details": {"parent_model": "", "format": "gguf", "family": m.split(":")[0], "families": None,
-                                 "parameter_size": "7B", "quantization_level": "Q4_0"}}
+                    {
+                        "name": m,
+                        "model": m,
+                        "modified_at": "2026-02-16T17:44:55.533434954+09:00",
+                        "size": 4733363377,
+                        "digest": uuid.uuid5(uuid.NAMESPACE_DNS, m).hex,
+                        "details": {
+                            "parent_model": "",
+                            "format": "gguf",
+                            "family": m.split(":")[0],
+                            "families": None,
+                            "parameter_size": "7B",
+                            "quantization_level": "Q4_0",
+                        },
+                    }
                     for m in provider.models
                 ]
             }
@@ -109,7 +129,9 @@ def build_app(provider: Provider) -> Starlette:
         provider.requests[model] += 1
         if not authorised(request):
             provider.failures += 1
-            return _openai_error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+            return _openai_error(
+                401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+            )
         step = provider.next_step(model)
         if provider.latency_ms:
             await asyncio.sleep(provider.latency_ms / 1000)
@@ -124,9 +146,16 @@ def build_app(provider: Provider) -> Starlette:
                 return Response(b'{"id": "chatcmpl-broken", "choices": [', media_type="application/json")
             if "status" in step and int(step["status"]) >= 400:
                 provider.failures += 1
-                return JSONResponse(step.get("body") or {}, status_code=int(step["status"]), headers=step.get("headers") or {})
+                return JSONResponse(
+                    step.get("body") or {}, status_code=int(step["status"]), headers=step.get("headers") or {}
+                )
         if model not in provider.models:
-            return _openai_error(404, f"The model `{model}` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found")
+            return _openai_error(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                "model_not_found",
+            )
         prompt_tokens = _words(body.get("messages"))
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 16
         completion_tokens = min(int(max_tokens), 8)
@@ -134,17 +163,37 @@ def build_app(provider: Provider) -> Starlette:
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(
-                _sse(provider, model, text, prompt_tokens, completion_tokens, include_usage, bool(step and step.get("drop_stream"))),
+                _sse(
+                    provider,
+                    model,
+                    text,
+                    prompt_tokens,
+                    completion_tokens,
+                    include_usage,
+                    bool(step and step.get("drop_stream")),
+                ),
                 media_type="text/event-stream",
             )
         return JSONResponse(
             {
-                "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
-                "model": model, "system_fingerprint": "fp_sim",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                             "logprobs": None, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                          "total_tokens": prompt_tokens + completion_tokens},
+                "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "system_fingerprint": "fp_sim",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text, "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
             },
             headers={"x-ratelimit-remaining-requests": "499", "x-request-id": f"req_{uuid.uuid4().hex}"},
         )
@@ -162,42 +211,71 @@ def build_app(provider: Provider) -> Starlette:
             if "models" in payload:
                 provider.models = list(payload["models"])
         return JSONResponse(
-            {"name": provider.name, "requests": dict(provider.requests), "failures": provider.failures,
-             "pending_steps": len(provider.steps), "models": provider.models}
+            {
+                "name": provider.name,
+                "requests": dict(provider.requests),
+                "failures": provider.failures,
+                "pending_steps": len(provider.steps),
+                "models": provider.models,
+            }
         )
 
     return Starlette(
         routes=[
-            Route("/v1/models", models), Route("/models", models), Route("/api/tags", ollama_tags),
-            Route("/v1/chat/completions", chat, methods=["POST"]), Route("/chat/completions", chat, methods=["POST"]),
+            Route("/v1/models", models),
+            Route("/models", models),
+            Route("/api/tags", ollama_tags),
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/chat/completions", chat, methods=["POST"]),
             Route("/_control", control, methods=["GET", "POST"]),
         ]
     )
 
 
-async def _sse(provider: Provider, model: str, text: str, prompt_tokens: int, completion_tokens: int,
-               include_usage: bool, drop_first: bool):  # type: ignore[no-untyped-def]
+async def _sse(
+    provider: Provider,
+    model: str,
+    text: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    include_usage: bool,
+    drop_first: bool,
+) -> AsyncIterator[bytes]:
     if drop_first:
         raise ConnectionAbortedError("scripted stream drop before the first chunk")
     chunk_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
 
     def frame(choices: list[dict[str, Any]], usage: Any = None, with_usage_key: bool = True) -> bytes:
-        payload: dict[str, Any] = {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                                   "system_fingerprint": "fp_sim", "choices": choices}
+        payload: dict[str, Any] = {
+            "id": chunk_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_sim",
+            "choices": choices,
+        }
         if with_usage_key and include_usage:
             payload["usage"] = usage
         return f"data: {json.dumps(payload)}\n\n".encode()
 
-    yield frame([{"index": 0, "delta": {"role": "assistant", "content": "", "refusal": None}, "finish_reason": None}])
+    yield frame(
+        [{"index": 0, "delta": {"role": "assistant", "content": "", "refusal": None}, "finish_reason": None}]
+    )
     for word in text.split(" "):
         if provider.stream_chunk_delay_ms:
             await asyncio.sleep(provider.stream_chunk_delay_ms / 1000)
         yield frame([{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}])
     yield frame([{"index": 0, "delta": {}, "finish_reason": "stop"}])
     if include_usage:
-        yield frame([], {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                         "total_tokens": prompt_tokens + completion_tokens})
+        yield frame(
+            [],
+            {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        )
     yield b"data: [DONE]\n\n"
 
 
@@ -214,9 +292,13 @@ async def serve(spec: dict[str, Any]) -> None:
     servers, ports = [], {}
     for entry in spec["providers"]:
         provider = Provider(
-            name=entry["name"], models=list(entry.get("models", [])), api_key=entry.get("api_key"),
-            latency_ms=float(entry.get("latency_ms", 0)), stream_chunk_delay_ms=float(entry.get("stream_chunk_delay_ms", 0)),
-            style=entry.get("style", "openai"), steps=list(entry.get("steps", [])),
+            name=entry["name"],
+            models=list(entry.get("models", [])),
+            api_key=entry.get("api_key"),
+            latency_ms=float(entry.get("latency_ms", 0)),
+            stream_chunk_delay_ms=float(entry.get("stream_chunk_delay_ms", 0)),
+            style=entry.get("style", "openai"),
+            steps=list(entry.get("steps", [])),
         )
         sock = _bind(int(entry.get("port", 0)))
         ports[provider.name] = sock.getsockname()[1]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from catalog.index import Positions, TagIndex
+
+if TYPE_CHECKING:
+    from strategies.observations import Observations
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +35,17 @@ class Ranking:
 class Strategy(Protocol):
     name: str
 
+    @property
+    def weights(self) -> Mapping[str, float]: ...
+
     def rank(
-        self, index: TagIndex, candidates: Positions, request: RequestFacts, limit: int
+        self,
+        index: TagIndex,
+        candidates: Positions,
+        request: RequestFacts,
+        limit: int,
+        observations: Observations,
+        all_signals: bool = False,
     ) -> Ranking: ...
 
 

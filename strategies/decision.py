@@ -1,15 +1,25 @@
-"""From a virtual name to a ranked list of channels: eligibility, then one strategy's ranking."""
+"""From a virtual name to a ranked list of channels.
+
+1. the tag query (and `auto:free` / `auto:local` restrictions) selects eligible channels;
+2. hard filters drop channels that cannot serve this request (tools, vision, context), and
+   the caller's `extra_exclusions` (breakers, quotas) drop channels that may not;
+3. one strategy ranks what is left.
+Every channel dropped in 1b-2 is kept with its reason, for `/routing/explain`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from catalog.channel import Channel
-from catalog.index import Mask, TagIndex
+from catalog.index import TagIndex
 from catalog.virtual import RouteSpec
-from strategies.base import RequestFacts, Strategy
+from strategies.base import Ranking, RequestFacts, Strategy
+from strategies.filters import HardFilter, hard_filters
+from strategies.observations import Observations
 
 
 class NoChannelError(LookupError):
@@ -23,40 +33,92 @@ class NoChannelError(LookupError):
 
 
 @dataclass(frozen=True, slots=True)
+class Exclusion:
+    channel: Channel
+    filter: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     spec: RouteSpec
-    strategy: str
+    strategy: Strategy
     ranked: tuple[Channel, ...]
     scores: tuple[float, ...]
     eligible: int
-
-
-def eligible_mask(index: TagIndex, spec: RouteSpec) -> Mask:
-    mask = index.mask(spec.query) if spec.query is not None else index.all.copy()
-    if spec.free_only:
-        mask &= index.free
-    if spec.local_only:
-        mask &= index.local
-    return mask
+    ranking: Ranking
+    excluded: tuple[Exclusion, ...] = field(default_factory=tuple)
 
 
 def decide(
-    index: TagIndex, spec: RouteSpec, strategy: Strategy, request: RequestFacts, limit: int
+    index: TagIndex,
+    spec: RouteSpec,
+    strategy: Strategy,
+    request: RequestFacts,
+    limit: int,
+    observations: Observations,
+    extra_exclusions: Sequence[HardFilter] = (),
+    explain: bool = False,
 ) -> Decision:
-    candidates = np.flatnonzero(eligible_mask(index, spec))
-    if candidates.size == 0:
-        raise _explain_empty(index, spec)
-    ranking = strategy.rank(index, candidates, request, limit)
+    mask = index.mask(spec.query) if spec.query is not None else index.all.copy()
+    if not mask.any():
+        raise _no_match(index, spec)
+    excluded: list[Exclusion] = []
+    steps: list[HardFilter] = []
+    if spec.free_only:
+        steps.append(HardFilter("free_only", ~index.free, "not verified free (price 0)"))
+    if spec.local_only:
+        steps.append(HardFilter("local_only", ~index.local, "not a local channel"))
+    steps += hard_filters(index, request)
+    steps += extra_exclusions
+    for step in steps:
+        rejected = mask & step.rejects
+        if not rejected.any():
+            continue
+        if explain or mask.sum() == rejected.sum():
+            excluded += [
+                Exclusion(index.channels[p], step.name, step.reason) for p in np.flatnonzero(rejected)
+            ]
+        mask &= ~rejected
+        if not mask.any():
+            raise _emptied_by(spec, step)
+    candidates = np.flatnonzero(mask)
+    ranking = strategy.rank(index, candidates, request, limit, observations, all_signals=explain)
     return Decision(
         spec=spec,
-        strategy=strategy.name,
+        strategy=strategy,
         ranked=tuple(index.channels[p] for p in ranking.positions),
         scores=tuple(float(s) for s in ranking.scores),
         eligible=int(candidates.size),
+        ranking=ranking,
+        excluded=tuple(excluded),
     )
 
 
-def _explain_empty(index: TagIndex, spec: RouteSpec) -> NoChannelError:
+def _emptied_by(spec: RouteSpec, step: HardFilter) -> NoChannelError:
+    if step.name == "free_only":
+        return NoChannelError(
+            "no_free_channel",
+            f"no verified free channel for {spec.name!r}: a channel is free when its price is 0 "
+            "in the config or a price source (a ':free' name alone is not proof)",
+        )
+    if step.name == "local_only":
+        return NoChannelError("no_local_channel", f"no local channel for {spec.name!r}")
+    if step.name in ("tools", "vision", "context"):
+        return NoChannelError(
+            "no_capable_channel",
+            f"every channel matching {spec.name!r} was excluded by the {step.name} filter: "
+            f"each {step.reason}",
+            400,
+        )
+    return NoChannelError(
+        "all_channels_unavailable",
+        f"every channel matching {spec.name!r} is unavailable ({step.name}: {step.reason})",
+        503,
+    )
+
+
+def _no_match(index: TagIndex, spec: RouteSpec) -> NoChannelError:
     if index.size == 0:
         return NoChannelError(
             "no_channels",
@@ -65,28 +127,19 @@ def _explain_empty(index: TagIndex, spec: RouteSpec) -> NoChannelError:
             503,
         )
     query = spec.query
-    if query is not None:
-        unknown = index.unknown_tags(query)
-        if unknown:
-            hints = []
-            for tag in unknown:
-                close = index.closest_tags(tag)
-                hint = f"closest tags: {', '.join(close)}" if close else "no similar tag"
-                hints.append(f"'{tag}' ({hint})")
-            return NoChannelError(
-                "tag_not_found",
-                f"no channel carries the tag {'; '.join(hints)}; see GET /routing/tags",
+    unknown = index.unknown_tags(query) if query is not None else []
+    if unknown:
+        hints = []
+        for tag in unknown:
+            close = index.closest_tags(tag)
+            hints.append(
+                f"'{tag}' (closest tags: {', '.join(close)})" if close else f"'{tag}' (no similar tag)"
             )
-        if not index.mask(query).any():
-            return NoChannelError(
-                "tag_not_found",
-                f"no channel matches {spec.name!r}: every tag exists, but no channel has them "
-                "all within the size bounds; see GET /routing/tags",
-            )
-    if spec.free_only:
         return NoChannelError(
-            "no_free_channel",
-            f"no verified free channel for {spec.name!r}: a channel is free when its price is "
-            "0 in the config or a price source (a ':free' name alone is not proof)",
+            "tag_not_found", f"no channel carries the tag {'; '.join(hints)}; see GET /routing/tags"
         )
-    return NoChannelError("no_local_channel", f"no local channel for {spec.name!r}")
+    return NoChannelError(
+        "tag_not_found",
+        f"no channel matches {spec.name!r}: each tag exists, but no channel has them all "
+        "within the size bounds; see GET /routing/tags",
+    )

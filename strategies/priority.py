@@ -5,17 +5,30 @@ Also the tie-break every scoring strategy falls back on, so the order is always 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from catalog.index import Positions, TagIndex
 from strategies.base import Ranking, RequestFacts, top_by_key
+from strategies.observations import Observations
 
 
 class PriorityStrategy:
     name = "priority"
 
+    @property
+    def weights(self) -> Mapping[str, float]:
+        return {}
+
     def rank(
-        self, index: TagIndex, candidates: Positions, request: RequestFacts, limit: int
+        self,
+        index: TagIndex,
+        candidates: Positions,
+        request: RequestFacts,
+        limit: int,
+        observations: Observations,
+        all_signals: bool = False,
     ) -> Ranking:
         key = priority_rank(index)
         chosen = top_by_key(candidates, key, limit)

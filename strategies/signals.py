@@ -1,0 +1,79 @@
+"""The six signals, each 0..1 per candidate (higher = better for that idea).
+
+cost        1 for the cheapest estimated cost of this request among the candidates, 0 for the
+            dearest (linear in USD); an unknown price counts as dearest.
+free        1 only for a verified price of 0 (config or a price source). A `:free` name
+            without a price is NOT free: it scores 0 here and is left out of `auto:free`.
+local       1 for a local channel (model_info.local, else loopback/private/Ollama/LM Studio).
+speed       1 for the shortest expected duration of this request (time to first token +
+            output tokens / tokens per second, moving averages; priors until observed).
+quality     model_info.quality, else derived from parameter count and context window.
+reliability recent success rate (exponentially decayed, with a prior of 0.9).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from catalog.index import TagIndex
+from strategies.base import RequestFacts
+from strategies.cost import estimated_cost
+from strategies.observations import PRIOR_TOKENS_PER_S, PRIOR_TTFT_MS, Observations
+from strategies.quality import quality_array
+
+SIGNALS = ("cost", "free", "local", "speed", "quality", "reliability")
+
+
+def compute_signals(
+    index: TagIndex,
+    observations: Observations,
+    candidates: np.ndarray,
+    request: RequestFacts,
+    names: Iterable[str] = SIGNALS,
+) -> dict[str, np.ndarray]:
+    signals: dict[str, np.ndarray] = {}
+    for name in names:
+        if name == "cost":
+            cost = estimated_cost(index, candidates, request.prompt_tokens, request.max_output_tokens)
+            signals[name] = _lower_is_better(cost)
+        elif name == "free":
+            signals[name] = index.free[candidates].astype(np.float64)
+        elif name == "local":
+            signals[name] = index.local[candidates].astype(np.float64)
+        elif name == "speed":
+            signals[name] = _lower_is_better(expected_duration_ms(observations, candidates, request))
+        elif name == "quality":
+            signals[name] = quality_array(index)[candidates]
+        elif name == "reliability":
+            signals[name] = observations.success_rate()[candidates]
+        else:
+            raise KeyError(f"unknown signal {name!r}; signals are: {', '.join(SIGNALS)}")
+    return signals
+
+
+def expected_duration_ms(
+    observations: Observations, candidates: np.ndarray, request: RequestFacts
+) -> np.ndarray:
+    ttft = observations.ttft_ms[candidates]
+    ttft = np.where(np.isnan(ttft), PRIOR_TTFT_MS, ttft)
+    tps = observations.tokens_per_s[candidates]
+    tps = np.where(np.isnan(tps), PRIOR_TOKENS_PER_S, tps)
+    return ttft + 1000.0 * request.max_output_tokens / np.maximum(tps, 1e-3)
+
+
+def _lower_is_better(values: np.ndarray) -> np.ndarray:
+    """Min-max normalise so the lowest value scores 1 and the highest 0; NaN scores 0."""
+    known = ~np.isnan(values)
+    if not known.any():
+        return np.zeros(values.shape)
+    low = values[known].min()
+    high = values[known].max()
+    span = high - low
+    result = np.zeros(values.shape)
+    if span <= 0:
+        result[known] = 1.0
+    else:
+        result[known] = (high - values[known]) / span
+    return result

@@ -1,0 +1,66 @@
+"""Weighted strategies: the score is the weighted sum of the signals, and it decides the order.
+
+Ties are broken by priority (model_info.order, then name, then id), so the order is
+deterministic for equal scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from catalog.index import Positions, TagIndex
+from strategies.base import Ranking, RequestFacts
+from strategies.observations import Observations
+from strategies.priority import priority_rank
+from strategies.signals import SIGNALS, compute_signals
+
+DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
+    #                   cost  free  local speed quality reliability
+    "cost_first": dict(zip(SIGNALS, (0.60, 0.10, 0.00, 0.10, 0.10, 0.10), strict=True)),
+    "free_first": dict(zip(SIGNALS, (0.20, 0.50, 0.00, 0.10, 0.10, 0.10), strict=True)),
+    "local_first": dict(zip(SIGNALS, (0.10, 0.00, 0.60, 0.10, 0.10, 0.10), strict=True)),
+    "balanced": dict(zip(SIGNALS, (0.25, 0.10, 0.05, 0.20, 0.25, 0.15), strict=True)),
+    "speed_optimized": dict(zip(SIGNALS, (0.15, 0.00, 0.00, 0.60, 0.10, 0.15), strict=True)),
+    "quality_optimized": dict(zip(SIGNALS, (0.10, 0.00, 0.00, 0.05, 0.70, 0.15), strict=True)),
+}
+
+
+class WeightedStrategy:
+    def __init__(self, name: str, weights: Mapping[str, float]) -> None:
+        unknown = sorted(set(weights) - set(SIGNALS))
+        if unknown:
+            raise ValueError(
+                f"strategy {name!r}: unknown signal(s) {', '.join(unknown)}; "
+                f"signals are: {', '.join(SIGNALS)}"
+            )
+        if any(w < 0 for w in weights.values()):
+            raise ValueError(f"strategy {name!r}: weights must be >= 0")
+        self.name = name
+        self.weights = {s: float(weights.get(s, 0.0)) for s in SIGNALS}
+        self._active = [s for s in SIGNALS if self.weights[s] > 0]
+
+    def rank(
+        self,
+        index: TagIndex,
+        candidates: Positions,
+        request: RequestFacts,
+        limit: int,
+        observations: Observations,
+        all_signals: bool = False,
+    ) -> Ranking:
+        names = SIGNALS if all_signals else self._active
+        signals = compute_signals(index, observations, candidates, request, names)
+        scores = np.zeros(candidates.size)
+        for name in self._active:
+            scores += self.weights[name] * signals[name]
+        keep = np.arange(candidates.size)
+        if candidates.size > 4 * limit:  # only the top `limit` (and their ties) need sorting
+            kth = np.partition(scores, candidates.size - limit)[candidates.size - limit]
+            keep = np.flatnonzero(scores >= kth)
+        # Highest score first; equal scores in priority order.
+        order = keep[np.lexsort((priority_rank(index)[candidates[keep]], -scores[keep]))][:limit]
+        return Ranking(
+            candidates[order], scores[order], {name: values[order] for name, values in signals.items()}
+        )
