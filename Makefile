@@ -1,0 +1,37 @@
+# smart-router: `make run` serves the proxy, `make test` runs everything CI runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export HF_HUB_OFFLINE := 1
+
+.PHONY: run test demo lint unit integration bench uv env
+
+uv:  ## install uv from PyPI when it is missing
+	@command -v $(UV) >/dev/null 2>&1 || $(PYTHON) -m pip install --user --quiet uv
+
+env: uv  ## the locked environment (.venv)
+	@$(UV) sync --frozen --quiet
+
+run: env  ## serve config/config.yaml on 127.0.0.1:7602 (writes .env with a random master key first)
+	$(UV) run --frozen smart-router serve --config config/config.yaml --host 127.0.0.1 --port 7602
+
+demo: env  ## the proxy in front of simulated providers: try routing with no keys
+	$(UV) run --frozen python -m scripts.demo
+
+lint: env
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy .
+
+unit: env
+	$(UV) run --frozen pytest tests/unit -q
+
+integration: env
+	$(UV) run --frozen pytest tests/integration -q
+
+test: env lint  ## everything: lint, unit and integration tests (real proxy processes)
+	$(UV) run --frozen pytest tests -q
+
+bench: env  ## routing benchmark; prints p50/p99 per catalogue size
+	$(UV) run --frozen python -m scripts.bench_routing

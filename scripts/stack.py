@@ -1,0 +1,143 @@
+"""Start the pieces as real processes: simulated providers, and the proxy with smart-router.
+
+Used by the integration tests, `make demo` and the benchmarks, so all three run the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Simulator:
+    process: subprocess.Popen[bytes]
+    ports: dict[str, int]
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def control(self, name: str, payload: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = urllib.request.Request(
+            f"{self.url(name)}/_control", data=data, headers={"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            result: dict[str, Any] = json.load(response)
+            return result
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+def start_simulator(spec: Mapping[str, Any]) -> Simulator:
+    spec_file = Path(tempfile.mkdtemp(prefix="sim-")) / "spec.json"
+    spec_file.write_text(json.dumps(spec), encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scripts.simulated_providers", "--spec", str(spec_file)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        raise RuntimeError("the simulated providers did not start")
+    return Simulator(process, json.loads(line))
+
+
+def render_config(template: Path | str, ports: Mapping[str, int], extra: Mapping[str, Any] | None = None) -> Path:
+    """A config file with `{name}` placeholders replaced by simulator ports."""
+    text = Path(template).read_text(encoding="utf-8")
+    for name, port in ports.items():
+        text = text.replace("{" + name + "}", str(port))
+    document = yaml.safe_load(text)
+    for key, value in (extra or {}).items():
+        document[key] = value
+    path = Path(tempfile.mkdtemp(prefix="smart-router-cfg-")) / "config.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@dataclass
+class Proxy:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    master_key: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+def start_proxy(
+    config: Path,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120.0,
+    plain_litellm: bool = False,
+) -> Proxy:
+    port = port or free_port()
+    master_key = "sk-" + secrets.token_urlsafe(24)
+    workdir = Path(tempfile.mkdtemp(prefix="smart-router-run-"))
+    environment = {
+        **os.environ,
+        "LITELLM_MASTER_KEY": master_key,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(ROOT),
+        **(env or {}),
+    }
+    if plain_litellm:
+        command = [sys.executable, "-m", "litellm.proxy.proxy_cli", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = [sys.executable, "-m", "router_ext.cli", "serve", "--config", str(config), "--port", str(port), "--env-file", str(workdir / ".env")]
+    log_path = workdir / "proxy.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=workdir, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    proxy = Proxy(process, f"http://127.0.0.1:{port}", master_key, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the proxy exited with {process.returncode}:\n{proxy.log()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{proxy.base_url}/health/liveliness", timeout=2):
+                return proxy
+        except OSError:
+            time.sleep(0.3)
+    proxy.stop()
+    raise RuntimeError(f"the proxy was not ready after {timeout:.0f} s:\n{proxy.log()[-4000:]}")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
