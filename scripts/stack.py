@@ -67,7 +67,9 @@ def start_simulator(spec: Mapping[str, Any]) -> Simulator:
     return Simulator(process, json.loads(line))
 
 
-def render_config(template: Path | str, ports: Mapping[str, int], extra: Mapping[str, Any] | None = None) -> Path:
+def render_config(
+    template: Path | str, ports: Mapping[str, int], extra: Mapping[str, Any] | None = None
+) -> Path:
     """A config file with `{name}` placeholders replaced by simulator ports."""
     text = Path(template).read_text(encoding="utf-8")
     for name, port in ports.items():
@@ -113,12 +115,35 @@ def start_proxy(
         **(env or {}),
     }
     if plain_litellm:
-        command = [sys.executable, "-m", "litellm.proxy.proxy_cli", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+        command = [
+            sys.executable,
+            "-m",
+            "litellm.proxy.proxy_cli",
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
     else:
-        command = [sys.executable, "-m", "router_ext.cli", "serve", "--config", str(config), "--port", str(port), "--env-file", str(workdir / ".env")]
+        command = [
+            sys.executable,
+            "-m",
+            "router_ext.cli",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+            "--env-file",
+            str(workdir / ".env"),
+        ]
     log_path = workdir / "proxy.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=workdir, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=workdir, env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
     proxy = Proxy(process, f"http://127.0.0.1:{port}", master_key, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -21,7 +21,11 @@ def test_size_and_context_bounds() -> None:
     index = build_index()
     assert ids(index, index.mask(parse_tag_query("tag:>=70b"))) == {"large-qwen", "fast-llama", "flaky-qwen"}
     assert ids(index, index.mask(parse_tag_query("tag:llama,<70b"))) == {"local-llama"}
-    assert ids(index, index.mask(parse_tag_query("tag:ctx>=128k"))) == {"large-qwen", "fast-llama", "flaky-qwen"}
+    assert ids(index, index.mask(parse_tag_query("tag:ctx>=128k"))) == {
+        "large-qwen",
+        "fast-llama",
+        "flaky-qwen",
+    }
     assert ids(index, index.mask(parse_tag_query("tag:<=8b,ctx>=32k"))) == {"fake-free", "cheap-gemma"}
 
 

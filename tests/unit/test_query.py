@@ -54,7 +54,12 @@ def test_parsing_never_raises_anything_but_our_error(text: str) -> None:
         assert query.include or query.exclude or query.params or query.context
 
 
-@given(st.lists(st.sampled_from(["qwen", "!free", ">=8b", "<70b", "ctx>=128k", "a3b", ",", " ", ">=", "!", "x"]), max_size=8))
+@given(
+    st.lists(
+        st.sampled_from(["qwen", "!free", ">=8b", "<70b", "ctx>=128k", "a3b", ",", " ", ">=", "!", "x"]),
+        max_size=8,
+    )
+)
 def test_parsing_term_soup(parts: list[str]) -> None:
     try:
         query = parse_tag_query("tag:" + ",".join(parts))

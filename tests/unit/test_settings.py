@@ -39,7 +39,10 @@ def test_wrong_type_names_the_key() -> None:
 def test_launch_config_drops_channels_without_their_key() -> None:
     document = {
         "model_list": [
-            {"model_name": "a", "litellm_params": {"model": "openrouter/*", "api_key": "os.environ/OPENROUTER_API_KEY"}},
+            {
+                "model_name": "a",
+                "litellm_params": {"model": "openrouter/*", "api_key": "os.environ/OPENROUTER_API_KEY"},
+            },
             {"model_name": "b", "litellm_params": {"model": "groq/*", "api_key": "os.environ/GROQ_API_KEY"}},
             {"model_name": "c", "litellm_params": {"model": "ollama_chat/*"}},
         ]

@@ -67,7 +67,9 @@ def test_each_virtual_name(name: str, expected: str) -> None:
 
 def test_auto_free_never_includes_an_unverified_free_name() -> None:
     index = build_index()
-    decision = decide(index, BUILTIN_VIRTUAL_MODELS["auto:free"], STRATEGIES["balanced"], REQUEST, 10, observed(index))
+    decision = decide(
+        index, BUILTIN_VIRTUAL_MODELS["auto:free"], STRATEGIES["balanced"], REQUEST, 10, observed(index)
+    )
     assert [c.id for c in decision.ranked] == ["free-qwen"]
 
 
@@ -80,8 +82,17 @@ def test_reliability_pushes_the_failing_channel_down() -> None:
 
 def test_weights_decide_the_order_not_a_fixed_sort() -> None:
     orders = {
-        name: [c.id for c in decide(build_index(), BUILTIN_VIRTUAL_MODELS["auto"], STRATEGIES[name], REQUEST, 10,
-                                    observed(build_index())).ranked]
+        name: [
+            c.id
+            for c in decide(
+                build_index(),
+                BUILTIN_VIRTUAL_MODELS["auto"],
+                STRATEGIES[name],
+                REQUEST,
+                10,
+                observed(build_index()),
+            ).ranked
+        ]
         for name in ("cost_first", "local_first", "speed_optimized", "quality_optimized")
     }
     assert len({tuple(order) for order in orders.values()}) == 4
@@ -92,27 +103,48 @@ def test_ties_break_deterministically_by_priority() -> None:
     flat = WeightedStrategy("flat", {})
     first = decide(index, BUILTIN_VIRTUAL_MODELS["auto"], flat, REQUEST, 10, Observations(index))
     again = decide(index, BUILTIN_VIRTUAL_MODELS["auto"], flat, REQUEST, 10, Observations(index))
-    assert [c.id for c in first.ranked] == [c.id for c in again.ranked] == sorted(c.id for c in index.channels)
+    assert (
+        [c.id for c in first.ranked] == [c.id for c in again.ranked] == sorted(c.id for c in index.channels)
+    )
 
 
 def test_tools_and_vision_filters_exclude_known_incapable_channels() -> None:
     index = build_index()
     tools = RequestFacts(prompt_tokens=10, max_output_tokens=10, needs_tools=True)
-    decision = decide(index, BUILTIN_VIRTUAL_MODELS["auto"], STRATEGIES["speed_optimized"], tools, 10, observed(index), explain=True)
+    decision = decide(
+        index,
+        BUILTIN_VIRTUAL_MODELS["auto"],
+        STRATEGIES["speed_optimized"],
+        tools,
+        10,
+        observed(index),
+        explain=True,
+    )
     assert "fast-llama" not in {c.id for c in decision.ranked}
     assert ("fast-llama", "tools") in {(e.channel.id, e.filter) for e in decision.excluded}
     vision = RequestFacts(prompt_tokens=10, max_output_tokens=10, needs_vision=True)
-    decision = decide(index, BUILTIN_VIRTUAL_MODELS["auto"], STRATEGIES["quality_optimized"], vision, 10, observed(index))
+    decision = decide(
+        index, BUILTIN_VIRTUAL_MODELS["auto"], STRATEGIES["quality_optimized"], vision, 10, observed(index)
+    )
     assert decision.ranked[0].id != "large-qwen"
 
 
 def test_context_filter_and_the_error_naming_it() -> None:
     index = build_index()
     long_prompt = RequestFacts(prompt_tokens=100_000, max_output_tokens=1_000)
-    decision = decide(index, BUILTIN_VIRTUAL_MODELS["auto"], STRATEGIES["balanced"], long_prompt, 10, observed(index))
+    decision = decide(
+        index, BUILTIN_VIRTUAL_MODELS["auto"], STRATEGIES["balanced"], long_prompt, 10, observed(index)
+    )
     assert {c.id for c in decision.ranked} == {"large-qwen", "fast-llama", "flaky-qwen"}
     with pytest.raises(NoChannelError) as raised:
-        decide(index, RouteSpec("tag:gemma", query=_q("tag:gemma")), STRATEGIES["balanced"], long_prompt, 10, observed(index))
+        decide(
+            index,
+            RouteSpec("tag:gemma", query=_q("tag:gemma")),
+            STRATEGIES["balanced"],
+            long_prompt,
+            10,
+            observed(index),
+        )
     assert raised.value.status == 400
     assert "context filter" in raised.value.message
 
@@ -120,7 +152,14 @@ def test_context_filter_and_the_error_naming_it() -> None:
 def test_unknown_tag_error_offers_the_closest_tags() -> None:
     index = build_index()
     with pytest.raises(NoChannelError) as raised:
-        decide(index, RouteSpec("tag:qwn", query=_q("tag:qwn")), STRATEGIES["balanced"], REQUEST, 5, Observations(index))
+        decide(
+            index,
+            RouteSpec("tag:qwn", query=_q("tag:qwn")),
+            STRATEGIES["balanced"],
+            REQUEST,
+            5,
+            Observations(index),
+        )
     assert raised.value.kind == "tag_not_found"
     assert "qwen" in raised.value.message
 

@@ -23,6 +23,12 @@ def test_dot_stays_inside_a_tag_and_case_is_folded() -> None:
     assert {"qwen", "qwen2.5", "72b", "instruct", "qwen2.5-72b-instruct"} == tags
 
 
+def test_versioned_family_yields_the_family() -> None:
+    assert {"qwen2.5", "qwen", "7b"} <= name_tags("ollama/qwen2.5:7b")
+    assert {"llama3.1", "llama"} <= name_tags("llama3.1:8b")
+    assert "v" not in name_tags("moonshot-v1-128k")  # one letter is not a family
+
+
 def test_date_suffix_yields_an_undated_segment() -> None:
     assert "claude-3-haiku" in name_tags("anthropic/claude-3-haiku-20240307")
     assert "claude-3-haiku-20240307" in name_tags("anthropic/claude-3-haiku-20240307")

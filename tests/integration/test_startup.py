@@ -1,0 +1,87 @@
+"""Starting the proxy: the default config with no keys, plain `litellm --config`, bad settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+import yaml
+
+from scripts.stack import ROOT, Simulator, free_port, render_config, start_proxy
+
+PROVIDER_KEYS = (
+    "OPENROUTER_API_KEY",
+    "SILICONFLOW_API_KEY",
+    "GROQ_API_KEY",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+)
+
+
+def test_default_config_starts_with_no_keys_and_says_how_to_add_one() -> None:
+    env = {k: "" for k in PROVIDER_KEYS}
+    proxy = start_proxy(ROOT / "config" / "config.yaml", env=env)
+    try:
+        log = proxy.log()
+        assert "no provider key is set" in log
+        assert "set OPENROUTER_API_KEY to enable it" in log
+        client = openai.OpenAI(base_url=f"{proxy.base_url}/v1", api_key=proxy.master_key, max_retries=0)
+        ids = {m.id for m in client.models.list()}
+        assert {"auto", "auto:free", "auto:local"} <= ids
+        with pytest.raises(openai.APIStatusError) as raised:
+            client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+        assert raised.value.status_code == 503
+        assert "no channel is configured" in raised.value.response.json()["error"]["message"]
+    finally:
+        proxy.stop()
+
+
+def test_plain_litellm_loads_the_extension_by_import_path(simulator: Simulator) -> None:
+    config = render_config(Path(__file__).parent / "routing_config.yaml", simulator.ports)
+    proxy = start_proxy(config, plain_litellm=True)
+    try:
+        client = openai.OpenAI(base_url=f"{proxy.base_url}/v1", api_key=proxy.master_key, max_retries=0)
+        raw = client.chat.completions.with_raw_response.create(
+            model="tag:qwen,free", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert raw.headers["x-router-channel"] == "free-qwen3-30b"
+        admin = httpx.get(
+            f"{proxy.base_url}/routing/strategy", headers={"Authorization": f"Bearer {proxy.master_key}"}
+        )
+        assert admin.json()["strategy"] == "balanced"
+    finally:
+        proxy.stop()
+
+
+def test_a_misspelled_setting_stops_start_up_and_names_the_key(tmp_path: Path) -> None:
+    document = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    document["smart_router"] = {"stratgy": "cost_first"}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(document))
+    env = {**os.environ, "LITELLM_MASTER_KEY": "sk-" + "x9" * 16, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "router_ext.cli",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(free_port()),
+            "--env-file",
+            str(tmp_path / ".env"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode != 0
+    assert "smart_router.stratgy: unknown setting" in result.stdout + result.stderr

@@ -1,0 +1,20 @@
+from pathlib import Path
+
+import pytest
+
+from router_ext.cli import ensure_env_file
+
+
+def test_first_run_writes_a_random_master_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LITELLM_MASTER_KEY", raising=False)
+    first, second = tmp_path / "a.env", tmp_path / "b.env"
+    first.write_text("OPENROUTER_API_KEY=sk-or-x")
+    assert ensure_env_file(first)
+    assert ensure_env_file(second)
+    key_a = [line for line in first.read_text().splitlines() if line.startswith("LITELLM_MASTER_KEY=")][0]
+    key_b = [line for line in second.read_text().splitlines() if line.startswith("LITELLM_MASTER_KEY=")][0]
+    assert key_a != key_b
+    assert len(key_a.split("=", 1)[1]) > 30
+    assert "OPENROUTER_API_KEY=sk-or-x" in first.read_text()
+    assert not ensure_env_file(first)  # never replaced once written
+    assert oct(first.stat().st_mode & 0o777) == "0o600"
