@@ -11,8 +11,8 @@ def test_first_run_writes_a_random_master_key(tmp_path: Path, monkeypatch: pytes
     first.write_text("OPENROUTER_API_KEY=sk-or-x")
     assert ensure_env_file(first)
     assert ensure_env_file(second)
-    key_a = [line for line in first.read_text().splitlines() if line.startswith("LITELLM_MASTER_KEY=")][0]
-    key_b = [line for line in second.read_text().splitlines() if line.startswith("LITELLM_MASTER_KEY=")][0]
+    key_a = next(line for line in first.read_text().splitlines() if line.startswith("LITELLM_MASTER_KEY="))
+    key_b = next(line for line in second.read_text().splitlines() if line.startswith("LITELLM_MASTER_KEY="))
     assert key_a != key_b
     assert len(key_a.split("=", 1)[1]) > 30
     assert "OPENROUTER_API_KEY=sk-or-x" in first.read_text()

@@ -165,7 +165,7 @@ def test_unknown_tag_error_offers_the_closest_tags() -> None:
 
 
 def test_config_strategies_reject_a_typo_in_a_signal() -> None:
-    with pytest.raises(ValueError, match="unknown signal.*qualty"):
+    with pytest.raises(ValueError, match=r"unknown signal.*qualty"):
         build_strategies({"mine": {"qualty": 1.0}})
     assert "mine" in build_strategies({"Mine": {"quality": 1.0}})
 
