@@ -138,8 +138,9 @@ def _no_match(index: TagIndex, spec: RouteSpec) -> NoChannelError:
         return NoChannelError(
             "tag_not_found", f"no channel carries the tag {'; '.join(hints)}; see GET /routing/tags"
         )
+    bounds = " within the size bounds" if query is not None and query.has_size_bounds else ""
     return NoChannelError(
         "tag_not_found",
-        f"no channel matches {spec.name!r}: each tag exists, but no channel has them all "
-        "within the size bounds; see GET /routing/tags",
+        f"no channel matches {spec.name!r}: each tag exists, but no channel carries them all{bounds}; "
+        "see GET /routing/tags",
     )
