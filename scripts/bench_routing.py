@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from catalog.channel import Channel
 from catalog.index import TagIndex
-from catalog.query import parse_tag_query
+from catalog.query import TagQuery, parse_tag_query
 from catalog.sizes import context_from_tags, params_from_tags
 from catalog.tags import merge_tags
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS, RouteSpec
@@ -28,8 +28,18 @@ from strategies.decision import NoChannelError, decide
 from strategies.observations import Observations
 from strategies.registry import build_strategies
 
-FAMILIES = ["qwen/qwen3", "qwen/qwen2.5", "meta-llama/llama-3.1", "google/gemma-3", "mistralai/mistral",
-            "deepseek/deepseek-v3", "openai/gpt-4o", "anthropic/claude-3.5", "microsoft/phi-4", "zhipu/glm-4"]
+FAMILIES = [
+    "qwen/qwen3",
+    "qwen/qwen2.5",
+    "meta-llama/llama-3.1",
+    "google/gemma-3",
+    "mistralai/mistral",
+    "deepseek/deepseek-v3",
+    "openai/gpt-4o",
+    "anthropic/claude-3.5",
+    "microsoft/phi-4",
+    "zhipu/glm-4",
+]
 SIZES = ["270m", "1b", "4b", "7b", "8b", "14b", "30b", "32b", "70b", "235b"]
 SUFFIXES = ["", ":free", "-instruct", "-chat", "-128k", "-coder"]
 PROVIDERS = ["openrouter", "siliconflow", "groq", "together", "local"]
@@ -45,13 +55,23 @@ def synthetic_catalog(size: int, seed: int = 7) -> list[Channel]:
         tags = merge_tags([upstream])
         free = suffix == ":free" or rng.random() < 0.05
         price = 0.0 if free else rng.choice([1e-7, 2e-7, 6e-7, 2e-6, None])
-        channels.append(Channel(
-            id=f"dep-{i}", model_name=f"{family}-{params}{suffix}-{i}", upstream_model=upstream, provider=provider,
-            channel=provider, tags=tags, params_b=params_from_tags(tags),
-            context_tokens=context_from_tags(tags) or rng.choice([8_192, 32_768, 131_072]),
-            local=provider == "local", input_cost_per_token=price, output_cost_per_token=price,
-            price_verified=price is not None, order=rng.choice([None, 1, 2]),
-        ))
+        channels.append(
+            Channel(
+                id=f"dep-{i}",
+                model_name=f"{family}-{params}{suffix}-{i}",
+                upstream_model=upstream,
+                provider=provider,
+                channel=provider,
+                tags=tags,
+                params_b=params_from_tags(tags),
+                context_tokens=context_from_tags(tags) or rng.choice([8_192, 32_768, 131_072]),
+                local=provider == "local",
+                input_cost_per_token=price,
+                output_cost_per_token=price,
+                price_verified=price is not None,
+                order=rng.choice([None, 1, 2]),
+            )
+        )
     return channels
 
 
@@ -68,7 +88,9 @@ def percentiles(fn: Callable[[], object], runs: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="10,100,1000,10000")
     parser.add_argument("--runs", type=int, default=2000)
     args = parser.parse_args()
@@ -79,7 +101,9 @@ def main() -> None:
         "tag:llama,>=8b,ctx>=32k": RouteSpec("q2", query=parse_tag_query("tag:llama,>=8b,ctx>=32k")),
         "auto": BUILTIN_VIRTUAL_MODELS["auto"],
     }
-    print(f"{'channels':>8} {'query':<26} {'matches':>7} {'resolve p50':>11} {'p99':>8} {'decide p50':>10} {'p99':>8}  (ms)")
+    print(
+        f"{'channels':>8} {'query':<26} {'matches':>7} {'resolve p50':>11} {'p99':>8} {'decide p50':>10} {'p99':>8}  (ms)"
+    )
     for size in (int(s) for s in args.sizes.split(",")):
         started = time.perf_counter()
         index = TagIndex(synthetic_catalog(size))
@@ -89,10 +113,12 @@ def main() -> None:
             query = spec.query
             matches = int(index.mask(query).sum()) if query is not None else index.size
 
-            def resolve(query=query) -> object:  # type: ignore[no-untyped-def]
+            def resolve(query: TagQuery | None = query, index: TagIndex = index) -> object:
                 return index.mask(query).nonzero() if query is not None else index.all.nonzero()
 
-            def decision(spec=spec) -> object:  # type: ignore[no-untyped-def]
+            def decision(
+                spec: RouteSpec = spec, index: TagIndex = index, observations: Observations = observations
+            ) -> object:
                 try:
                     return decide(index, spec, strategies["balanced"], request, 5, observations)
                 except NoChannelError as error:  # the 404 path is timed too
