@@ -24,6 +24,12 @@ class Channel:
     order: int | None = None  # model_info.order / priority: lower is preferred
     supports_function_calling: bool | None = None
     supports_vision: bool | None = None
+    key_fingerprint: str | None = None  # `fp-...` of the API key: never the key itself
+
+    @property
+    def pool(self) -> tuple[str, str, str | None]:
+        """Channels that differ only by key serve the same model: one pool for key rotation."""
+        return (self.provider, self.upstream_model, self.api_base)
 
     @property
     def is_free(self) -> bool:

@@ -46,6 +46,13 @@ class TagIndex:
         self.no_tools: Mask = np.array(
             [c.supports_function_calling is False for c in self.channels], dtype=np.bool_
         )
+        fingerprints: dict[str, list[int]] = {}
+        for position, channel in enumerate(self.channels):
+            if channel.key_fingerprint:
+                fingerprints.setdefault(channel.key_fingerprint, []).append(position)
+        self.positions_by_key: dict[str, Positions] = {
+            fp: np.asarray(p, dtype=np.intp) for fp, p in fingerprints.items()
+        }
         self.no_vision: Mask = np.array([c.supports_vision is False for c in self.channels], dtype=np.bool_)
         self._sorted_tags: list[str] | None = None
         # Per-catalogue derived arrays (priority order, static signals), built on first use.

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from catalog.index import TagIndex
-from router_ext.deployments import channels_from_model_list
+from router_ext.channel_health import Endpoint
+from router_ext.deployments import api_key, channels_from_model_list
 
 log = logging.getLogger("smart_router")
 
@@ -17,6 +18,8 @@ class Catalogue:
     def __init__(self) -> None:
         self._index = TagIndex([])
         self._fingerprint: tuple[int, int] | None = None
+        self.endpoints: dict[str, Endpoint] = {}
+        self.generation = 0  # bumped on every rebuild
 
     def index_for(self, model_list: Sequence[Mapping[str, Any]] | None) -> TagIndex:
         deployments = model_list or []
@@ -26,7 +29,9 @@ class Catalogue:
         if fingerprint != self._fingerprint:
             started = time.perf_counter()
             self._index = TagIndex(channels_from_model_list(deployments))
+            self.endpoints = _endpoints(deployments, self._index)
             self._fingerprint = fingerprint
+            self.generation += 1
             log.info(
                 "smart-router: indexed %d channels, %d tags in %.1f ms",
                 self._index.size,
@@ -37,3 +42,18 @@ class Catalogue:
 
     def invalidate(self) -> None:
         self._fingerprint = None
+
+
+def _endpoints(deployments: Sequence[Mapping[str, Any]], index: TagIndex) -> dict[str, Endpoint]:
+    endpoints = {}
+    for deployment in deployments:
+        channel_id = str((deployment.get("model_info") or {}).get("id") or "")
+        position = index.position_by_id.get(channel_id)
+        if position is None:
+            continue
+        endpoints[channel_id] = Endpoint(
+            api_base=(deployment.get("litellm_params") or {}).get("api_base"),
+            api_key=api_key(deployment),
+            provider=index.channels[position].provider,
+        )
+    return endpoints

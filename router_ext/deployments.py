@@ -7,6 +7,7 @@ LiteLLM's own keys (`supports_function_calling`, `supports_vision`, `max_input_t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ from catalog.channel import Channel
 from catalog.locality import is_local_endpoint
 from catalog.sizes import context_from_tags, params_from_tags, parse_param_size
 from catalog.tags import merge_tags
+from health.masking import key_fingerprint
 
 
 def channels_from_model_list(model_list: Iterable[Mapping[str, Any]]) -> list[Channel]:
@@ -78,7 +80,18 @@ def channel_from_deployment(deployment: Mapping[str, Any]) -> Channel | None:
             info.get("supports_function_calling"), known.get("supports_function_calling")
         ),
         supports_vision=_first_bool(info.get("supports_vision"), known.get("supports_vision")),
+        key_fingerprint=key_fingerprint(api_key(deployment)),
     )
+
+
+def api_key(deployment: Mapping[str, Any]) -> str | None:
+    """The deployment's key, resolving LiteLLM's `os.environ/NAME` references."""
+    value = (deployment.get("litellm_params") or {}).get("api_key")
+    if not isinstance(value, str) or not value:
+        return None
+    if value.startswith("os.environ/"):
+        return os.environ.get(value.split("/", 1)[1]) or None
+    return value
 
 
 def _provider(upstream: str, params: Mapping[str, Any]) -> str:

@@ -2,44 +2,68 @@
 
 1. `async_pre_call_hook` (proxy, before anything is routed): a virtual name (`tag:...`,
    `auto`, `auto:*`, a configured virtual model) is resolved against the in-memory tag index
-   into candidates, which the active (or requested) strategy ranks. `data["model"]` becomes
-   the deployment id of the best candidate, so the Router makes one concrete call and never
-   filters a large group; the ranking goes into `data["metadata"]["smart_router"]`.
-   Rewriting here is also what keeps LiteLLM from splitting `tag:a,b` into a batch call.
-2. LiteLLM's Router calls that deployment (`route_request` -> `Router.acompletion`).
-3. `async_post_call_response_headers_hook`: adds `x-router-*` headers naming the deployment
-   that actually answered (from LiteLLM's call info, not from our guess).
+   into candidates; hard filters and health (open breakers, dead keys) drop some; the active
+   (or requested) strategy ranks the rest; channels of one pool (same model, other keys) are
+   rotated. `data["model"]` becomes the deployment id of the best candidate, and the next
+   ones become this request's LiteLLM `fallbacks`, so the Router makes one concrete call at a
+   time and never filters a large group. Rewriting here also keeps LiteLLM from splitting
+   `tag:a,b` into a batch call. The ranking goes into `data["metadata"]["smart_router"]`.
+2. LiteLLM's Router calls that deployment; on a failure before the first byte (streams too)
+   it walks the fallbacks. `async_post_call_failure_deployment_hook` sees every failed
+   attempt: we classify it and feed the breakers.
+3. Success: `async_log_success_event` records latency / tokens per second / success.
+   Failure of every attempt: `async_post_call_failure_hook` turns it into a 503
+   `all_channels_failed` with the per-channel reasons (unless it was the caller's fault).
+4. `async_post_call_response_headers_hook` adds the `x-router-*` headers, naming the
+   deployment that actually answered (from LiteLLM's call info, not from our guess).
 
-A plain model name passes through untouched; its response still carries the headers.
+A plain model name passes through untouched (health still filters its group); its response
+still carries the headers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+import math
 import os
+import time
+import uuid
 from typing import Any
 
+from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
 
 from catalog.index import TagIndex
 from catalog.query import TagQueryError
 from catalog.virtual import RouteSpec, resolve_virtual_name
+from health.classify import ErrorKind
 from router_ext.catalogue import Catalogue
+from router_ext.channel_health import ChannelHealth
 from router_ext.errors import router_error
 from router_ext.request_facts import request_facts, requested_strategy
 from router_ext.settings import RouterSettings, SettingsError, load_settings
+from router_ext.shared_state import LocalState, RedisState
 from router_ext.state import RoutingState, UnknownStrategyError
 from strategies.decision import Decision, NoChannelError, decide
 from strategies.observations import Observations
 from strategies.registry import build_strategies
+from strategies.rotation import rotate_pools
 
 log = logging.getLogger("smart_router")
 METADATA_KEY = "smart_router"
 
 
+class AllChannelsFailed(HTTPException):
+    """Every candidate failed: LiteLLM renders an HTTPException returned by the failure hook."""
+
+    type = "all_channels_failed"
+    param = None
+
+
 class SmartRouterHook(CustomLogger):
-    def __init__(self, settings: RouterSettings) -> None:
+    def __init__(self, settings: RouterSettings, redis_url: str | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.virtual_models: dict[str, RouteSpec] = settings.route_specs()
@@ -57,20 +81,28 @@ class SmartRouterHook(CustomLogger):
             self.state = RoutingState(strategies, settings.strategy)
         except UnknownStrategyError as error:
             raise SettingsError(f"smart_router.strategy: {error}") from None
+        shared = RedisState(redis_url) if redis_url else LocalState()
+        self.health = ChannelHealth(settings.health, self.state, shared)
         self.catalogue = Catalogue()
         self.observations = Observations(TagIndex([]))
+        self._generation = -1
 
     # -- the catalogue of the running proxy ------------------------------------------------
     def index(self) -> TagIndex:
-        from litellm.proxy import (
-            proxy_server,  # the Router exists only once the proxy started
-        )
+        from litellm.proxy import proxy_server  # the Router exists only once the proxy started
 
         router = proxy_server.llm_router
         index = self.catalogue.index_for(router.model_list if router is not None else [])
-        if self.observations.index is not index:
+        if self.catalogue.generation != self._generation:
+            self._generation = self.catalogue.generation
             self.observations = self.observations.rebind(index)
+            self.health.learn_endpoints(index, self.catalogue.endpoints)
         return index
+
+    def ensure_started(self) -> None:
+        """Background tasks (recovery probes, Redis sync) need the proxy's running loop."""
+        if not self.health._tasks:
+            self.health.start()
 
     def decide(
         self, model: str, data: dict[str, Any], explain: bool = False, prompt_tokens: int | None = None
@@ -96,6 +128,7 @@ class SmartRouterHook(CustomLogger):
         if prompt_tokens is not None:
             facts = dataclasses.replace(facts, prompt_tokens=prompt_tokens)
         index = self.index()
+        health = self.health.exclusions(index, time.time())
         try:
             return decide(
                 index,
@@ -104,39 +137,101 @@ class SmartRouterHook(CustomLogger):
                 facts,
                 index.size if explain else self.settings.max_candidates,
                 self.observations,
+                extra_exclusions=[health] if health is not None else [],
                 explain=explain,
             )
         except NoChannelError as error:
-            raise router_error(
-                error.status,
-                error.kind,
-                error.message,
-                param="model",
-                router_status=error.kind.replace("_", "-"),
-            ) from None
+            raise _no_channel(error) from None
 
     # -- LiteLLM hooks ---------------------------------------------------------------------
     async def async_pre_call_hook(
         self, user_api_key_dict: Any, cache: Any, data: dict, call_type: Any
     ) -> dict:
+        self.ensure_started()
         model = data.get("model")
         if not isinstance(model, str):
             return data
         decision = self.decide(model, data)
         if decision is None:
             return data
-        data["model"] = decision.ranked[0].id
+        now = time.time()
+        ranked = rotate_pools(decision.ranked, self.health.last_used)
+        attempts = ranked[: self.settings.health.max_attempts]
+        data["model"] = attempts[0].id
+        # Our ranked list is the failover order; the Router walks it on errors before the
+        # first byte. LiteLLM's own retries of the same deployment would only delay that.
+        data["fallbacks"] = [{"*": [c.id for c in attempts[1:]]}] if len(attempts) > 1 else []
+        data["num_retries"] = 0
+        self.health.dispatched(attempts[0].id, now)
+        scores = dict(zip((c.id for c in decision.ranked), decision.scores, strict=True))
         metadata = data.get("metadata")
         if not isinstance(metadata, dict):
             metadata = data["metadata"] = {}
         metadata[METADATA_KEY] = {
+            "request_id": uuid.uuid4().hex[:16],
             "requested_model": model,
             "strategy": decision.strategy.name,
-            "candidates": [channel.id for channel in decision.ranked],
-            "scores": [round(score, 6) for score in decision.scores],
+            "candidates": [c.id for c in attempts],
+            "scores": [round(scores[c.id], 6) for c in attempts],
             "eligible": decision.eligible,
         }
         return data
+
+    async def async_filter_deployments(
+        self,
+        model: str,
+        healthy_deployments: list,
+        messages: Any = None,
+        request_kwargs: dict | None = None,
+        parent_otel_span: Any = None,
+    ) -> list[dict]:
+        """Plain model names: drop deployments whose breaker is open or key is dead (if any
+        deployment is left; otherwise let LiteLLM try rather than invent an error)."""
+        if len(healthy_deployments) < 2 or not (self.health.book.breakers or self.health.book.disabled_keys):
+            return healthy_deployments
+        now = time.time()
+        fingerprints = self.health.fingerprints
+        allowed = [
+            d
+            for d in healthy_deployments
+            if self.health.book.allows(
+                str((d.get("model_info") or {}).get("id")),
+                fingerprints.get(str((d.get("model_info") or {}).get("id"))),
+                now,
+            )
+        ]
+        return allowed or healthy_deployments
+
+    async def async_post_call_failure_deployment_hook(
+        self, request_data: Any, exception: Exception, call_type: Any, fallback_depth: int | None = None
+    ) -> None:
+        channel_id = str((request_data.get("model_info") or {}).get("id") or "")
+        if not channel_id:
+            return
+        routed = _routed(dict(request_data))
+        if self.health.failed(channel_id, exception, routed.get("request_id"), time.time()) is not None:
+            self.observations.record_failure(channel_id)
+
+    async def log_success_fallback_event(
+        self, original_model_group: str, kwargs: dict, original_exception: Exception
+    ) -> None:
+        self._fallback_happened(original_model_group, kwargs, original_exception)
+
+    async def log_failure_fallback_event(
+        self, original_model_group: str, kwargs: dict, original_exception: Exception
+    ) -> None:
+        self._fallback_happened(original_model_group, kwargs, original_exception)
+
+    def _fallback_happened(self, failed_id: str, kwargs: dict, exception: Exception) -> None:
+        """Some failures (a stream that breaks before its first chunk) reach no deployment
+        failure hook, only the Router's fallback events; `failed` ignores a failure already
+        counted for this request, so seeing one twice is harmless."""
+        routed = _routed(kwargs)
+        if failed_id not in (routed.get("candidates") or []):
+            return
+        cause = getattr(exception, "original_exception", None) or exception
+        if self.health.failed(failed_id, cause, routed.get("request_id"), time.time()) is not None:
+            self.observations.record_failure(failed_id)
 
     async def async_log_success_event(
         self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any
@@ -150,13 +245,51 @@ class SmartRouterHook(CustomLogger):
         logged = kwargs.get("standard_logging_object") or {}
         output_tokens = int(logged.get("completion_tokens") or 0)
         self.observations.record_success(deployment_id, latency_ms, ttft_ms, output_tokens)
+        self.health.succeeded(deployment_id, time.time())
 
-    async def async_log_failure_event(
-        self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any
-    ) -> None:
-        deployment_id = _deployment_id(kwargs)
-        if deployment_id:
-            self.observations.record_failure(deployment_id)
+    async def async_post_call_failure_hook(
+        self,
+        request_data: dict,
+        original_exception: Exception,
+        user_api_key_dict: Any,
+        traceback_str: Any = None,
+    ) -> HTTPException | None:
+        routed = (request_data.get("metadata") or {}).get(METADATA_KEY)
+        if not routed:
+            return None
+        request_id = routed.get("request_id")
+        candidates = routed.get("candidates") or []
+        tried = len(self.health.attempts_for(request_id).failures) if request_id else 0
+        if tried < len(candidates):
+            # The last attempt's failure can reach no hook (a stream broken before its first
+            # chunk, with no fallback left): the Router walks candidates in order, so it was this one.
+            self.health.failed(candidates[tried], original_exception, request_id, time.time())
+        attempts = self.health.finish(request_id)
+        routed["attempts"] = len(attempts.failures) or 1
+        if not attempts.failures or all(v.kind is ErrorKind.CALLER for _, v in attempts.failures):
+            return None  # the request itself was wrong: pass the upstream's 4xx through
+        now = time.time()
+        reopen = [
+            self.health.book.breaker(cid).reopen_at
+            for cid, _ in attempts.failures
+            if self.health.book.breaker(cid).reopen_at > now
+        ]
+        routed["failure_headers"] = {
+            "x-router-status": "all-channels-failed",
+            "retry-after": str(max(1, math.ceil(min(reopen) - now))) if reopen else "1",
+        }
+        channels = [
+            {"channel": cid, "error_class": v.kind.value, "reason": v.reason, "status": str(v.status or "")}
+            for cid, v in attempts.failures
+        ]
+        summary = "; ".join(f"{c['channel']}: {c['reason']}" for c in channels)
+        return AllChannelsFailed(
+            status_code=503,
+            detail={
+                "message": f"all {len(channels)} channel(s) tried for {routed.get('requested_model')!r} failed ({summary})",
+                "channels": channels,
+            },
+        )
 
     async def async_post_call_response_headers_hook(
         self,
@@ -167,9 +300,18 @@ class SmartRouterHook(CustomLogger):
         litellm_call_info: dict[str, Any] | None = None,
     ) -> dict[str, str] | None:
         routed = (data.get("metadata") or {}).get(METADATA_KEY) or {}
+        if response is None:
+            if not routed:
+                return None
+            return {
+                **routed.get("failure_headers", {}),
+                "x-router-attempts": str(routed.get("attempts", 1)),
+                "x-router-strategy": str(routed.get("strategy", "")),
+            }
         served_id = str((litellm_call_info or {}).get("model_id") or "")
-        if response is None or not served_id:
+        if not served_id:
             return None
+        attempts = self.health.finish(routed.get("request_id"))
         index = self.index()
         position = index.position_by_id.get(served_id)
         channel = index.channels[position] if position is not None else None
@@ -177,12 +319,37 @@ class SmartRouterHook(CustomLogger):
             "x-router-channel": served_id,
             "x-router-model": channel.upstream_model if channel else str(data.get("model", "")),
             "x-router-strategy": str(routed.get("strategy") or "direct"),
-            "x-router-attempts": "1",
+            "x-router-attempts": str(len(attempts.failures) + 1),
         }
         candidates = routed.get("candidates") or []
         if served_id in candidates:
             headers["x-router-score"] = f"{routed['scores'][candidates.index(served_id)]:.4f}"
+        if routed.get("request_id"):
+            headers["x-router-request-id"] = str(routed["request_id"])
         return headers
+
+
+def _no_channel(error: NoChannelError) -> Exception:
+    exception = router_error(
+        error.status, error.kind, error.message, param="model", router_status=error.kind.replace("_", "-")
+    )
+    if error.retry_at is not None:
+        exception.headers["retry-after"] = str(max(1, math.ceil(error.retry_at - time.time())))
+    if error.details:
+        exception.provider_specific_fields = {"channels": error.details}
+    return exception
+
+
+def _routed(kwargs: dict) -> dict[str, Any]:
+    """Our routing record in a request's kwargs, wherever LiteLLM put its metadata."""
+    for key in ("metadata", "litellm_metadata"):
+        metadata = kwargs.get(key)
+        if isinstance(metadata, dict) and isinstance(metadata.get(METADATA_KEY), dict):
+            return metadata[METADATA_KEY]
+    params = kwargs.get("litellm_params")
+    if isinstance(params, dict):
+        return _routed(params)
+    return {}
 
 
 def _deployment_id(kwargs: dict) -> str | None:
@@ -199,10 +366,25 @@ def _config_path() -> str | None:
 
 
 def _build() -> SmartRouterHook:
-    hook = SmartRouterHook(load_settings(_config_path()))
+    import yaml
+
+    from router_ext.shared_state import redis_url_from
+
+    path = _config_path()
+    settings = load_settings(path)
+    document: dict[str, Any] = {}
+    if path:
+        with open(path, encoding="utf-8") as handle:
+            document = yaml.safe_load(handle) or {}
+    hook = SmartRouterHook(settings, redis_url_from(document, settings.redis_url, dict(os.environ)))
     from router_ext.routes import mount_routes
 
     mount_routes(hook)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return hook  # started on the first request instead
+    hook.ensure_started()
     return hook
 
 

@@ -52,4 +52,9 @@ def prepare_launch_config(document: Mapping[str, Any], environ: Mapping[str, str
         callbacks.append("router_ext.hook.proxy_handler")
     settings["callbacks"] = callbacks
     config["litellm_settings"] = settings
+    router = dict(config.get("router_settings") or {})
+    # Our breakers and failover replace LiteLLM's cooldowns and same-deployment retries.
+    router.setdefault("disable_cooldowns", True)
+    router.setdefault("num_retries", 0)
+    config["router_settings"] = router
     return LaunchConfig(config, skipped)

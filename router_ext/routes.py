@@ -68,6 +68,32 @@ class ExplainResponse(BaseModel):
     excluded: list[ExcludedCandidate]
 
 
+class ChannelStatus(BaseModel):
+    id: str = Field(description="deployment id")
+    model_name: str
+    upstream_model: str
+    channel: str
+    provider: str
+    local: bool
+    free: bool
+    input_cost_per_token: float | None
+    output_cost_per_token: float | None
+    state: str = Field(description="closed | open | half_open | disabled")
+    consecutive_failures: int
+    reopen_at: float | None = Field(description="epoch seconds when an open breaker lets a probe through")
+    last_error_class: str | None = Field(description="permanent | temporary | model_unavailable | caller")
+    last_error_reason: str | None
+    last_error: str | None = Field(description="upstream message, secrets masked")
+    last_error_at: float | None
+    key_fingerprint: str | None = Field(description="fp- + 12 hex of the key's SHA-256; never the key")
+    key_disabled: bool
+    success_rate: float = Field(description="recent success rate (with a 0.9 prior)")
+
+
+class ChannelsResponse(BaseModel):
+    channels: list[ChannelStatus]
+
+
 def build_admin_router(hook: SmartRouterHook) -> APIRouter:
     router = APIRouter(prefix="/routing", tags=["smart-router"], dependencies=[Depends(require_admin)])
 
@@ -157,6 +183,65 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
                 for e in decision.excluded
             ],
         )
+
+    @router.get("/channels", response_model=ChannelsResponse, summary="Every channel with its health")
+    async def list_channels() -> ChannelsResponse:
+        index = hook.index()
+        now = time.time()
+        rates = hook.observations.success_rate()
+        return ChannelsResponse(
+            channels=[
+                ChannelStatus(
+                    id=c.id,
+                    model_name=c.model_name,
+                    upstream_model=c.upstream_model,
+                    channel=c.channel,
+                    provider=c.provider,
+                    local=c.local,
+                    free=c.is_free,
+                    input_cost_per_token=c.input_cost_per_token,
+                    output_cost_per_token=c.output_cost_per_token,
+                    success_rate=round(float(rates[p]), 4),
+                    **hook.health.describe(c.id, now),
+                )
+                for p, c in enumerate(index.channels)
+            ]
+        )
+
+    def _known(channel_id: str) -> str:
+        if channel_id not in hook.index().position_by_id:
+            raise router_error(
+                404,
+                "channel_not_found",
+                f"no channel with id {channel_id!r}; see GET /routing/channels",
+                param="channel_id",
+            )
+        return channel_id
+
+    @router.post(
+        "/channels/{channel_id}/enable",
+        response_model=ChannelStatus,
+        summary="Re-admit a channel and its key",
+    )
+    async def enable_channel(channel_id: str) -> ChannelStatus:
+        hook.health.enable(_known(channel_id), time.time())
+        return await _status(channel_id)
+
+    @router.post("/channels/{channel_id}/disable", response_model=ChannelStatus, summary="Take a channel out")
+    async def disable_channel(channel_id: str) -> ChannelStatus:
+        hook.health.disable(_known(channel_id), time.time())
+        return await _status(channel_id)
+
+    @router.post(
+        "/channels/{channel_id}/reset", response_model=ChannelStatus, summary="Forget a channel's failures"
+    )
+    async def reset_channel(channel_id: str) -> ChannelStatus:
+        hook.health.reset(_known(channel_id), time.time())
+        return await _status(channel_id)
+
+    async def _status(channel_id: str) -> ChannelStatus:
+        listing = await list_channels()
+        return next(c for c in listing.channels if c.id == channel_id)
 
     return router
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from catalog.query import TagQueryError, parse_tag_query
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS, RouteSpec
+from health.breaker import BreakerPolicy
 
 SECTION = "smart_router"
 
@@ -39,6 +40,40 @@ class VirtualModelSettings(BaseModel):
         return value
 
 
+class HealthSettings(BaseModel):
+    """Breakers, failover and recovery (`smart_router.health`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int = Field(3, ge=1, le=20, description="channels tried per request (1 = no failover)")
+    failure_threshold: int = Field(3, ge=1, description="consecutive failures that open a breaker")
+    failure_rate: float = Field(0.5, gt=0, le=1, description="... or this failure rate over the window")
+    min_calls: int = Field(10, ge=1, description="calls in the window before the rate counts")
+    window_s: float = Field(60.0, gt=0)
+    base_cooldown_s: float = Field(5.0, gt=0, description="first cooldown of an opened breaker")
+    cooldown_multiplier: float = Field(2.0, ge=1, description="growth of the cooldown on repeated trips")
+    max_cooldown_s: float = Field(600.0, gt=0)
+    model_unavailable_cooldown_s: float = Field(3600.0, gt=0, description="after a 404 for a model")
+    probe_timeout_s: float = Field(
+        30.0, gt=0, description="a half-open probe unanswered by then frees the slot"
+    )
+    probe_interval_s: float = Field(5.0, gt=0, description="how often due channels are probed (GET /models)")
+    sync_interval_s: float = Field(0.5, gt=0, description="how often shared state is read from Redis")
+
+    def breaker_policy(self) -> BreakerPolicy:
+        return BreakerPolicy(
+            failure_threshold=self.failure_threshold,
+            failure_rate=self.failure_rate,
+            min_calls=self.min_calls,
+            window_s=self.window_s,
+            base_cooldown_s=self.base_cooldown_s,
+            cooldown_multiplier=self.cooldown_multiplier,
+            max_cooldown_s=self.max_cooldown_s,
+            model_unavailable_cooldown_s=self.model_unavailable_cooldown_s,
+            probe_timeout_s=self.probe_timeout_s,
+        )
+
+
 class RouterSettings(BaseModel):
     """Everything under `smart_router:` (all optional)."""
 
@@ -52,6 +87,10 @@ class RouterSettings(BaseModel):
     virtual_models: dict[str, VirtualModelSettings] = Field(default_factory=dict)
     strategies: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="extra strategies: name -> {signal: weight}"
+    )
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    redis_url: str | None = Field(
+        None, description="shared state for several replicas; default: $REDIS_URL, else in-process"
     )
 
     def route_specs(self) -> dict[str, RouteSpec]:
@@ -103,7 +142,11 @@ def _describe(error: ValidationError) -> str:
     for item in error.errors():
         where = ".".join(str(part) for part in (SECTION, *item["loc"]))
         if item["type"] == "extra_forbidden":
-            model = VirtualModelSettings if item["loc"][0] == "virtual_models" else RouterSettings
+            sections: dict[str, type[BaseModel]] = {
+                "virtual_models": VirtualModelSettings,
+                "health": HealthSettings,
+            }
+            model = sections.get(str(item["loc"][0]), RouterSettings)
             known = ", ".join(model.model_fields)
             problems.append(f"{where}: unknown setting (known settings: {known})")
         else:

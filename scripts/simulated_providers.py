@@ -38,13 +38,14 @@ from starlette.routing import Route
 class Provider:
     name: str
     models: list[str]
-    api_key: str | None = None
+    api_key: str | list[str] | None = None  # one key or several accepted keys; None = any
     latency_ms: float = 0.0
     stream_chunk_delay_ms: float = 0.0
     style: str = "openai"
     steps: list[dict[str, Any]] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
     failures: int = 0
+    successes: int = 0
 
     def next_step(self, model: str) -> dict[str, Any] | None:
         for step in self.steps:
@@ -57,6 +58,22 @@ class Provider:
                     self.steps.remove(step)
             return step
         return None
+
+
+class DroppedResponse(Response):
+    """Headers promising a body, a few bytes of it, then the connection closes: what a client
+    sees when an upstream or a proxy in between dies mid-response."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b'{"id": "chatcmpl-', "more_body": True})
+        # Returning without the rest makes uvicorn close the connection.
 
 
 def _words(messages: Any) -> int:
@@ -77,13 +94,16 @@ def _openai_error(status: int, message: str, kind: str, code: str | None = None)
 
 
 def build_app(provider: Provider) -> Starlette:
+    accepted = [provider.api_key] if isinstance(provider.api_key, str) else list(provider.api_key or [])
+
     def authorised(request: Request) -> bool:
-        if not provider.api_key:
-            return True
         supplied = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        return supplied == provider.api_key or request.headers.get("x-api-key") == provider.api_key
+        supplied = supplied or request.headers.get("x-api-key", "")
+        provider.requests[f"key:...{supplied[-4:]}"] += 1
+        return not accepted or supplied in accepted
 
     async def models(request: Request) -> Response:
+        provider.requests["GET /models"] += 1
         if not authorised(request):
             return _openai_error(
                 401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
@@ -140,9 +160,13 @@ def build_app(provider: Provider) -> Starlette:
                 await asyncio.sleep(float(step["delay"]))
             if step.get("drop"):
                 provider.failures += 1
-                raise ConnectionAbortedError("scripted drop")  # uvicorn closes the connection
+                return DroppedResponse()
             if step.get("malformed"):
                 provider.failures += 1
+                if body.get("stream"):
+                    return Response(
+                        b'data: {"id": "chatcmpl-broken", "choices": [\n\n', media_type="text/event-stream"
+                    )
                 return Response(b'{"id": "chatcmpl-broken", "choices": [', media_type="application/json")
             if "status" in step and int(step["status"]) >= 400:
                 provider.failures += 1
@@ -156,6 +180,7 @@ def build_app(provider: Provider) -> Starlette:
                 "invalid_request_error",
                 "model_not_found",
             )
+        provider.successes += 1
         prompt_tokens = _words(body.get("messages"))
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 16
         completion_tokens = min(int(max_tokens), 8)
@@ -205,6 +230,7 @@ def build_app(provider: Provider) -> Starlette:
                 provider.steps.clear()
                 provider.requests.clear()
                 provider.failures = 0
+                provider.successes = 0
             provider.steps.extend(payload.get("steps", []))
             if "latency_ms" in payload:
                 provider.latency_ms = float(payload["latency_ms"])
@@ -215,6 +241,7 @@ def build_app(provider: Provider) -> Starlette:
                 "name": provider.name,
                 "requests": dict(provider.requests),
                 "failures": provider.failures,
+                "successes": provider.successes,
                 "pending_steps": len(provider.steps),
                 "models": provider.models,
             }

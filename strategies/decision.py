@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from catalog.channel import Channel
-from catalog.index import TagIndex
+from catalog.index import Mask, TagIndex
 from catalog.virtual import RouteSpec
 from strategies.base import Ranking, RequestFacts, Strategy
 from strategies.filters import HardFilter, hard_filters
@@ -25,11 +25,20 @@ from strategies.observations import Observations
 class NoChannelError(LookupError):
     """No channel can serve the request; `kind` is the error type clients see."""
 
-    def __init__(self, kind: str, message: str, status: int = 404) -> None:
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        status: int = 404,
+        retry_at: float | None = None,
+        details: list[dict[str, str]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.status = status
+        self.retry_at = retry_at  # epoch s of the soonest channel back, when known
+        self.details = details or []
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +84,15 @@ def decide(
         rejected = mask & step.rejects
         if not rejected.any():
             continue
-        if explain or mask.sum() == rejected.sum():
+        emptied = mask.sum() == rejected.sum()
+        if explain or emptied:
             excluded += [
-                Exclusion(index.channels[p], step.name, step.reason) for p in np.flatnonzero(rejected)
+                Exclusion(index.channels[p], step.name, step.reasons.get(int(p), step.reason))
+                for p in np.flatnonzero(rejected)
             ]
         mask &= ~rejected
-        if not mask.any():
-            raise _emptied_by(spec, step)
+        if emptied:
+            raise _emptied_by(spec, step, excluded, rejected)
     candidates = np.flatnonzero(mask)
     ranking = strategy.rank(index, candidates, request, limit, observations, all_signals=explain)
     return Decision(
@@ -95,7 +106,9 @@ def decide(
     )
 
 
-def _emptied_by(spec: RouteSpec, step: HardFilter) -> NoChannelError:
+def _emptied_by(
+    spec: RouteSpec, step: HardFilter, excluded: list[Exclusion], rejected: Mask
+) -> NoChannelError:
     if step.name == "free_only":
         return NoChannelError(
             "no_free_channel",
@@ -111,10 +124,15 @@ def _emptied_by(spec: RouteSpec, step: HardFilter) -> NoChannelError:
             f"each {step.reason}",
             400,
         )
+    times = [step.until[int(p)] for p in np.flatnonzero(rejected) if int(p) in step.until]
+    finite = [t for t in times if t != float("inf")]
     return NoChannelError(
-        "all_channels_unavailable",
-        f"every channel matching {spec.name!r} is unavailable ({step.name}: {step.reason})",
+        "all_channels_failed",
+        f"every channel matching {spec.name!r} is unavailable right now ({step.reason}); "
+        "see details or GET /routing/channels",
         503,
+        retry_at=min(finite) if finite else None,
+        details=[{"channel": e.channel.id, "reason": e.reason} for e in excluded if e.filter == step.name],
     )
 
 

@@ -9,8 +9,8 @@ many requests with nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,9 +20,11 @@ from strategies.base import RequestFacts
 
 @dataclass(frozen=True, slots=True)
 class HardFilter:
-    name: str  # "tools", "vision", "context"
+    name: str  # "tools", "vision", "context", "health", ...
     rejects: Mask  # over all index positions
     reason: str
+    reasons: Mapping[int, str] = field(default_factory=dict)  # per position, when they differ
+    until: Mapping[int, float] = field(default_factory=dict)  # epoch s when a position is back
 
 
 def hard_filters(index: TagIndex, request: RequestFacts) -> Iterator[HardFilter]:

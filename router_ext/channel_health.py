@@ -1,0 +1,340 @@
+"""Channel health inside the proxy: breakers fed by LiteLLM's failures, excluded before ranking,
+recovered by a background probe, and shared with other replicas through `shared_state`.
+
+The request path only reads memory (`exclusions`); Redis and probes run in background tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+
+from catalog.index import TagIndex
+from health.breaker import DISABLED, OPEN, Breaker, BreakerBook, Transition
+from health.classify import ErrorKind, Verdict, classify_error
+from health.masking import mask_secrets
+from router_ext.settings import HealthSettings
+from router_ext.shared_state import LocalState, RedisState, Snapshot
+from router_ext.state import RoutingState
+from strategies.filters import HardFilter
+
+log = logging.getLogger("smart_router")
+MAX_TRACKED_REQUESTS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """How to reach a channel for a probe. Kept in memory only; the key is never logged."""
+
+    api_base: str | None
+    api_key: str | None
+    provider: str
+
+
+@dataclass
+class Attempts:
+    failures: list[tuple[str, Verdict]] = field(default_factory=list)
+
+
+class ChannelHealth:
+    def __init__(
+        self, settings: HealthSettings, state: RoutingState, shared: LocalState | RedisState | None = None
+    ) -> None:
+        self.settings = settings
+        self.book = BreakerBook(settings.breaker_policy())
+        self.routing_state = state
+        self.shared: LocalState | RedisState = shared or LocalState()
+        self.endpoints: dict[str, Endpoint] = {}
+        self.fingerprints: dict[str, str | None] = {}
+        self.secrets: list[str] = []
+        self.last_used: dict[str, float] = {}
+        self.requests: OrderedDict[str, Attempts] = OrderedDict()
+        self._dirty_breakers: set[str] = set()
+        self._dirty_keys: dict[str, dict[str, Any]] = {}
+        self._strategy_pushed_at = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- catalogue ---------------------------------------------------------------------------
+    def learn_endpoints(self, index: TagIndex, endpoints: Mapping[str, Endpoint]) -> None:
+        self.endpoints = dict(endpoints)
+        self.fingerprints = {c.id: c.key_fingerprint for c in index.channels}
+        self.secrets = sorted({e.api_key for e in endpoints.values() if e.api_key}, key=len, reverse=True)
+
+    # -- hot path ------------------------------------------------------------------------------
+    def exclusions(self, index: TagIndex, now: float) -> HardFilter | None:
+        """Channels that may not take a request now: open breakers, disabled channels and keys."""
+        if not self.book.breakers and not self.book.disabled_keys:
+            return None
+        rejects = np.zeros(index.size, dtype=np.bool_)
+        reasons: dict[int, str] = {}
+        until: dict[int, float] = {}
+        for channel_id, why, back_at in self.book.unavailable(now):
+            position = index.position_by_id.get(channel_id)
+            if position is not None:
+                rejects[position] = True
+                reasons[position], until[position] = why, back_at
+        for fingerprint, info in self.book.disabled_keys.items():
+            positions = index.positions_by_key.get(fingerprint)
+            if positions is not None:
+                rejects[positions] = True
+                for position in positions:
+                    reasons.setdefault(int(position), f"key {fingerprint} disabled: {info.get('reason')}")
+                    until.setdefault(int(position), float("inf"))
+        if not rejects.any():
+            return None
+        return HardFilter("health", rejects, "breaker open or key disabled", reasons, until)
+
+    def dispatched(self, channel_id: str, now: float) -> None:
+        self.last_used[channel_id] = now
+        self._note(self.book.on_dispatch(channel_id, now))
+
+    # -- outcomes --------------------------------------------------------------------------------
+    def succeeded(self, channel_id: str, now: float) -> None:
+        self._note(self.book.record_success(channel_id, now))
+
+    def failed(
+        self, channel_id: str, exception: BaseException, request_id: str | None, now: float
+    ) -> Verdict | None:
+        """Count one failed attempt; None when this request's failure there was already counted."""
+        if request_id and any(cid == channel_id for cid, _ in self.attempts_for(request_id).failures):
+            return None
+        verdict = classify_exception(exception, now)
+        verdict = Verdict(
+            verdict.kind,
+            verdict.reason,
+            verdict.status,
+            verdict.retry_at,
+            mask_secrets(verdict.message, self.secrets),
+        )
+        transition = self.book.record_failure(channel_id, self.fingerprints.get(channel_id), verdict, now)
+        self._dirty_breakers.add(channel_id)
+        if verdict.kind is ErrorKind.PERMANENT and (fingerprint := self.fingerprints.get(channel_id)):
+            self._dirty_keys[fingerprint] = {
+                "disabled": True,
+                **self.book.disabled_keys[fingerprint],
+                "updated_at": now,
+            }
+        self._note(transition, verdict)
+        if request_id:
+            self.attempts_for(request_id).failures.append((channel_id, verdict))
+        return verdict
+
+    def attempts_for(self, request_id: str) -> Attempts:
+        attempts = self.requests.get(request_id)
+        if attempts is None:
+            attempts = self.requests[request_id] = Attempts()
+            while len(self.requests) > MAX_TRACKED_REQUESTS:
+                self.requests.popitem(last=False)
+        return attempts
+
+    def finish(self, request_id: str | None) -> Attempts:
+        return (self.requests.pop(request_id, None) if request_id else None) or Attempts()
+
+    # -- admin -----------------------------------------------------------------------------------
+    def enable(self, channel_id: str, now: float) -> None:
+        fingerprint = self.fingerprints.get(channel_id)
+        self.book.enable(channel_id, fingerprint, now)
+        if fingerprint:
+            self._dirty_keys[fingerprint] = {"disabled": False, "updated_at": now}
+        self._dirty_breakers.add(channel_id)
+
+    def disable(self, channel_id: str, now: float) -> None:
+        self.book.disable(channel_id, now)
+        self._dirty_breakers.add(channel_id)
+
+    def reset(self, channel_id: str, now: float) -> None:
+        self.book.reset(channel_id, now)
+        self._dirty_breakers.add(channel_id)
+
+    def describe(self, channel_id: str, now: float) -> dict[str, Any]:
+        b = self.book.breakers.get(channel_id) or Breaker()
+        fingerprint = self.fingerprints.get(channel_id)
+        state = b.state
+        if self.book.key_disabled(fingerprint) and state != DISABLED:
+            state = DISABLED
+        reopen = b.reopen_at if state == OPEN and b.reopen_at > now else None
+        return {
+            "state": state,
+            "consecutive_failures": b.consecutive_failures,
+            "reopen_at": reopen,
+            "last_error_class": b.last_error_kind,
+            "last_error_reason": b.last_error_reason,
+            "last_error": mask_secrets(b.last_error_message or "", self.secrets) or None,
+            "last_error_at": b.last_error_at,
+            "key_fingerprint": fingerprint,
+            "key_disabled": self.book.key_disabled(fingerprint),
+        }
+
+    # -- background: recovery probes and shared state -----------------------------------------
+    def start(self) -> None:
+        if self._tasks:
+            return
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._probe_loop()), loop.create_task(self._sync_loop())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _probe_loop(self) -> None:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as client:
+            while True:
+                await asyncio.sleep(self.settings.probe_interval_s)
+                try:
+                    await self.probe_due(client, time.time())
+                except Exception:  # a probe bug must not end recovery for good
+                    log.exception("smart-router: recovery probe round failed")
+
+    async def probe_due(self, client: httpx.AsyncClient, now: float) -> list[str]:
+        """Probe every open breaker whose cooldown has passed, with `GET /models` (no tokens)."""
+        due = [cid for cid, b in list(self.book.breakers.items()) if b.state == OPEN and now >= b.reopen_at]
+        probed = []
+        for channel_id in due:
+            endpoint = self.endpoints.get(channel_id)
+            if endpoint is None or not endpoint.api_base:
+                continue  # no address to probe: a user request will be the half-open probe
+            self.book.on_dispatch(channel_id, now)
+            headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
+            if endpoint.provider == "anthropic" and endpoint.api_key:
+                headers = {"x-api-key": endpoint.api_key, "anthropic-version": "2023-06-01"}
+            try:
+                response = await client.get(endpoint.api_base.rstrip("/") + "/models", headers=headers)
+            except httpx.HTTPError as error:
+                verdict = classify_error(None, type(error).__name__, {}, now)
+            else:
+                if response.status_code < 400:
+                    self._note(self.book.record_success(channel_id, time.time()))
+                    self._dirty_breakers.add(channel_id)
+                    probed.append(channel_id)
+                    continue
+                verdict = classify_error(response.status_code, response.text, dict(response.headers), now)
+            if verdict.kind is ErrorKind.CALLER:  # e.g. no /models route: do not count it against the channel
+                verdict = Verdict(ErrorKind.TEMPORARY, "probe_failed", verdict.status, None, verdict.message)
+            self._note(
+                self.book.record_failure(channel_id, self.fingerprints.get(channel_id), verdict, time.time())
+            )
+            self._dirty_breakers.add(channel_id)
+            probed.append(channel_id)
+        return probed
+
+    async def _sync_loop(self) -> None:
+        if not self.shared.shared:
+            return
+        while True:
+            try:
+                await self.sync_once(time.time())
+            except Exception:  # never let a sync bug stop the loop
+                log.exception("smart-router: shared-state sync failed")
+            await asyncio.sleep(self.settings.sync_interval_s)
+
+    async def sync_once(self, now: float) -> None:
+        changes = Snapshot(
+            breakers={cid: self.book.breaker(cid).to_record() for cid in self._dirty_breakers},
+            disabled_keys=dict(self._dirty_keys),
+        )
+        if self.routing_state.updated_at > self._strategy_pushed_at:
+            changes.strategy = {
+                "name": self.routing_state.active,
+                "updated_at": self.routing_state.updated_at,
+            }
+        if changes.breakers or changes.disabled_keys or changes.strategy:
+            if not await self.shared.push(changes):
+                return  # kept dirty: pushed when Redis is back
+            self._dirty_breakers.clear()
+            self._dirty_keys.clear()
+            if changes.strategy:
+                self._strategy_pushed_at = changes.strategy["updated_at"]
+        remote = await self.shared.pull()
+        if remote is not None:
+            self.merge(remote)
+
+    def merge(self, remote: Snapshot) -> None:
+        for channel_id, record in remote.breakers.items():
+            local = self.book.breakers.get(channel_id)
+            if channel_id in self._dirty_breakers:
+                continue
+            if local is None or float(record.get("updated_at") or 0) > local.updated_at:
+                self.book.breakers[channel_id] = Breaker.from_record(record)
+                self.book.version += 1
+        for fingerprint, record in remote.disabled_keys.items():
+            if fingerprint in self._dirty_keys:
+                continue
+            local_at = float((self.book.disabled_keys.get(fingerprint) or {}).get("at") or 0)
+            if record.get("disabled"):
+                if fingerprint not in self.book.disabled_keys:
+                    self.book.disabled_keys[fingerprint] = {
+                        "reason": record.get("reason"),
+                        "message": record.get("message"),
+                        "at": record.get("at"),
+                    }
+            elif fingerprint in self.book.disabled_keys and float(record.get("updated_at") or 0) > local_at:
+                del self.book.disabled_keys[fingerprint]
+        if remote.strategy and float(remote.strategy.get("updated_at") or 0) > self.routing_state.updated_at:
+            self.routing_state.adopt(str(remote.strategy["name"]), float(remote.strategy["updated_at"]))
+            self._strategy_pushed_at = self.routing_state.updated_at
+
+    def _note(self, transition: Transition | None, verdict: Verdict | None = None) -> None:
+        if transition is None:
+            return
+        self._dirty_breakers.add(transition.channel_id)
+        detail = f" ({verdict.kind.value}: {verdict.reason})" if verdict else ""
+        log.warning(
+            "smart-router: channel %s %s -> %s%s",
+            transition.channel_id,
+            transition.before,
+            transition.after,
+            detail,
+        )
+
+
+def classify_exception(exception: BaseException, now: float) -> Verdict:
+    """Classify a LiteLLM-mapped exception by the upstream status, body and headers it carries."""
+    status = getattr(exception, "status_code", None)
+    body = getattr(exception, "body", None)
+    message = str(getattr(exception, "message", "") or exception)
+    headers = getattr(exception, "litellm_response_headers", None)
+    if headers is None:
+        response = getattr(exception, "response", None)
+        headers = getattr(response, "headers", None)
+    name = type(exception).__name__
+    if name in ("APIConnectionError", "Timeout") or isinstance(exception, (TimeoutError, ConnectionError)):
+        status = 408 if name == "Timeout" else None
+    text = message if body is None else f"{message} {body if isinstance(body, str) else ''}"
+    parsed_body: Any = body if isinstance(body, Mapping) else text
+    if isinstance(parsed_body, Mapping) and "error" not in parsed_body:
+        parsed_body = {"error": parsed_body}
+    return _with_message(
+        classify_error(int(status) if isinstance(status, int) else None, parsed_body, _headers(headers), now),
+        text,
+    )
+
+
+def _headers(headers: Any) -> dict[str, str]:
+    if headers is None:
+        return {}
+    try:
+        return {str(k): str(v) for k, v in dict(headers).items()}
+    except (TypeError, ValueError):
+        return {}
+
+
+def _with_message(verdict: Verdict, message: str) -> Verdict:
+    return Verdict(verdict.kind, verdict.reason, verdict.status, verdict.retry_at, message[:500])
+
+
+def soonest(times: Iterable[float]) -> float | None:
+    finite = [t for t in times if t != float("inf")]
+    return min(finite) if finite else None

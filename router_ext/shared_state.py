@@ -1,0 +1,122 @@
+"""State shared by proxy replicas: breakers, disabled keys, the active strategy.
+
+In-process by default (`LocalState`: nothing to share). With Redis, every replica pushes what
+changed and pulls what others changed, in a background loop: the request path never waits on
+Redis. Records merge by `updated_at` (last writer wins per channel / key / strategy). If Redis
+goes away, replicas keep serving on local state, say so once, and push everything they changed
+when it is back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("smart_router")
+
+PREFIX = "smart-router"
+BREAKERS = f"{PREFIX}:breakers"
+DISABLED_KEYS = f"{PREFIX}:disabled-keys"
+STRATEGY = f"{PREFIX}:strategy"
+
+
+@dataclass
+class Snapshot:
+    breakers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    disabled_keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # tombstones: {"disabled": false}
+    strategy: dict[str, Any] | None = None  # {"name": ..., "updated_at": ...}
+
+
+class LocalState:
+    """No sharing: one process is the whole truth."""
+
+    shared = False
+    connected = True
+
+    async def push(self, changes: Snapshot) -> bool:
+        return True
+
+    async def pull(self) -> Snapshot | None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisState:
+    shared = True
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as aioredis
+
+        self.url = url
+        self.client = aioredis.Redis.from_url(
+            url, socket_timeout=0.5, socket_connect_timeout=0.5, decode_responses=True
+        )
+        self.connected = True  # until proven otherwise
+
+    async def push(self, changes: Snapshot) -> bool:
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            if changes.breakers:
+                pipe.hset(BREAKERS, mapping={k: json.dumps(v) for k, v in changes.breakers.items()})
+            if changes.disabled_keys:
+                pipe.hset(DISABLED_KEYS, mapping={k: json.dumps(v) for k, v in changes.disabled_keys.items()})
+            if changes.strategy is not None:
+                pipe.set(STRATEGY, json.dumps(changes.strategy))
+            await pipe.execute()
+        except Exception as error:  # noqa: BLE001  # any Redis or socket failure means: serve locally
+            self._lost(error)
+            return False
+        self._back()
+        return True
+
+    async def pull(self) -> Snapshot | None:
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hgetall(BREAKERS)
+            pipe.hgetall(DISABLED_KEYS)
+            pipe.get(STRATEGY)
+            breakers, keys, strategy = await pipe.execute()
+        except Exception as error:  # noqa: BLE001
+            self._lost(error)
+            return None
+        self._back()
+        return Snapshot(
+            breakers={k: json.loads(v) for k, v in breakers.items()},
+            disabled_keys={k: json.loads(v) for k, v in keys.items()},
+            strategy=json.loads(strategy) if strategy else None,
+        )
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    def _lost(self, error: Exception) -> None:
+        if self.connected:
+            log.warning(
+                "smart-router: Redis unreachable (%s); serving on local state until it returns",
+                type(error).__name__,
+            )
+        self.connected = False
+
+    def _back(self) -> None:
+        if not self.connected:
+            log.warning("smart-router: Redis is back; shared state resynchronised")
+        self.connected = True
+
+
+def redis_url_from(config: dict[str, Any], configured: str | None, environ: dict[str, str]) -> str | None:
+    """Our `redis_url`, else $REDIS_URL, else LiteLLM's `router_settings.redis_host/port/password`."""
+    if configured:
+        return configured
+    if environ.get("REDIS_URL"):
+        return environ["REDIS_URL"]
+    router = config.get("router_settings") or {}
+    host = router.get("redis_host")
+    if not host:
+        return None
+    password = router.get("redis_password")
+    auth = f":{password}@" if password else ""
+    return f"redis://{auth}{host}:{router.get('redis_port') or 6379}/0"
