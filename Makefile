@@ -5,13 +5,20 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 
-.PHONY: run test demo lint unit integration bench uv env
+.PHONY: run test demo lint unit integration bench uv env services
 
 uv:  ## install uv from PyPI when it is missing
 	@command -v $(UV) >/dev/null 2>&1 || $(PYTHON) -m pip install --user --quiet uv
 
 env: uv  ## the locked environment (.venv)
 	@$(UV) sync --frozen --quiet
+
+services:  ## servers the integration tests start themselves: redis-server (Debian package)
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq redis-server >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server; }; }
+	@redis-server --version
 
 run: env  ## serve config/config.yaml on 127.0.0.1:7602 (writes .env with a random master key first)
 	$(UV) run --frozen smart-router serve --config config/config.yaml --host 127.0.0.1 --port 7602
@@ -27,10 +34,10 @@ lint: env
 unit: env
 	$(UV) run --frozen pytest tests/unit -q
 
-integration: env
+integration: env services
 	$(UV) run --frozen pytest tests/integration -q
 
-test: env lint  ## everything: lint, unit and integration tests (real proxy processes)
+test: env services lint  ## everything: lint, unit and integration tests (real proxy, Redis)
 	$(UV) run --frozen pytest tests -q
 
 bench: env  ## routing benchmark; prints p50/p99 per catalogue size

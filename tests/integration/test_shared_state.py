@@ -1,0 +1,133 @@
+"""Two proxy replicas on one real Redis: strategy, breakers and dead keys are shared."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from scripts.stack import Proxy, RedisServer, Simulator, render_config, start_proxy, start_redis, start_simulator
+
+HERE = Path(__file__).parent
+HELLO = [{"role": "user", "content": "hello"}]
+PROVIDERS = {"providers": [
+    {"name": "flaky", "models": ["m-flaky"], "api_key": "sk-flaky"},
+    {"name": "steady", "models": ["m-steady"], "api_key": "sk-steady"},
+]}
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    server = start_redis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[Simulator]:
+    sim = start_simulator(PROVIDERS)
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="module")
+def replicas(simulator: Simulator, redis_server: RedisServer) -> Iterator[tuple[Proxy, Proxy]]:
+    config = render_config(HERE / "shared_config.yaml", simulator.ports)
+    first = start_proxy(config, env={"REDIS_URL": redis_server.url})
+    second = start_proxy(config, env={"REDIS_URL": redis_server.url, "LITELLM_MASTER_KEY": first.master_key})
+    second.master_key = first.master_key
+    yield first, second
+    first.stop()
+    second.stop()
+
+
+def admin(proxy: Proxy) -> httpx.Client:
+    return httpx.Client(base_url=proxy.base_url, headers={"Authorization": f"Bearer {proxy.master_key}"}, timeout=30)
+
+
+def client(proxy: Proxy) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{proxy.base_url}/v1", api_key=proxy.master_key, max_retries=0, timeout=30)
+
+
+def state(proxy: Proxy, channel_id: str) -> str:
+    channels = admin(proxy).get("/routing/channels").json()["channels"]
+    return next(c["state"] for c in channels if c["id"] == channel_id)
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError(f"not true within {seconds} s")
+
+
+def served(proxy: Proxy, model: str) -> str:
+    raw = client(proxy).chat.completions.with_raw_response.create(model=model, messages=HELLO)
+    return str(raw.headers["x-router-channel"])
+
+
+def test_a_strategy_switched_on_one_replica_is_used_by_the_other(replicas: tuple[Proxy, Proxy]) -> None:
+    first, second = replicas
+    assert admin(first).put("/routing/strategy", json={"strategy": "quality_optimized"}).status_code == 200
+    took = wait_for(lambda: admin(second).get("/routing/strategy").json()["strategy"] == "quality_optimized", 1.0)
+    raw = client(second).chat.completions.with_raw_response.create(model="tag:shape", messages=HELLO)
+    assert raw.headers["x-router-strategy"] == "quality_optimized"
+    admin(second).put("/routing/strategy", json={"strategy": "cost_first"})
+    wait_for(lambda: admin(first).get("/routing/strategy").json()["strategy"] == "cost_first", 1.0)
+    print(f"strategy visible on the other replica after {took * 1000:.0f} ms")
+
+
+def test_a_breaker_opened_through_one_replica_is_honoured_by_the_other(
+    replicas: tuple[Proxy, Proxy], simulator: Simulator
+) -> None:
+    first, second = replicas
+    simulator.control("flaky", {"reset": True, "steps": [{"status": 500, "body": {"error": {"message": "boom"}}, "times": 2}]})
+    assert served(first, "tag:shape") == "steady"
+    assert served(first, "tag:shape") == "steady"
+    assert state(first, "flaky") == "open"
+    wait_for(lambda: state(second, "flaky") == "open", 1.0)
+    before = simulator.control("flaky")["requests"].get("m-flaky", 0)
+    assert [served(second, "tag:shape") for _ in range(3)] == ["steady"] * 3
+    assert simulator.control("flaky")["requests"].get("m-flaky", 0) == before
+    admin(second).post("/routing/channels/flaky/reset")
+    wait_for(lambda: state(first, "flaky") == "closed", 1.0)
+
+
+def test_a_dead_key_found_by_one_replica_is_out_on_the_other(replicas: tuple[Proxy, Proxy]) -> None:
+    first, second = replicas
+    assert served(first, "tag:keys") == "goodkey"  # deadkey (cheapest) answered 401, failover
+    assert state(first, "deadkey") == "disabled"
+    wait_for(lambda: state(second, "deadkey") == "disabled", 1.0)
+    assert served(second, "tag:keys") == "goodkey"
+    admin(second).post("/routing/channels/deadkey/enable")
+    wait_for(lambda: state(first, "deadkey") == "closed", 1.0)
+
+
+def test_redis_going_away_never_fails_a_request_and_state_resyncs(
+    replicas: tuple[Proxy, Proxy], redis_server: RedisServer, simulator: Simulator
+) -> None:
+    first, second = replicas
+    redis_server.stop()
+    for _ in range(5):
+        assert served(first, "tag:shape") in ("flaky", "steady")
+        assert served(second, "tag:shape") in ("flaky", "steady")
+    assert admin(first).get("/routing/channels").status_code == 200
+    # a breaker opened while Redis is away stays local ...
+    simulator.control("flaky", {"reset": True, "steps": [{"status": 500, "body": {"error": {"message": "boom"}}, "times": 2}]})
+    served(first, "tag:shape")
+    served(first, "tag:shape")
+    assert state(first, "flaky") == "open"
+    time.sleep(0.5)
+    assert state(second, "flaky") == "closed"
+    # ... and reaches the other replica once Redis is back
+    redis_server.start()
+    wait_for(lambda: state(second, "flaky") == "open", 3.0)
+    assert first.log().count("Redis unreachable") == 1
+    assert "Redis is back" in first.log()
+    admin(first).post("/routing/channels/flaky/reset")
