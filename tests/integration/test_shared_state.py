@@ -10,14 +10,24 @@ import httpx
 import openai
 import pytest
 
-from scripts.stack import Proxy, RedisServer, Simulator, render_config, start_proxy, start_redis, start_simulator
+from scripts.stack import (
+    Proxy,
+    RedisServer,
+    Simulator,
+    render_config,
+    start_proxy,
+    start_redis,
+    start_simulator,
+)
 
 HERE = Path(__file__).parent
 HELLO = [{"role": "user", "content": "hello"}]
-PROVIDERS = {"providers": [
-    {"name": "flaky", "models": ["m-flaky"], "api_key": "sk-flaky"},
-    {"name": "steady", "models": ["m-steady"], "api_key": "sk-steady"},
-]}
+PROVIDERS = {
+    "providers": [
+        {"name": "flaky", "models": ["m-flaky"], "api_key": "sk-flaky"},
+        {"name": "steady", "models": ["m-steady"], "api_key": "sk-steady"},
+    ]
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +56,9 @@ def replicas(simulator: Simulator, redis_server: RedisServer) -> Iterator[tuple[
 
 
 def admin(proxy: Proxy) -> httpx.Client:
-    return httpx.Client(base_url=proxy.base_url, headers={"Authorization": f"Bearer {proxy.master_key}"}, timeout=30)
+    return httpx.Client(
+        base_url=proxy.base_url, headers={"Authorization": f"Bearer {proxy.master_key}"}, timeout=30
+    )
 
 
 def client(proxy: Proxy) -> openai.OpenAI:
@@ -75,7 +87,9 @@ def served(proxy: Proxy, model: str) -> str:
 def test_a_strategy_switched_on_one_replica_is_used_by_the_other(replicas: tuple[Proxy, Proxy]) -> None:
     first, second = replicas
     assert admin(first).put("/routing/strategy", json={"strategy": "quality_optimized"}).status_code == 200
-    took = wait_for(lambda: admin(second).get("/routing/strategy").json()["strategy"] == "quality_optimized", 1.0)
+    took = wait_for(
+        lambda: admin(second).get("/routing/strategy").json()["strategy"] == "quality_optimized", 1.0
+    )
     raw = client(second).chat.completions.with_raw_response.create(model="tag:shape", messages=HELLO)
     assert raw.headers["x-router-strategy"] == "quality_optimized"
     admin(second).put("/routing/strategy", json={"strategy": "cost_first"})
@@ -87,7 +101,10 @@ def test_a_breaker_opened_through_one_replica_is_honoured_by_the_other(
     replicas: tuple[Proxy, Proxy], simulator: Simulator
 ) -> None:
     first, second = replicas
-    simulator.control("flaky", {"reset": True, "steps": [{"status": 500, "body": {"error": {"message": "boom"}}, "times": 2}]})
+    simulator.control(
+        "flaky",
+        {"reset": True, "steps": [{"status": 500, "body": {"error": {"message": "boom"}}, "times": 2}]},
+    )
     assert served(first, "tag:shape") == "steady"
     assert served(first, "tag:shape") == "steady"
     assert state(first, "flaky") == "open"
@@ -119,7 +136,10 @@ def test_redis_going_away_never_fails_a_request_and_state_resyncs(
         assert served(second, "tag:shape") in ("flaky", "steady")
     assert admin(first).get("/routing/channels").status_code == 200
     # a breaker opened while Redis is away stays local ...
-    simulator.control("flaky", {"reset": True, "steps": [{"status": 500, "body": {"error": {"message": "boom"}}, "times": 2}]})
+    simulator.control(
+        "flaky",
+        {"reset": True, "steps": [{"status": 500, "body": {"error": {"message": "boom"}}, "times": 2}]},
+    )
     served(first, "tag:shape")
     served(first, "tag:shape")
     assert state(first, "flaky") == "open"
