@@ -50,6 +50,8 @@ def replicas(simulator: Simulator, redis_server: RedisServer) -> Iterator[tuple[
     first = start_proxy(config, env={"REDIS_URL": redis_server.url})
     second = start_proxy(config, env={"REDIS_URL": redis_server.url, "LITELLM_MASTER_KEY": first.master_key})
     second.master_key = first.master_key
+    for replica in (first, second):  # the first request to a fresh proxy builds its route table (~1.5 s)
+        assert admin(replica).get("/routing/strategy").status_code == 200
     yield first, second
     first.stop()
     second.stop()
