@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 
-.PHONY: run test demo lint unit integration bench uv env services
+.PHONY: run test demo lint unit integration bench uv env services conformance
 
 uv:  ## install uv from PyPI when it is missing
 	@command -v $(UV) >/dev/null 2>&1 || $(PYTHON) -m pip install --user --quiet uv
@@ -38,7 +38,10 @@ integration: env services
 	$(UV) run --frozen pytest tests/integration -q
 
 test: env services lint  ## everything: lint, unit and integration tests (real proxy, Redis)
-	$(UV) run --frozen pytest tests -q
+	$(UV) run --frozen pytest tests -q --ignore=tests/conformance
+
+conformance: env  ## replay the real provider samples in ../shared/fixtures
+	$(UV) run --frozen pytest tests/conformance -q
 
 bench: env  ## routing benchmark; prints p50/p99 per catalogue size
 	$(UV) run --frozen python -m scripts.bench_routing

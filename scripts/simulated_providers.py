@@ -186,6 +186,9 @@ def build_app(provider: Provider) -> Starlette:
         completion_tokens = min(int(max_tokens), 8)
         text = f"[{provider.name}] {model} says hello"
         if body.get("stream"):
+            if step and step.get("drop_stream"):
+                provider.failures += 1
+                provider.successes -= 1
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(
                 _sse(

@@ -159,6 +159,21 @@ def start_proxy(
     raise RuntimeError(f"the proxy was not ready after {timeout:.0f} s:\n{proxy.log()[-4000:]}")
 
 
+def openai_client(proxy: Proxy, timeout: float = 30.0) -> Any:
+    """The official client against the proxy, with no retries (a test must see every error).
+
+    Pooled connections expire after 2 s, before uvicorn's 5 s keep-alive timeout closes them
+    from the other side: reusing one in that instant is a reset no client retry would forgive.
+    """
+    import httpx2  # the HTTP library of this openai release
+    import openai
+
+    http_client = openai.DefaultHttpxClient(limits=httpx2.Limits(keepalive_expiry=2.0), timeout=timeout)
+    return openai.OpenAI(
+        base_url=f"{proxy.base_url}/v1", api_key=proxy.master_key, max_retries=0, http_client=http_client
+    )
+
+
 def stop_process(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)

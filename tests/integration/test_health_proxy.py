@@ -11,7 +11,15 @@ import httpx
 import openai
 import pytest
 
-from scripts.stack import Proxy, Simulator, free_port, render_config, start_proxy, start_simulator
+from scripts.stack import (
+    Proxy,
+    Simulator,
+    free_port,
+    openai_client,
+    render_config,
+    start_proxy,
+    start_simulator,
+)
 
 HERE = Path(__file__).parent
 HELLO = [{"role": "user", "content": "hello"}]
@@ -54,7 +62,7 @@ def proxy(simulator: Simulator) -> Iterator[Proxy]:
 
 @pytest.fixture(scope="module")
 def client(proxy: Proxy) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{proxy.base_url}/v1", api_key=proxy.master_key, max_retries=0, timeout=30)
+    return openai_client(proxy)
 
 
 @pytest.fixture(scope="module")
@@ -203,6 +211,24 @@ def test_each_failure_shape_fails_over_and_is_classified(
     assert status["last_error_class"] == error_class
     if reason:
         assert status["last_error_reason"] == reason
+
+
+def test_a_stream_that_breaks_before_its_first_chunk_fails_over(
+    client: openai.OpenAI, admin: httpx.Client, simulator: Simulator
+) -> None:
+    reset(admin, simulator, "flaky", "steady")
+    simulator.control("flaky", {"reset": True, "steps": [{"drop_stream": True, "times": 1}]})
+    with client.chat.completions.with_streaming_response.create(
+        model="tag:shape", messages=HELLO, stream=True
+    ) as response:
+        text = "".join(c.choices[0].delta.content or "" for c in response.parse() if c.choices)
+        assert (response.headers["x-router-channel"], response.headers["x-router-attempts"]) == (
+            "steady",
+            "2",
+        )
+    assert "m-steady says hello" in text.replace("  ", " ")
+    assert simulator.control("flaky")["failures"] == 1
+    assert channel(admin, "flaky")["last_error_class"] == "temporary"
 
 
 def test_refused_connection_fails_over(client: openai.OpenAI, admin: httpx.Client) -> None:

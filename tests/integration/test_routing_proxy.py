@@ -6,14 +6,14 @@ import httpx
 import openai
 import pytest
 
-from scripts.stack import Proxy, Simulator
+from scripts.stack import Proxy, Simulator, openai_client
 
 HELLO = [{"role": "user", "content": "hello there"}]
 
 
 @pytest.fixture(scope="module")
 def client(proxy: Proxy) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{proxy.base_url}/v1", api_key=proxy.master_key, max_retries=0)
+    return openai_client(proxy)
 
 
 @pytest.fixture(scope="module")

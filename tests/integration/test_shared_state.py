@@ -14,6 +14,7 @@ from scripts.stack import (
     Proxy,
     RedisServer,
     Simulator,
+    openai_client,
     render_config,
     start_proxy,
     start_redis,
@@ -64,7 +65,7 @@ def admin(proxy: Proxy) -> httpx.Client:
 
 
 def client(proxy: Proxy) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{proxy.base_url}/v1", api_key=proxy.master_key, max_retries=0, timeout=30)
+    return openai_client(proxy)
 
 
 def state(proxy: Proxy, channel_id: str) -> str:

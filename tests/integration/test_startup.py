@@ -12,7 +12,7 @@ import openai
 import pytest
 import yaml
 
-from scripts.stack import ROOT, Simulator, free_port, render_config, start_proxy
+from scripts.stack import ROOT, Simulator, free_port, openai_client, render_config, start_proxy
 
 PROVIDER_KEYS = (
     "OPENROUTER_API_KEY",
@@ -30,7 +30,7 @@ def test_default_config_starts_with_no_keys_and_says_how_to_add_one() -> None:
         log = proxy.log()
         assert "no provider key is set" in log
         assert "set OPENROUTER_API_KEY to enable it" in log
-        client = openai.OpenAI(base_url=f"{proxy.base_url}/v1", api_key=proxy.master_key, max_retries=0)
+        client = openai_client(proxy)
         ids = {m.id for m in client.models.list()}
         assert {"auto", "auto:free", "auto:local"} <= ids
         with pytest.raises(openai.APIStatusError) as raised:
@@ -45,7 +45,7 @@ def test_plain_litellm_loads_the_extension_by_import_path(simulator: Simulator) 
     config = render_config(Path(__file__).parent / "routing_config.yaml", simulator.ports)
     proxy = start_proxy(config, plain_litellm=True)
     try:
-        client = openai.OpenAI(base_url=f"{proxy.base_url}/v1", api_key=proxy.master_key, max_retries=0)
+        client = openai_client(proxy)
         raw = client.chat.completions.with_raw_response.create(
             model="tag:qwen,free", messages=[{"role": "user", "content": "hi"}]
         )
