@@ -13,12 +13,17 @@ uv:  ## install uv from PyPI when it is missing
 env: uv  ## the locked environment (.venv)
 	@$(UV) sync --frozen --quiet
 
-services:  ## servers the integration tests start themselves: redis-server (Debian package)
+services:  ## servers the integration tests start themselves: redis-server, PostgreSQL (Debian packages)
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -qq redis-server >/dev/null 2>&1 || \
 	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server; }; }
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq postgresql >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql; }; }
 	@redis-server --version
+	@ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null || command -v initdb
 
 run: env  ## serve config/config.yaml on 127.0.0.1:7602 (writes .env with a random master key first)
 	$(UV) run --frozen smart-router serve --config config/config.yaml --host 127.0.0.1 --port 7602

@@ -30,11 +30,15 @@ import math
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
+from litellm.proxy._types import ProxyException
 
+from accounting.cost import Usage, price_cost
+from catalog.channel import Channel
 from catalog.index import TagIndex
 from catalog.query import TagQueryError
 from catalog.virtual import RouteSpec, resolve_virtual_name
@@ -42,10 +46,13 @@ from health.classify import ErrorKind
 from router_ext.catalogue import Catalogue
 from router_ext.channel_health import ChannelHealth
 from router_ext.errors import router_error
-from router_ext.request_facts import request_facts, requested_strategy
+from router_ext.request_facts import count_tokens, request_facts, requested_strategy
 from router_ext.settings import RouterSettings, SettingsError, load_settings
 from router_ext.shared_state import LocalState, RedisState
+from router_ext.spend_tracker import SpendTracker, key_hash_of, session_of, utc_now
 from router_ext.state import RoutingState, UnknownStrategyError
+from router_ext.store import DEFAULT_URL, RecordStore
+from strategies.base import RequestFacts
 from strategies.decision import Decision, NoChannelError, decide
 from strategies.observations import Observations
 from strategies.registry import build_strategies
@@ -83,6 +90,9 @@ class SmartRouterHook(CustomLogger):
             raise SettingsError(f"smart_router.strategy: {error}") from None
         shared = RedisState(redis_url) if redis_url else LocalState()
         self.health = ChannelHealth(settings.health, self.state, shared)
+        url = settings.database_url or os.environ.get("ROUTER_DATABASE_URL") or DEFAULT_URL
+        self.spend = SpendTracker(settings, self.state, RecordStore(url) if settings.records else None)
+        self._spend_started = False
         self.catalogue = Catalogue()
         self.observations = Observations(TagIndex([]))
         self._generation = -1
@@ -103,9 +113,25 @@ class SmartRouterHook(CustomLogger):
         """Background tasks (recovery probes, Redis sync) need the proxy's running loop."""
         if not self.health._tasks:
             self.health.start()
+        if not self._spend_started:
+            self._spend_started = True
+            asyncio.get_running_loop().create_task(self._start_spend())
+
+    async def _start_spend(self) -> None:
+        try:
+            await self.spend.start()
+        except Exception:  # no database must never stop routing
+            log.exception(
+                "smart-router: the record store could not start; requests are served without records"
+            )
 
     def decide(
-        self, model: str, data: dict[str, Any], explain: bool = False, prompt_tokens: int | None = None
+        self,
+        model: str,
+        data: dict[str, Any],
+        explain: bool = False,
+        prompt_tokens: int | None = None,
+        facts: RequestFacts | None = None,
     ) -> Decision | None:
         """The decision for a virtual name, None for a concrete one; raises ProxyException."""
         try:
@@ -124,7 +150,8 @@ class SmartRouterHook(CustomLogger):
             raise router_error(
                 400, "invalid_strategy", str(error), param="strategy", router_status="strategy-invalid"
             ) from None
-        facts = request_facts(data, self.settings.default_max_tokens)
+        if facts is None:
+            facts = request_facts(data, self.settings.default_max_tokens)
         if prompt_tokens is not None:
             facts = dataclasses.replace(facts, prompt_tokens=prompt_tokens)
         index = self.index()
@@ -149,32 +176,60 @@ class SmartRouterHook(CustomLogger):
     ) -> dict:
         self.ensure_started()
         model = data.get("model")
-        if not isinstance(model, str):
-            return data
-        decision = self.decide(model, data)
-        if decision is None:
-            return data
-        now = time.time()
-        ranked = rotate_pools(decision.ranked, self.health.last_used)
-        attempts = ranked[: self.settings.health.max_attempts]
-        data["model"] = attempts[0].id
-        # Our ranked list is the failover order; the Router walks it on errors before the
-        # first byte. LiteLLM's own retries of the same deployment would only delay that.
-        data["fallbacks"] = [{"*": [c.id for c in attempts[1:]]}] if len(attempts) > 1 else []
-        data["num_retries"] = 0
-        self.health.dispatched(attempts[0].id, now)
-        scores = dict(zip((c.id for c in decision.ranked), decision.scores, strict=True))
         metadata = data.get("metadata")
         if not isinstance(metadata, dict):
             metadata = data["metadata"] = {}
-        metadata[METADATA_KEY] = {
+        key = key_hash_of(user_api_key_dict)
+        session = session_of(data, key)
+        facts = request_facts(data, self.settings.default_max_tokens)
+        routed: dict[str, Any] = {
             "request_id": uuid.uuid4().hex[:16],
             "requested_model": model,
-            "strategy": decision.strategy.name,
-            "candidates": [c.id for c in attempts],
-            "scores": [round(scores[c.id], 6) for c in attempts],
-            "eligible": decision.eligible,
+            "session": session,
+            "key": key,
+            "prompt_tokens": facts.prompt_tokens,
+            "started_at": time.time(),
         }
+        metadata[METADATA_KEY] = routed
+        try:
+            return self._route(model, data, routed, facts, key, session)
+        except ProxyException as rejection:
+            routed["rejected"] = rejection.type  # refused before any upstream call
+            raise
+
+    def _route(
+        self,
+        model: Any,
+        data: dict,
+        routed: dict[str, Any],
+        facts: RequestFacts,
+        key: str | None,
+        session: str | None,
+    ) -> dict:
+        decision = self.decide(model, data, facts=facts) if isinstance(model, str) else None
+        estimate = 0.0
+        if decision is not None:
+            now = time.time()
+            ranked = rotate_pools(decision.ranked, self.health.last_used)
+            attempts = ranked[: self.settings.health.max_attempts]
+            data["model"] = attempts[0].id
+            # Our ranked list is the failover order; the Router walks it on errors before the
+            # first byte. LiteLLM's own retries of the same deployment would only delay that.
+            data["fallbacks"] = [{"*": [c.id for c in attempts[1:]]}] if len(attempts) > 1 else []
+            data["num_retries"] = 0
+            self.health.dispatched(attempts[0].id, now)
+            scores = dict(zip((c.id for c in decision.ranked), decision.scores, strict=True))
+            routed.update(
+                strategy=decision.strategy.name,
+                candidates=[c.id for c in attempts],
+                scores=[round(scores[c.id], 6) for c in attempts],
+                eligible=decision.eligible,
+                channel=attempts[0].channel,
+            )
+            estimate = price_cost(attempts[0], Usage(facts.prompt_tokens, facts.max_output_tokens)) or 0.0
+        exceeded = self.spend.check(key, session, estimate)
+        if exceeded is not None:
+            raise router_error(429, "budget_exceeded", exceeded.message, router_status="budget-exceeded")
         return data
 
     async def async_filter_deployments(
@@ -246,6 +301,38 @@ class SmartRouterHook(CustomLogger):
         output_tokens = int(logged.get("completion_tokens") or 0)
         self.observations.record_success(deployment_id, latency_ms, ttft_ms, output_tokens)
         self.health.succeeded(deployment_id, time.time())
+        routed = _routed(kwargs)
+        request_id = routed.get("request_id")
+        if not request_id:
+            return
+        channel = self._channel(deployment_id)
+        usage = _usage(logged, response_obj, routed)
+        cost, _ = self.spend.settle(
+            request_id,
+            channel,
+            usage,
+            _float(kwargs.get("response_cost")),
+            routed.get("key"),
+            routed.get("session"),
+        )
+        attempts = self.health.finish(request_id)
+        self.spend.record(
+            {
+                **_record_base(routed, channel, deployment_id),
+                "attempts": len(attempts.failures) + 1,
+                "status": "success",
+                "latency_ms": round(latency_ms, 3),
+                "ttft_ms": round(ttft_ms, 3) if ttft_ms is not None else None,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "cost_usd": cost,
+            }
+        )
+
+    def _channel(self, deployment_id: str) -> Channel | None:
+        index = self.index()
+        position = index.position_by_id.get(deployment_id)
+        return index.channels[position] if position is not None else None
 
     async def async_post_call_failure_hook(
         self,
@@ -258,6 +345,21 @@ class SmartRouterHook(CustomLogger):
         if not routed:
             return None
         request_id = routed.get("request_id")
+        if routed.get("rejected"):
+            self.health.finish(request_id)
+            self.spend.record(
+                {
+                    **_record_base(routed, None, None),
+                    "attempts": 0,
+                    "status": "rejected",
+                    "error_class": str(routed["rejected"])[:32],
+                    "latency_ms": 0.0,
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                    "cost_usd": 0.0,
+                }
+            )
+            return None
         candidates = routed.get("candidates") or []
         tried = len(self.health.attempts_for(request_id).failures) if request_id else 0
         if tried < len(candidates):
@@ -266,6 +368,23 @@ class SmartRouterHook(CustomLogger):
             self.health.failed(candidates[tried], original_exception, request_id, time.time())
         attempts = self.health.finish(request_id)
         routed["attempts"] = len(attempts.failures) or 1
+        if request_id:
+            last = attempts.failures[-1] if attempts.failures else None
+            channel = self._channel(last[0]) if last else None
+            self.spend.record(
+                {
+                    **_record_base(routed, channel, last[0] if last else None),
+                    "attempts": routed["attempts"],
+                    "status": "failed",
+                    "error_class": last[1].kind.value if last else None,
+                    "latency_ms": round(
+                        (time.time() - float(routed.get("started_at") or time.time())) * 1000, 3
+                    ),
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                    "cost_usd": 0.0,
+                }
+            )
         if not attempts.failures or all(v.kind is ErrorKind.CALLER for _, v in attempts.failures):
             return None  # the request itself was wrong: pass the upstream's 4xx through
         now = time.time()
@@ -311,16 +430,31 @@ class SmartRouterHook(CustomLogger):
         served_id = str((litellm_call_info or {}).get("model_id") or "")
         if not served_id:
             return None
-        attempts = self.health.finish(routed.get("request_id"))
-        index = self.index()
-        position = index.position_by_id.get(served_id)
-        channel = index.channels[position] if position is not None else None
+        request_id = routed.get("request_id")
+        failures = len(self.health.attempts_for(request_id).failures) if request_id else 0
+        channel = self._channel(served_id)
         headers = {
             "x-router-channel": served_id,
             "x-router-model": channel.upstream_model if channel else str(data.get("model", "")),
             "x-router-strategy": str(routed.get("strategy") or "direct"),
-            "x-router-attempts": str(len(attempts.failures) + 1),
+            "x-router-attempts": str(failures + 1),
         }
+        usage = getattr(response, "usage", None)
+        if request_id and usage is not None and getattr(usage, "total_tokens", None):
+            # Non-streaming: the usage is here, so settle now and show the cost. A stream is
+            # settled when LiteLLM reports its end (async_log_success_event).
+            hidden = getattr(response, "_hidden_params", None) or {}
+            cost, _ = self.spend.settle(
+                request_id,
+                channel,
+                Usage(int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)),
+                _float(hidden.get("response_cost")),
+                routed.get("key"),
+                routed.get("session"),
+            )
+            headers["x-router-cost-usd"] = f"{cost:.10f}".rstrip("0").rstrip(".") or "0"
+            session_total = self.spend.session_total(routed.get("session"))
+            headers["x-router-session-cost-usd"] = f"{session_total:.10f}".rstrip("0").rstrip(".") or "0"
         candidates = routed.get("candidates") or []
         if served_id in candidates:
             headers["x-router-score"] = f"{routed['scores'][candidates.index(served_id)]:.4f}"
@@ -350,6 +484,43 @@ def _routed(kwargs: dict) -> dict[str, Any]:
     if isinstance(params, dict):
         return _routed(params)
     return {}
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _usage(logged: Mapping[str, Any], response: Any, routed: Mapping[str, Any]) -> Usage:
+    """Tokens from the upstream's usage; counted with tiktoken when a stream sent none."""
+    prompt = int(logged.get("prompt_tokens") or 0)
+    completion = int(logged.get("completion_tokens") or 0)
+    if prompt or completion:
+        return Usage(prompt, completion)
+    text = ""
+    for choice in getattr(response, "choices", None) or []:
+        message = getattr(choice, "message", None) or getattr(choice, "delta", None)
+        text += str(getattr(message, "content", "") or "")
+    return Usage(int(routed.get("prompt_tokens") or 0), count_tokens(text), counted=True)
+
+
+def _record_base(
+    routed: Mapping[str, Any], channel: Channel | None, deployment_id: str | None
+) -> dict[str, Any]:
+    return {
+        "request_id": routed.get("request_id"),
+        "created_at": utc_now(),
+        "requested_model": str(routed.get("requested_model") or "")[:300],
+        "deployment_id": deployment_id,
+        "channel": channel.channel if channel else None,
+        "upstream_model": channel.upstream_model if channel else None,
+        "strategy": routed.get("strategy") or "direct",
+        "session": routed.get("session"),
+        "api_key_hash": routed.get("key"),
+        "error_class": None,
+    }
 
 
 def _deployment_id(kwargs: dict) -> str | None:

@@ -45,6 +45,10 @@ def prompt_tokens(messages: Any) -> int:
     )
 
 
+def count_tokens(text: str) -> int:
+    return len(_encoding().encode(text, disallowed_special=())) if text else 0
+
+
 @functools.cache
 def _encoding() -> Any:
     from litellm.litellm_core_utils.default_encoding import encoding

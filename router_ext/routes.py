@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import time
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,9 @@ from pydantic import BaseModel, Field
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS
 from router_ext.admin_auth import require_admin, require_some_key
 from router_ext.errors import router_error
+from router_ext.spend_tracker import utc_now
 from router_ext.state import UnknownStrategyError
+from router_ext.store import RecordStore
 
 if TYPE_CHECKING:
     from router_ext.hook import SmartRouterHook
@@ -32,6 +35,9 @@ class TagsResponse(BaseModel):
 class StrategyResponse(BaseModel):
     strategy: str
     available: list[str]
+    reason: str = Field(
+        "config", description="why this strategy is active: config, admin, shared, on_budget: ..."
+    )
 
 
 class StrategyUpdate(BaseModel):
@@ -107,7 +113,9 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
 
     @router.get("/strategy", response_model=StrategyResponse, summary="The active strategy")
     async def get_strategy() -> StrategyResponse:
-        return StrategyResponse(strategy=hook.state.active, available=hook.state.available)
+        return StrategyResponse(
+            strategy=hook.state.active, available=hook.state.available, reason=hook.state.reason
+        )
 
     @router.put("/strategy", response_model=StrategyResponse, summary="Switch the active strategy")
     async def put_strategy(update: StrategyUpdate) -> StrategyResponse:
@@ -115,7 +123,9 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
             hook.state.set_active(update.strategy)
         except UnknownStrategyError as error:
             raise router_error(400, "invalid_strategy", str(error), param="strategy") from None
-        return StrategyResponse(strategy=hook.state.active, available=hook.state.available)
+        return StrategyResponse(
+            strategy=hook.state.active, available=hook.state.available, reason=hook.state.reason
+        )
 
     @router.get(
         "/explain",
@@ -184,6 +194,43 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
             ],
         )
 
+    @router.get("/records", summary="Request records, newest first")
+    async def list_records(
+        limit: str = Query("50", description="how many records (1..1000)"),
+        session: str | None = Query(None, description="only this session"),
+        before_id: str | None = Query(None, description="page: records older than this id"),
+    ) -> dict[str, Any]:
+        count = _int_param("limit", limit, 1, 1000)
+        before = _int_param("before_id", before_id, 1, None) if before_id is not None else None
+        store = _store(hook)
+        rows = await store.records(count, session, before)
+        for row in rows:
+            row["created_at"] = row["created_at"].isoformat() if row.get("created_at") else None
+        return {
+            "records": rows,
+            "next_before_id": rows[-1]["id"] if len(rows) == count else None,
+            "buffered": len(store.buffer),
+            "dropped": store.dropped,
+        }
+
+    @router.get("/stats", summary="Totals by model and channel for a period")
+    async def stats(period: str = Query("day", description="day | week | month")) -> dict[str, Any]:
+        days = {"day": 1, "week": 7, "month": 30}.get(period)
+        if days is None:
+            raise router_error(
+                400, "invalid_parameter", f"period must be day, week or month, not {period!r}", param="period"
+            )
+        since = utc_now() - dt.timedelta(days=days)
+        result = await _store(hook).stats(since)
+        top = result["by_model"][:5], result["by_channel"][:5]
+        return {
+            "period": period,
+            "since": since.isoformat(),
+            **result,
+            "top_models": top[0],
+            "top_channels": top[1],
+        }
+
     @router.get("/channels", response_model=ChannelsResponse, summary="Every channel with its health")
     async def list_channels() -> ChannelsResponse:
         index = hook.index()
@@ -244,6 +291,28 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
         return next(c for c in listing.channels if c.id == channel_id)
 
     return router
+
+
+def _int_param(name: str, value: str, low: int, high: int | None) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise router_error(
+            400, "invalid_parameter", f"{name} must be an integer, not {value!r}", param=name
+        ) from None
+    if number < low or (high is not None and number > high):
+        bounds = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise router_error(400, "invalid_parameter", f"{name} must be {bounds}, not {number}", param=name)
+    return number
+
+
+def _store(hook: SmartRouterHook) -> RecordStore:
+    store = hook.spend.store
+    if store is None or store.engine is None:
+        raise router_error(
+            503, "store_unavailable", "request records are off or the database has not started"
+        )
+    return store
 
 
 def virtual_model_entries(hook: SmartRouterHook) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from accounting.budgets import Limit
 from catalog.query import TagQueryError, parse_tag_query
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS, RouteSpec
 from health.breaker import BreakerPolicy
@@ -74,6 +75,41 @@ class HealthSettings(BaseModel):
         )
 
 
+class PeriodBudget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    day: float | None = Field(None, ge=0, description="USD per UTC day")
+    month: float | None = Field(None, ge=0, description="USD per UTC month")
+
+
+class BudgetSettings(BaseModel):
+    """Spending caps in USD (`smart_router.budgets`); over a cap a request gets 429 budget_exceeded."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    global_: PeriodBudget = Field(default_factory=PeriodBudget, alias="global")
+    per_key: PeriodBudget = Field(default_factory=PeriodBudget)
+    per_session: PeriodBudget = Field(default_factory=PeriodBudget)
+
+    def limits(self) -> list[Limit]:
+        found = []
+        for scope, budget in (("global", self.global_), ("key", self.per_key), ("session", self.per_session)):
+            for period in ("day", "month"):
+                usd = getattr(budget, period)
+                if usd is not None:
+                    found.append(Limit(scope, period, float(usd)))
+        return found
+
+
+class OnBudgetRule(BaseModel):
+    """At `at_percent` of a global budget, switch the active strategy (say, to free_first)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at_percent: float = Field(..., gt=0, le=100)
+    strategy: str
+
+
 class RouterSettings(BaseModel):
     """Everything under `smart_router:` (all optional)."""
 
@@ -89,6 +125,12 @@ class RouterSettings(BaseModel):
         default_factory=dict, description="extra strategies: name -> {signal: weight}"
     )
     health: HealthSettings = Field(default_factory=HealthSettings)
+    budgets: BudgetSettings = Field(default_factory=BudgetSettings)
+    on_budget: OnBudgetRule | None = None
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the record store; default: $ROUTER_DATABASE_URL, else SQLite"
+    )
+    records: bool = Field(True, description="write a record of every request to the store")
     redis_url: str | None = Field(
         None, description="shared state for several replicas; default: $REDIS_URL, else in-process"
     )
@@ -145,9 +187,11 @@ def _describe(error: ValidationError) -> str:
             sections: dict[str, type[BaseModel]] = {
                 "virtual_models": VirtualModelSettings,
                 "health": HealthSettings,
+                "budgets": BudgetSettings,
+                "on_budget": OnBudgetRule,
             }
             model = sections.get(str(item["loc"][0]), RouterSettings)
-            known = ", ".join(model.model_fields)
+            known = ", ".join(field.alias or name for name, field in model.model_fields.items())
             problems.append(f"{where}: unknown setting (known settings: {known})")
         else:
             problems.append(f"{where}: {item['msg']}")

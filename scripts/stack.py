@@ -220,3 +220,90 @@ class RedisServer:
 
 def start_redis(port: int | None = None) -> RedisServer:
     return RedisServer(port or free_port()).start()
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster (Debian's binaries; run as an unprivileged user under root)."""
+
+    port: int
+    data_dir: Path
+    user: str | None  # the OS user the server runs as, when we are root
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://router@127.0.0.1:{self.port}/router"
+
+    def _run(self, *command: str) -> subprocess.CompletedProcess[str]:
+        prefix = ["runuser", "-u", self.user, "--"] if self.user else []
+        return subprocess.run([*prefix, *command], capture_output=True, text=True, timeout=120, check=False)
+
+    def start(self) -> PostgresServer:
+        result = self._run(
+            _pg_binary("pg_ctl"),
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.data_dir / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"PostgreSQL did not start: {result.stdout}{result.stderr}")
+        return self
+
+    def stop(self) -> None:
+        self._run(_pg_binary("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+
+
+def _pg_binary(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
+        return str(candidate)
+    raise RuntimeError(
+        f"{name} not found: install PostgreSQL (`make services` does: apt-get install postgresql)"
+    )
+
+
+def start_postgres(port: int | None = None) -> PostgresServer:
+    user = None
+    data_dir = Path(tempfile.mkdtemp(prefix="smart-router-pg-"))
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        user = (
+            "postgres"
+            if subprocess.run(["id", "postgres"], capture_output=True).returncode == 0
+            else "nobody"
+        )
+        shutil.chown(data_dir, user)
+    server = PostgresServer(port or free_port(), data_dir / "data", user)
+    if user:
+        server.data_dir.mkdir()
+        shutil.chown(server.data_dir, user)
+    result = server._run(
+        _pg_binary("initdb"), "-D", str(server.data_dir), "-U", "router", "--auth=trust", "-E", "UTF8"
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"initdb failed: {result.stdout}{result.stderr}")
+    server.start()
+    created = server._run(
+        _pg_binary("psql") if shutil.which("psql") else "psql",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(server.port),
+        "-U",
+        "router",
+        "-d",
+        "postgres",
+        "-c",
+        "CREATE DATABASE router",
+    )
+    if created.returncode != 0:
+        raise RuntimeError(f"could not create the database: {created.stderr}")
+    return server

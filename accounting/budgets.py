@@ -1,0 +1,89 @@
+"""Spend totals and budgets: global, per API key and per session, per day and per month (UTC).
+
+Checked before a call with the estimate and settled after it with the actual cost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+ADJECTIVE = {"day": "daily", "month": "monthly"}
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    scope: str  # "global" | "key" | "session"
+    period: str  # "day" | "month"
+    usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetExceeded:
+    limit: Limit
+    subject: str  # the key / session ("*" for global)
+    spent: float
+    resets_at: dt.datetime
+
+    @property
+    def message(self) -> str:
+        who = "" if self.limit.scope == "global" else f" for {self.limit.scope} {self.subject!r}"
+        return (
+            f"{self.limit.scope} {ADJECTIVE[self.limit.period]} budget{who} exceeded: spent ${self.spent:.6f} "
+            f"of ${self.limit.usd:.6f}; resets at {self.resets_at.isoformat()}"
+        )
+
+
+def period_key(period: str, now: dt.datetime) -> str:
+    return now.strftime("%Y-%m-%d") if period == "day" else now.strftime("%Y-%m")
+
+
+def period_end(period: str, now: dt.datetime) -> dt.datetime:
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return start + dt.timedelta(days=1)
+    first = start.replace(day=1)
+    return (first + dt.timedelta(days=32)).replace(day=1)
+
+
+class SpendBook:
+    def __init__(self, limits: list[Limit] | None = None) -> None:
+        self.limits = limits or []
+        # (scope, subject, period, period key) -> USD
+        self.totals: dict[tuple[str, str, str, str], float] = defaultdict(float)
+        self.sessions: dict[str, float] = defaultdict(float)  # lifetime total per session
+
+    def subjects(self, key: str | None, session: str | None) -> dict[str, str]:
+        return {"global": "*", "key": key or "-", "session": session or "-"}
+
+    def spent(self, scope: str, subject: str, period: str, now: dt.datetime) -> float:
+        return self.totals.get((scope, subject, period, period_key(period, now)), 0.0)
+
+    def check(
+        self, key: str | None, session: str | None, estimate: float, now: dt.datetime
+    ) -> BudgetExceeded | None:
+        subjects = self.subjects(key, session)
+        for limit in self.limits:
+            spent = self.spent(limit.scope, subjects[limit.scope], limit.period, now)
+            if spent + estimate > limit.usd or (spent >= limit.usd and limit.usd >= 0):
+                return BudgetExceeded(limit, subjects[limit.scope], spent, period_end(limit.period, now))
+        return None
+
+    def settle(self, key: str | None, session: str | None, cost: float, now: dt.datetime) -> None:
+        for scope, subject in self.subjects(key, session).items():
+            for period in ("day", "month"):
+                self.totals[(scope, subject, period, period_key(period, now))] += cost
+        if session:
+            self.sessions[session] += cost
+
+    def usage_ratio(self, now: dt.datetime) -> tuple[float, Limit | None]:
+        """The highest share of a global budget spent (for on_budget rules)."""
+        best, which = 0.0, None
+        for limit in self.limits:
+            if limit.scope != "global" or limit.usd <= 0:
+                continue
+            ratio = self.spent("global", "*", limit.period, now) / limit.usd
+            if ratio > best:
+                best, which = ratio, limit
+        return best, which

@@ -1,0 +1,125 @@
+"""Cost, sessions, budgets and records for the proxy (the glue between LiteLLM and `accounting`).
+
+A session is the `x-session-id` header, else the request's `user`, else the API key. A
+non-streaming response is settled when its headers are built (so `x-router-session-cost-usd`
+includes it); a stream when LiteLLM reports its end. Either way a request is settled once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from accounting.budgets import ADJECTIVE, BudgetExceeded, SpendBook
+from accounting.cost import Usage, request_cost
+from catalog.channel import Channel
+from router_ext.settings import RouterSettings
+from router_ext.state import RoutingState
+from router_ext.store import RecordStore
+
+log = logging.getLogger("smart_router")
+MAX_SETTLED = 20_000
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.fromtimestamp(time.time(), tz=dt.UTC)
+
+
+def session_of(data: Mapping[str, Any], key_hash: str | None) -> str | None:
+    request = data.get("proxy_server_request")
+    headers = request.get("headers") if isinstance(request, Mapping) else None
+    if isinstance(headers, Mapping):
+        for name, value in headers.items():
+            if name.lower() == "x-session-id" and value:
+                return str(value)[:300]
+    if data.get("user"):
+        return str(data["user"])[:300]
+    return f"key:{key_hash[:16]}" if key_hash else None
+
+
+def key_hash_of(user_api_key_dict: Any) -> str | None:
+    token = getattr(user_api_key_dict, "api_key", None) or getattr(user_api_key_dict, "token", None)
+    if not token:
+        return None
+    token = str(token)
+    # LiteLLM hands us its own sha256 of the key; hash again so a raw key never reaches the store.
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+class SpendTracker:
+    def __init__(self, settings: RouterSettings, state: RoutingState, store: RecordStore | None) -> None:
+        self.book = SpendBook(settings.budgets.limits())
+        self.on_budget = settings.on_budget
+        self.state = state
+        self.store = store
+        self.settled: OrderedDict[str, float] = OrderedDict()
+
+    async def start(self) -> None:
+        if self.store is None:
+            return
+        await self.store.start()
+        now = utc_now()
+        month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        restored = 0
+        for key, session, at, cost in await self.store.spend_since(month_start):
+            self._settle_totals(key, session, cost, at)
+            restored += 1
+        if restored:
+            log.info("smart-router: budgets restored from %d record(s) of this month", restored)
+
+    # -- before the call ---------------------------------------------------------------------------
+    def check(self, key: str | None, session: str | None, estimate: float) -> BudgetExceeded | None:
+        return self.book.check(key, session, estimate, utc_now())
+
+    # -- after the call ----------------------------------------------------------------------------
+    def settle(
+        self,
+        request_id: str,
+        channel: Channel | None,
+        usage: Usage,
+        litellm_cost: float | None,
+        key: str | None,
+        session: str | None,
+    ) -> tuple[float, bool]:
+        """(cost, newly settled). A request settled before returns its first cost."""
+        if request_id in self.settled:
+            return self.settled[request_id], False
+        cost = request_cost(channel, usage, litellm_cost)
+        self.settled[request_id] = cost
+        while len(self.settled) > MAX_SETTLED:
+            self.settled.popitem(last=False)
+        self._settle_totals(key, session, cost, utc_now())
+        self._apply_on_budget()
+        return cost, True
+
+    def session_total(self, session: str | None) -> float:
+        return self.book.sessions.get(session, 0.0) if session else 0.0
+
+    def record(self, record: dict[str, Any]) -> None:
+        if self.store is not None:
+            self.store.add(record)
+
+    def _settle_totals(self, key: str | None, session: str | None, cost: float, at: dt.datetime) -> None:
+        self.book.settle(key, session, cost, at)
+
+    def _apply_on_budget(self) -> None:
+        rule = self.on_budget
+        if rule is None:
+            return
+        ratio, limit = self.book.usage_ratio(utc_now())
+        if limit is None or ratio * 100 < rule.at_percent or self.state.active == rule.strategy.lower():
+            return
+        self.state.set_active(
+            rule.strategy, reason=f"on_budget: {ratio * 100:.0f}% of the {ADJECTIVE[limit.period]} budget"
+        )
+        log.warning(
+            "smart-router: %.0f%% of the global %s budget spent: strategy switched to %s",
+            ratio * 100,
+            ADJECTIVE[limit.period],
+            rule.strategy,
+        )

@@ -1,0 +1,374 @@
+"""Request records in SQL (SQLAlchemy async): SQLite by default, PostgreSQL in production.
+
+Never on the request path, never lost: `add()` only appends to a bounded in-memory buffer; a
+background task writes batches. While the database is unreachable, records wait (and the
+writer retries with backoff); on shutdown the buffer is flushed; if the bound is hit, the oldest
+records are dropped, counted, and logged loudly. Inserts are idempotent on `request_id`, so a
+batch retried after a partial failure is not written twice.
+
+The schema is created and migrated on start: `router_schema.version` says which of MIGRATIONS
+ran; an old file is upgraded in place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+log = logging.getLogger("smart_router")
+
+DEFAULT_URL = "sqlite+aiosqlite:///data/router.db"
+metadata = sa.MetaData()
+
+schema = sa.Table("router_schema", metadata, sa.Column("version", sa.Integer, nullable=False))
+requests = sa.Table(
+    "request_records",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("requested_model", sa.String(300)),
+    sa.Column("deployment_id", sa.String(300), index=True),
+    sa.Column("channel", sa.String(200)),
+    sa.Column("upstream_model", sa.String(300)),
+    sa.Column("strategy", sa.String(64)),
+    sa.Column("attempts", sa.Integer),
+    sa.Column("status", sa.String(32)),
+    sa.Column("error_class", sa.String(32)),
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("ttft_ms", sa.Float),
+    sa.Column("prompt_tokens", sa.Integer),
+    sa.Column("completion_tokens", sa.Integer),
+    sa.Column("cost_usd", sa.Float),
+    sa.Column("session", sa.String(300), index=True),
+    sa.Column("api_key_hash", sa.String(128)),
+)
+channel_daily = sa.Table(
+    "channel_daily",
+    metadata,
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("deployment_id", sa.String(300), primary_key=True),
+    sa.Column("requests", sa.Integer, nullable=False, default=0),
+    sa.Column("errors", sa.Integer, nullable=False, default=0),
+    sa.Column("tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("cost_usd", sa.Float, nullable=False, default=0.0),
+)
+
+
+async def _v1(conn: AsyncConnection) -> None:
+    """The first schema: request records without time to first token or the key hash."""
+    await conn.execute(
+        sa.text(
+            "CREATE TABLE IF NOT EXISTS request_records (id INTEGER PRIMARY KEY, request_id VARCHAR(64) NOT NULL UNIQUE, "
+            "created_at TIMESTAMP WITH TIME ZONE NOT NULL, requested_model VARCHAR(300), deployment_id VARCHAR(300), "
+            "channel VARCHAR(200), upstream_model VARCHAR(300), strategy VARCHAR(64), attempts INTEGER, "
+            "status VARCHAR(32), error_class VARCHAR(32), latency_ms FLOAT, prompt_tokens INTEGER, "
+            "completion_tokens INTEGER, cost_usd FLOAT, session VARCHAR(300))"
+            if conn.dialect.name == "sqlite"
+            else "CREATE TABLE IF NOT EXISTS request_records (id SERIAL PRIMARY KEY, request_id VARCHAR(64) NOT NULL UNIQUE, "
+            "created_at TIMESTAMP WITH TIME ZONE NOT NULL, requested_model VARCHAR(300), deployment_id VARCHAR(300), "
+            "channel VARCHAR(200), upstream_model VARCHAR(300), strategy VARCHAR(64), attempts INTEGER, "
+            "status VARCHAR(32), error_class VARCHAR(32), latency_ms FLOAT, prompt_tokens INTEGER, "
+            "completion_tokens INTEGER, cost_usd FLOAT, session VARCHAR(300))"
+        )
+    )
+    await conn.execute(
+        sa.text("CREATE INDEX IF NOT EXISTS ix_request_records_created_at ON request_records (created_at)")
+    )
+    await conn.execute(
+        sa.text("CREATE INDEX IF NOT EXISTS ix_request_records_session ON request_records (session)")
+    )
+    await conn.execute(
+        sa.text(
+            "CREATE INDEX IF NOT EXISTS ix_request_records_deployment_id ON request_records (deployment_id)"
+        )
+    )
+    await conn.run_sync(lambda sync: channel_daily.create(sync, checkfirst=True))
+
+
+async def _v2(conn: AsyncConnection) -> None:
+    await conn.execute(sa.text("ALTER TABLE request_records ADD COLUMN ttft_ms FLOAT"))
+    await conn.execute(sa.text("ALTER TABLE request_records ADD COLUMN api_key_hash VARCHAR(128)"))
+
+
+MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2]
+
+
+async def migrate(engine: AsyncEngine, up_to: int | None = None) -> int:
+    """Bring the schema to the newest version (or `up_to`); returns the version reached."""
+    target = len(MIGRATIONS) if up_to is None else up_to
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: schema.create(sync, checkfirst=True))
+        version = (await conn.execute(sa.select(sa.func.max(schema.c.version)))).scalar() or 0
+        for number in range(version + 1, target + 1):
+            await MIGRATIONS[number - 1](conn)
+            await conn.execute(schema.insert().values(version=number))
+            log.info("smart-router: database schema migrated to version %d", number)
+        return max(version, target)
+
+
+class RecordStore:
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        buffer_limit: int = 50_000,
+        batch_size: int = 500,
+        flush_interval_s: float = 0.5,
+    ) -> None:
+        self.url = url
+        self.buffer: deque[dict[str, Any]] = deque()
+        self.buffer_limit = buffer_limit
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.dropped = 0
+        self.written = 0
+        self.healthy = True
+        self.engine: AsyncEngine | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.url.startswith("sqlite") and ":///" in self.url:
+            path = self.url.split(":///", 1)[1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_async_engine(self.url, pool_pre_ping=True)
+        await self._with_retry(lambda: migrate(self._engine()), "migrate")
+        self._task = asyncio.get_running_loop().create_task(self._writer())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush(attempts=3)
+        if self.engine is not None:
+            await self.engine.dispose()
+
+    # -- hot path --------------------------------------------------------------------------------
+    def add(self, record: dict[str, Any]) -> None:
+        if len(self.buffer) >= self.buffer_limit:
+            self.buffer.popleft()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.error(
+                    "smart-router: RECORD BUFFER FULL (%d records waiting for the database); "
+                    "%d record(s) dropped so far",
+                    len(self.buffer),
+                    self.dropped,
+                )
+        self.buffer.append(record)
+        if len(self.buffer) >= self.batch_size:
+            self._wake.set()
+
+    # -- writing ---------------------------------------------------------------------------------
+    async def _writer(self) -> None:
+        backoff = self.flush_interval_s
+        try:
+            while True:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+                self._wake.clear()
+                ok = await self.flush()
+                backoff = self.flush_interval_s if ok else min(backoff * 2, 5.0)
+        except asyncio.CancelledError:
+            # The proxy is shutting down (its event loop cancels every task before it closes):
+            # write what is buffered while the loop still runs.
+            if self.buffer:
+                await self.flush(attempts=3)
+                log.warning("smart-router: flushed records on shutdown (%d left unwritten)", len(self.buffer))
+            raise
+
+    async def flush(self, attempts: int = 1) -> bool:
+        """Write everything buffered; on failure keep it and say so once."""
+        for _ in range(attempts):
+            try:
+                while self.buffer:
+                    batch = [self.buffer[i] for i in range(min(self.batch_size, len(self.buffer)))]
+                    await self._write(batch)
+                    for _ in batch:
+                        self.buffer.popleft()
+                    self.written += len(batch)
+            except Exception as error:  # noqa: BLE001  # any driver / network error: keep the records
+                if self.healthy:
+                    log.warning(
+                        "smart-router: database unreachable (%s); %d record(s) kept in memory until it returns",
+                        type(error).__name__,
+                        len(self.buffer),
+                    )
+                self.healthy = False
+                await asyncio.sleep(0.2)
+                continue
+            if not self.healthy:
+                log.warning("smart-router: database is back; buffered records written")
+            self.healthy = True
+            return True
+        return False
+
+    async def _write(self, batch: Sequence[dict[str, Any]]) -> None:
+        """One transaction: new records, and the daily counters of those actually inserted
+        (a record already written, say by a retried batch, counts once)."""
+        engine = self._engine()
+        unique = list({record["request_id"]: record for record in batch}.values())
+        async with engine.begin() as conn:
+            insert = _insert(conn)
+            statement = (
+                insert(requests)
+                .values(unique)
+                .on_conflict_do_nothing(index_elements=["request_id"])
+                .returning(requests.c.request_id)
+            )
+            inserted = set((await conn.execute(statement)).scalars().all())
+            fresh = [record for record in unique if record["request_id"] in inserted]
+            for (day, deployment), numbers in _daily(fresh).items():
+                upsert = insert(channel_daily).values(day=day, deployment_id=deployment, **numbers)
+                await conn.execute(
+                    upsert.on_conflict_do_update(
+                        index_elements=["day", "deployment_id"],
+                        set_={
+                            name: getattr(channel_daily.c, name) + getattr(upsert.excluded, name)
+                            for name in numbers
+                        },
+                    )
+                )
+
+    def _engine(self) -> AsyncEngine:
+        if self.engine is None:
+            raise RuntimeError("the record store is not started")
+        return self.engine
+
+    async def _with_retry(self, action: Callable[[], Any], what: str, attempts: int = 20) -> Any:
+        for attempt in range(attempts):
+            try:
+                return await action()
+            except Exception as error:
+                if attempt == attempts - 1:
+                    raise
+                log.warning("smart-router: database %s failed (%s); retrying", what, type(error).__name__)
+                await asyncio.sleep(min(0.25 * 2**attempt, 5.0))
+        return None
+
+    # -- reading ---------------------------------------------------------------------------------
+    async def records(
+        self, limit: int, session: str | None, before_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        query = sa.select(requests).order_by(requests.c.id.desc()).limit(limit)
+        if session:
+            query = query.where(requests.c.session == session)
+        if before_id:
+            query = query.where(requests.c.id < before_id)
+        async with self._engine().connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [dict(row) for row in rows]
+
+    async def stats(self, since: dt.datetime) -> dict[str, Any]:
+        r = requests.c
+        errors = sa.func.sum(sa.case((r.status != "success", 1), else_=0))
+        tokens = sa.func.coalesce(sa.func.sum(r.prompt_tokens + r.completion_tokens), 0)
+        cost = sa.func.coalesce(sa.func.sum(r.cost_usd), 0.0)
+        free = sa.func.sum(sa.case((r.cost_usd == 0, 1), else_=0))
+        where = r.created_at >= since
+        async with self._engine().connect() as conn:
+            total = (
+                await conn.execute(sa.select(sa.func.count(), errors, tokens, cost, free).where(where))
+            ).one()
+            by_model = (
+                await conn.execute(
+                    sa.select(r.upstream_model, sa.func.count(), errors, tokens, cost)
+                    .where(where)
+                    .group_by(r.upstream_model)
+                    .order_by(sa.func.count().desc())
+                )
+            ).all()
+            by_channel = (
+                await conn.execute(
+                    sa.select(r.deployment_id, sa.func.count(), errors, tokens, cost)
+                    .where(where)
+                    .group_by(r.deployment_id)
+                    .order_by(sa.func.count().desc())
+                )
+            ).all()
+
+        def rows(result: Sequence[Any], key: str) -> list[dict[str, Any]]:
+            return [
+                {
+                    key: row[0],
+                    "requests": row[1],
+                    "errors": int(row[2] or 0),
+                    "tokens": int(row[3] or 0),
+                    "cost_usd": float(row[4] or 0.0),
+                }
+                for row in result
+            ]
+
+        count = int(total[0] or 0)
+        return {
+            "totals": {
+                "requests": count,
+                "errors": int(total[1] or 0),
+                "tokens": int(total[2] or 0),
+                "cost_usd": float(total[3] or 0.0),
+            },
+            "free_share": (int(total[4] or 0) / count) if count else 0.0,
+            "by_model": rows(by_model, "model"),
+            "by_channel": rows(by_channel, "channel"),
+        }
+
+    async def spend_since(
+        self, since: dt.datetime
+    ) -> list[tuple[str | None, str | None, dt.datetime, float]]:
+        """(key hash, session, time, cost) of recent records, to rebuild budgets after a restart."""
+        r = requests.c
+        async with self._engine().connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(r.api_key_hash, r.session, r.created_at, r.cost_usd).where(
+                        r.created_at >= since
+                    )
+                )
+            ).all()
+        return [(row[0], row[1], _aware(row[2]), float(row[3] or 0.0)) for row in rows]
+
+
+def _insert(conn: AsyncConnection) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
+def _daily(batch: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    days: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in batch:
+        if not record.get("deployment_id"):
+            continue
+        key = (record["created_at"].strftime("%Y-%m-%d"), record["deployment_id"])
+        numbers = days.setdefault(key, {"requests": 0, "errors": 0, "tokens": 0, "cost_usd": 0.0})
+        numbers["requests"] += 1
+        numbers["errors"] += 0 if record.get("status") == "success" else 1
+        numbers["tokens"] += int(record.get("prompt_tokens") or 0) + int(record.get("completion_tokens") or 0)
+        numbers["cost_usd"] += float(record.get("cost_usd") or 0.0)
+    return days
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.fromtimestamp(time.time(), tz=dt.UTC)

@@ -1,0 +1,70 @@
+import datetime as dt
+
+import pytest
+
+from accounting.budgets import Limit, SpendBook, period_end
+from accounting.cost import Usage, request_cost
+from catalog.channel import Channel
+from router_ext.settings import parse_settings
+from router_ext.spend_tracker import SpendTracker
+from router_ext.state import RoutingState
+from strategies.registry import build_strategies
+
+NOW = dt.datetime(2026, 11, 26, 15, 0, tzinfo=dt.UTC)
+
+
+def channel(input_price: float | None, output_price: float | None, verified: bool = True) -> Channel:
+    return Channel(
+        id="c",
+        model_name="m",
+        upstream_model="openai/m",
+        provider="openai",
+        channel="c",
+        input_cost_per_token=input_price,
+        output_cost_per_token=output_price,
+        price_verified=verified,
+    )
+
+
+def test_a_priced_model_never_silently_costs_zero() -> None:
+    assert request_cost(channel(1e-6, 2e-6), Usage(10, 5), litellm_cost=0.0) == pytest.approx(2e-5)
+
+
+def test_configured_prices_beat_the_generic_map_and_unpriced_use_litellm() -> None:
+    assert request_cost(channel(1e-6, 1e-6), Usage(10, 10), litellm_cost=0.5) == pytest.approx(2e-5)
+    assert request_cost(channel(None, None, verified=False), Usage(10, 10), litellm_cost=0.5) == 0.5
+    assert request_cost(channel(0.0, 0.0), Usage(10, 10), litellm_cost=None) == 0.0
+    assert request_cost(None, Usage(10, 10), litellm_cost=None) == 0.0
+
+
+def test_budgets_check_with_the_estimate_and_settle_with_the_cost() -> None:
+    book = SpendBook([Limit("session", "day", 1.0), Limit("global", "month", 10.0)])
+    assert book.check("k", "s", 0.6, NOW) is None
+    book.settle("k", "s", 0.6, NOW)
+    exceeded = book.check("k", "s", 0.6, NOW)
+    assert exceeded is not None and exceeded.limit.scope == "session"
+    assert exceeded.resets_at == dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
+    assert "session daily budget for session 's' exceeded: spent $0.600000 of $1.000000" in exceeded.message
+    assert book.check("k", "other", 0.6, NOW) is None
+    assert book.check("k", "s", 0.6, NOW + dt.timedelta(days=1)) is None  # a new day
+
+
+def test_month_end() -> None:
+    assert period_end("month", dt.datetime(2026, 12, 31, 23, tzinfo=dt.UTC)) == dt.datetime(
+        2027, 1, 1, tzinfo=dt.UTC
+    )
+
+
+def test_on_budget_rule_switches_the_strategy_and_says_why() -> None:
+    settings = parse_settings(
+        {"budgets": {"global": {"day": 1.0}}, "on_budget": {"at_percent": 80, "strategy": "free_first"}}
+    )
+    state = RoutingState(build_strategies(), "balanced")
+    tracker = SpendTracker(settings, state, store=None)
+    tracker.settle("r1", channel(0.1, 0.1), Usage(4, 3), None, "k", "s")  # $0.70
+    assert state.active == "balanced"
+    tracker.settle("r2", channel(0.1, 0.1), Usage(1, 1), None, "k", "s")  # $0.90 = 90%
+    assert state.active == "free_first"
+    assert state.reason.startswith("on_budget: 90% of the daily budget")
+    cost, new = tracker.settle("r2", channel(0.1, 0.1), Usage(1, 1), None, "k", "s")
+    assert (cost, new) == (pytest.approx(0.2), False)  # settled once
