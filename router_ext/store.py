@@ -13,9 +13,12 @@ ran; an old file is upgraded in place.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import datetime as dt
 import logging
+import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -131,6 +134,7 @@ class RecordStore:
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.dropped = 0
+        self.rejected = 0
         self.written = 0
         self.healthy = True
         self.engine: AsyncEngine | None = None
@@ -145,7 +149,51 @@ class RecordStore:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_async_engine(self.url, pool_pre_ping=True)
         await self._with_retry(lambda: migrate(self._engine()), "migrate")
-        self._task = asyncio.get_running_loop().create_task(self._writer())
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._writer())
+        atexit.register(self.flush_at_exit)
+        self._flush_on_signals(loop)
+
+    def _flush_on_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        """uvicorn ends the process by re-raising SIGTERM / SIGINT after its graceful shutdown,
+        which skips atexit: start a flush when the signal arrives, while the loop still runs
+        (the shutdown waits for in-flight requests), then let uvicorn handle the signal."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(signum)
+
+            def handler(number: int, frame: Any, previous: Any = previous) -> None:
+                loop.call_soon_threadsafe(lambda: loop.create_task(self.flush(attempts=3)))
+                if callable(previous):
+                    previous(number, frame)
+                elif previous == signal.SIG_DFL:
+                    signal.signal(number, signal.SIG_DFL)
+                    signal.raise_signal(number)
+
+            signal.signal(signum, handler)
+
+    def flush_at_exit(self) -> None:
+        """Last chance on shutdown: the proxy's event loop may be gone without cancelling our
+        writer, so write what is left with a fresh loop and engine."""
+        if not self.buffer:
+            return
+
+        async def write_rest() -> None:
+            self.engine = create_async_engine(self.url)
+            try:
+                await self.flush(attempts=3)
+            finally:
+                await self.engine.dispose()
+
+        try:
+            asyncio.run(write_rest())
+        except Exception:  # at exit there is nobody left to raise to
+            log.exception("smart-router: could not flush records at exit")
+        if self.buffer:
+            log.error("smart-router: %d record(s) could not be written at exit", len(self.buffer))
+        else:
+            log.warning("smart-router: flushed the remaining records at exit")
 
     async def close(self) -> None:
         if self._task is not None:
@@ -159,6 +207,8 @@ class RecordStore:
 
     # -- hot path --------------------------------------------------------------------------------
     def add(self, record: dict[str, Any]) -> None:
+        # Every row with every column: a multi-row INSERT needs the same keys in each row.
+        record = {name: record.get(name) for name in RECORD_COLUMNS}
         if len(self.buffer) >= self.buffer_limit:
             self.buffer.popleft()
             self.dropped += 1
@@ -192,16 +242,16 @@ class RecordStore:
             raise
 
     async def flush(self, attempts: int = 1) -> bool:
-        """Write everything buffered; on failure keep it and say so once."""
-        for _ in range(attempts):
+        """Write everything buffered; during an outage keep it (and say so once)."""
+        failures = 0
+        while self.buffer:
+            batch = [self.buffer[i] for i in range(min(self.batch_size, len(self.buffer)))]
             try:
-                while self.buffer:
-                    batch = [self.buffer[i] for i in range(min(self.batch_size, len(self.buffer)))]
-                    await self._write(batch)
-                    for _ in batch:
-                        self.buffer.popleft()
-                    self.written += len(batch)
+                await self._write(batch)
             except Exception as error:  # noqa: BLE001  # any driver / network error: keep the records
+                if not _is_outage(error):
+                    await self._write_one_by_one()
+                    continue
                 if self.healthy:
                     log.warning(
                         "smart-router: database unreachable (%s); %d record(s) kept in memory until it returns",
@@ -209,13 +259,34 @@ class RecordStore:
                         len(self.buffer),
                     )
                 self.healthy = False
+                failures += 1
+                if failures >= attempts:
+                    return False
                 await asyncio.sleep(0.2)
                 continue
-            if not self.healthy:
-                log.warning("smart-router: database is back; buffered records written")
-            self.healthy = True
-            return True
-        return False
+            for _ in batch:
+                self.buffer.popleft()
+            self.written += len(batch)
+        if not self.healthy:
+            log.warning("smart-router: database is back; buffered records written")
+        self.healthy = True
+        return True
+
+    async def _write_one_by_one(self) -> None:
+        """A batch the database refuses (not an outage): write what it accepts, drop and count
+        the records it rejects, so one bad record never blocks the rest."""
+        batch = [self.buffer[i] for i in range(min(self.batch_size, len(self.buffer)))]
+        for record in batch:
+            try:
+                await self._write([record])
+            except Exception as error:  # noqa: BLE001
+                if _is_outage(error):
+                    return
+                self.rejected += 1
+                log.error(
+                    "smart-router: the database rejected record %s: %s", record.get("request_id"), error
+                )
+            self.buffer.popleft()
 
     async def _write(self, batch: Sequence[dict[str, Any]]) -> None:
         """One transaction: new records, and the daily counters of those actually inserted
@@ -340,6 +411,20 @@ class RecordStore:
                 )
             ).all()
         return [(row[0], row[1], _aware(row[2]), float(row[3] or 0.0)) for row in rows]
+
+
+RECORD_COLUMNS = tuple(column.name for column in requests.columns if column.name != "id")
+
+
+def _is_outage(error: BaseException) -> bool:
+    """Connection trouble (wait and retry) as opposed to a statement the database refuses."""
+    if isinstance(error, (OSError, asyncio.TimeoutError, ConnectionError)):
+        return True
+    if isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+        return True
+    if isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return "connect" in type(error).__name__.lower() or "connection" in str(error).lower()
 
 
 def _insert(conn: AsyncConnection) -> Any:

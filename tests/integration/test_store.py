@@ -168,3 +168,23 @@ def test_shutdown_flushes_the_buffer(tmp_path: Path) -> None:
         assert await count(url) == 30
 
     asyncio.run(scenario())
+
+
+def test_rows_with_different_fields_and_a_bad_record_do_not_block_the_rest(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/mixed.db"
+
+    async def scenario() -> None:
+        store = RecordStore(url)
+        await store.start()
+        partial = record()
+        del partial["ttft_ms"]  # a failed request has no time to first token
+        store.add(partial)
+        store.add(record())
+        store.add(record(request_id=None))  # NOT NULL: the database refuses this one
+        store.add(record())
+        assert await store.flush()
+        assert await count(url) == 3
+        assert store.rejected == 1 and not store.buffer
+        await store.close()
+
+    asyncio.run(scenario())
