@@ -25,6 +25,8 @@ class Channel:
     supports_function_calling: bool | None = None
     supports_vision: bool | None = None
     key_fingerprint: str | None = None  # `fp-...` of the API key: never the key itself
+    daily_request_quota: int | None = None  # model_info.daily_requests (a free tier's 50/day)
+    daily_token_quota: int | None = None  # model_info.daily_tokens
 
     @property
     def pool(self) -> tuple[str, str, str | None]:

@@ -81,6 +81,8 @@ def channel_from_deployment(deployment: Mapping[str, Any]) -> Channel | None:
         ),
         supports_vision=_first_bool(info.get("supports_vision"), known.get("supports_vision")),
         key_fingerprint=key_fingerprint(api_key(deployment)),
+        daily_request_quota=_first_int(info.get("daily_requests")),
+        daily_token_quota=_first_int(info.get("daily_tokens")),
     )
 
 

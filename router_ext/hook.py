@@ -33,11 +33,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import ProxyException
 
 from accounting.cost import Usage, price_cost
+from accounting.quotas import Quota, QuotaBook, next_reset
 from catalog.channel import Channel
 from catalog.index import TagIndex
 from catalog.query import TagQueryError
@@ -54,6 +56,7 @@ from router_ext.state import RoutingState, UnknownStrategyError
 from router_ext.store import DEFAULT_URL, RecordStore
 from strategies.base import RequestFacts
 from strategies.decision import Decision, NoChannelError, decide
+from strategies.filters import HardFilter
 from strategies.observations import Observations
 from strategies.registry import build_strategies
 from strategies.rotation import rotate_pools
@@ -95,6 +98,7 @@ class SmartRouterHook(CustomLogger):
         self._spend_started = False
         self.catalogue = Catalogue()
         self.observations = Observations(TagIndex([]))
+        self.quotas = QuotaBook()
         self._generation = -1
 
     # -- the catalogue of the running proxy ------------------------------------------------
@@ -107,6 +111,9 @@ class SmartRouterHook(CustomLogger):
             self._generation = self.catalogue.generation
             self.observations = self.observations.rebind(index)
             self.health.learn_endpoints(index, self.catalogue.endpoints)
+            self.quotas.set_quotas(
+                {c.id: Quota(c.daily_request_quota, c.daily_token_quota) for c in index.channels}
+            )
         return index
 
     def ensure_started(self) -> None:
@@ -155,7 +162,7 @@ class SmartRouterHook(CustomLogger):
         if prompt_tokens is not None:
             facts = dataclasses.replace(facts, prompt_tokens=prompt_tokens)
         index = self.index()
-        health = self.health.exclusions(index, time.time())
+        exclusions = [f for f in (self.health.exclusions(index, time.time()), self._quota_filter(index)) if f]
         try:
             return decide(
                 index,
@@ -164,7 +171,7 @@ class SmartRouterHook(CustomLogger):
                 facts,
                 index.size if explain else self.settings.max_candidates,
                 self.observations,
-                extra_exclusions=[health] if health is not None else [],
+                extra_exclusions=exclusions,
                 explain=explain,
             )
         except NoChannelError as error:
@@ -265,7 +272,7 @@ class SmartRouterHook(CustomLogger):
             return
         routed = _routed(dict(request_data))
         if self.health.failed(channel_id, exception, routed.get("request_id"), time.time()) is not None:
-            self.observations.record_failure(channel_id)
+            self._attempt_failed(channel_id)
 
     async def log_success_fallback_event(
         self, original_model_group: str, kwargs: dict, original_exception: Exception
@@ -286,7 +293,7 @@ class SmartRouterHook(CustomLogger):
             return
         cause = getattr(exception, "original_exception", None) or exception
         if self.health.failed(failed_id, cause, routed.get("request_id"), time.time()) is not None:
-            self.observations.record_failure(failed_id)
+            self._attempt_failed(failed_id)
 
     async def async_log_success_event(
         self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any
@@ -300,6 +307,9 @@ class SmartRouterHook(CustomLogger):
         logged = kwargs.get("standard_logging_object") or {}
         output_tokens = int(logged.get("completion_tokens") or 0)
         self.observations.record_success(deployment_id, latency_ms, ttft_ms, output_tokens)
+        self.quotas.count(
+            deployment_id, utc_now(), requests=1, tokens=int(logged.get("total_tokens") or 0) or output_tokens
+        )
         self.health.succeeded(deployment_id, time.time())
         routed = _routed(kwargs)
         request_id = routed.get("request_id")
@@ -328,6 +338,24 @@ class SmartRouterHook(CustomLogger):
                 "cost_usd": cost,
             }
         )
+
+    def _quota_filter(self, index: TagIndex) -> HardFilter | None:
+        exhausted = self.quotas.exhausted(utc_now())
+        if not exhausted:
+            return None
+        rejects = np.zeros(index.size, dtype=np.bool_)
+        reasons, until = {}, {}
+        back = next_reset(utc_now()).timestamp()
+        for channel_id, why in exhausted.items():
+            position = index.position_by_id.get(channel_id)
+            if position is not None:
+                rejects[position] = True
+                reasons[position], until[position] = why, back
+        return HardFilter("quota", rejects, "daily quota reached", reasons, until) if rejects.any() else None
+
+    def _attempt_failed(self, channel_id: str) -> None:
+        self.observations.record_failure(channel_id)
+        self.quotas.count(channel_id, utc_now(), requests=1)
 
     def _channel(self, deployment_id: str) -> Channel | None:
         index = self.index()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.routing import APIRoute
@@ -20,6 +21,8 @@ from router_ext.store import RecordStore
 
 if TYPE_CHECKING:
     from router_ext.hook import SmartRouterHook
+
+T = TypeVar("T")
 
 
 class TagCount(BaseModel):
@@ -94,6 +97,10 @@ class ChannelStatus(BaseModel):
     key_fingerprint: str | None = Field(description="fp- + 12 hex of the key's SHA-256; never the key")
     key_disabled: bool
     success_rate: float = Field(description="recent success rate (with a 0.9 prior)")
+    quota_requests_left: int | None = Field(
+        None, description="requests left today under model_info.daily_requests"
+    )
+    quota_tokens_left: int | None = Field(None, description="tokens left today under model_info.daily_tokens")
 
 
 class ChannelsResponse(BaseModel):
@@ -203,7 +210,7 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
         count = _int_param("limit", limit, 1, 1000)
         before = _int_param("before_id", before_id, 1, None) if before_id is not None else None
         store = _store(hook)
-        rows = await store.records(count, session, before)
+        rows = await _reading(store.records(count, session, before))
         for row in rows:
             row["created_at"] = row["created_at"].isoformat() if row.get("created_at") else None
         return {
@@ -221,7 +228,7 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
                 400, "invalid_parameter", f"period must be day, week or month, not {period!r}", param="period"
             )
         since = utc_now() - dt.timedelta(days=days)
-        result = await _store(hook).stats(since)
+        result = await _reading(_store(hook).stats(since))
         top = result["by_model"][:5], result["by_channel"][:5]
         return {
             "period": period,
@@ -249,6 +256,8 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
                     input_cost_per_token=c.input_cost_per_token,
                     output_cost_per_token=c.output_cost_per_token,
                     success_rate=round(float(rates[p]), 4),
+                    quota_requests_left=hook.quotas.remaining(c.id, utc_now())["requests"],
+                    quota_tokens_left=hook.quotas.remaining(c.id, utc_now())["tokens"],
                     **hook.health.describe(c.id, now),
                 )
                 for p, c in enumerate(index.channels)
@@ -304,6 +313,19 @@ def _int_param(name: str, value: str, low: int, high: int | None) -> int:
         bounds = f"between {low} and {high}" if high is not None else f">= {low}"
         raise router_error(400, "invalid_parameter", f"{name} must be {bounds}, not {number}", param=name)
     return number
+
+
+async def _reading(query: Awaitable[T]) -> T:
+    """A read while the database is down is a 503 that says so, not a 500."""
+    try:
+        return await query
+    except Exception as error:  # noqa: BLE001  # driver errors vary by database
+        raise router_error(
+            503,
+            "store_unavailable",
+            f"the record database is unreachable ({type(error).__name__}); "
+            "records are buffered and written when it returns",
+        ) from None
 
 
 def _store(hook: SmartRouterHook) -> RecordStore:

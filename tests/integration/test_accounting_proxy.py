@@ -66,7 +66,12 @@ def call(client: openai.OpenAI, session: str, model: str = "tag:acct"):  # type:
 def wait_records(admin: httpx.Client, session: str, expected: int, seconds: float = 10) -> list[dict]:
     deadline = time.monotonic() + seconds
     while True:
-        records = admin.get("/routing/records", params={"session": session, "limit": 100}).json()["records"]
+        response = admin.get("/routing/records", params={"session": session, "limit": 100})
+        if response.status_code == 503:  # the database is still coming back
+            assert response.json()["error"]["type"] == "store_unavailable"
+            records: list[dict] = []
+        else:
+            records = response.json()["records"]
         if len(records) >= expected or time.monotonic() > deadline:
             return records
         time.sleep(0.2)
@@ -171,8 +176,20 @@ def test_postgres_stopped_mid_run_loses_no_record(simulator: Simulator, postgres
             assert call(client, "pg-run").parse().choices[0].message.content
         postgres.start()
         admin = httpx.Client(base_url=proxy.base_url, headers={"Authorization": f"Bearer {proxy.master_key}"})
-        records = wait_records(admin, "pg-run", 40, seconds=20)
+        records = wait_records(admin, "pg-run", 40, seconds=30)
         assert len(records) == 40
         assert "database unreachable" in proxy.log() and "database is back" in proxy.log()
     finally:
         proxy.stop()
+
+
+def test_a_channel_at_its_daily_quota_is_skipped(proxy: Proxy, admin: httpx.Client) -> None:
+    client = openai_client(proxy)
+    served = [call(client, f"q-{i}", model="tag:quota").headers["x-router-channel"] for i in range(4)]
+    assert served == ["tiny", "tiny", "spare", "spare"]
+    tiny = next(c for c in admin.get("/routing/channels").json()["channels"] if c["id"] == "tiny")
+    assert tiny["quota_requests_left"] == 0
+    explain = admin.get("/routing/explain", params={"model": "tag:quota"}).json()
+    assert {"channel": "tiny", "filter": "quota", "reason": "daily request quota of 2 reached"} in explain[
+        "excluded"
+    ]
