@@ -30,7 +30,6 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -48,7 +47,15 @@ from health.classify import ErrorKind
 from router_ext.catalogue import Catalogue
 from router_ext.channel_health import ChannelHealth
 from router_ext.errors import router_error
-from router_ext.request_facts import count_tokens, request_facts, requested_strategy
+from router_ext.litellm_kwargs import (
+    METADATA_KEY,
+    deployment_id_of,
+    record_base,
+    routing_record,
+    to_float,
+    usage_of,
+)
+from router_ext.request_facts import request_facts, requested_strategy
 from router_ext.settings import RouterSettings, SettingsError, load_settings
 from router_ext.shared_state import LocalState, RedisState
 from router_ext.spend_tracker import SpendTracker, key_hash_of, session_of, utc_now
@@ -62,7 +69,6 @@ from strategies.registry import build_strategies
 from strategies.rotation import rotate_pools
 
 log = logging.getLogger("smart_router")
-METADATA_KEY = "smart_router"
 
 
 class AllChannelsFailed(HTTPException):
@@ -270,7 +276,7 @@ class SmartRouterHook(CustomLogger):
         channel_id = str((request_data.get("model_info") or {}).get("id") or "")
         if not channel_id:
             return
-        routed = _routed(dict(request_data))
+        routed = routing_record(dict(request_data))
         if self.health.failed(channel_id, exception, routed.get("request_id"), time.time()) is not None:
             self._attempt_failed(channel_id)
 
@@ -288,7 +294,7 @@ class SmartRouterHook(CustomLogger):
         """Some failures (a stream that breaks before its first chunk) reach no deployment
         failure hook, only the Router's fallback events; `failed` ignores a failure already
         counted for this request, so seeing one twice is harmless."""
-        routed = _routed(kwargs)
+        routed = routing_record(kwargs)
         if failed_id not in (routed.get("candidates") or []):
             return
         cause = getattr(exception, "original_exception", None) or exception
@@ -298,7 +304,7 @@ class SmartRouterHook(CustomLogger):
     async def async_log_success_event(
         self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
-        deployment_id = _deployment_id(kwargs)
+        deployment_id = deployment_id_of(kwargs)
         if not deployment_id:
             return
         latency_ms = (end_time - start_time).total_seconds() * 1000.0
@@ -311,24 +317,24 @@ class SmartRouterHook(CustomLogger):
             deployment_id, utc_now(), requests=1, tokens=int(logged.get("total_tokens") or 0) or output_tokens
         )
         self.health.succeeded(deployment_id, time.time())
-        routed = _routed(kwargs)
+        routed = routing_record(kwargs)
         request_id = routed.get("request_id")
         if not request_id:
             return
         channel = self._channel(deployment_id)
-        usage = _usage(logged, response_obj, routed)
+        usage = usage_of(logged, response_obj, routed)
         cost, _ = self.spend.settle(
             request_id,
             channel,
             usage,
-            _float(kwargs.get("response_cost")),
+            to_float(kwargs.get("response_cost")),
             routed.get("key"),
             routed.get("session"),
         )
         attempts = self.health.finish(request_id)
         self.spend.record(
             {
-                **_record_base(routed, channel, deployment_id),
+                **record_base(routed, channel, deployment_id),
                 "attempts": len(attempts.failures) + 1,
                 "status": "success",
                 "latency_ms": round(latency_ms, 3),
@@ -377,7 +383,7 @@ class SmartRouterHook(CustomLogger):
             self.health.finish(request_id)
             self.spend.record(
                 {
-                    **_record_base(routed, None, None),
+                    **record_base(routed, None, None),
                     "attempts": 0,
                     "status": "rejected",
                     "error_class": str(routed["rejected"])[:32],
@@ -401,7 +407,7 @@ class SmartRouterHook(CustomLogger):
             channel = self._channel(last[0]) if last else None
             self.spend.record(
                 {
-                    **_record_base(routed, channel, last[0] if last else None),
+                    **record_base(routed, channel, last[0] if last else None),
                     "attempts": routed["attempts"],
                     "status": "failed",
                     "error_class": last[1].kind.value if last else None,
@@ -476,7 +482,7 @@ class SmartRouterHook(CustomLogger):
                 request_id,
                 channel,
                 Usage(int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)),
-                _float(hidden.get("response_cost")),
+                to_float(hidden.get("response_cost")),
                 routed.get("key"),
                 routed.get("session"),
             )
@@ -500,62 +506,6 @@ def _no_channel(error: NoChannelError) -> Exception:
     if error.details:
         exception.provider_specific_fields = {"channels": error.details}
     return exception
-
-
-def _routed(kwargs: dict) -> dict[str, Any]:
-    """Our routing record in a request's kwargs, wherever LiteLLM put its metadata."""
-    for key in ("metadata", "litellm_metadata"):
-        metadata = kwargs.get(key)
-        if isinstance(metadata, dict) and isinstance(metadata.get(METADATA_KEY), dict):
-            return metadata[METADATA_KEY]
-    params = kwargs.get("litellm_params")
-    if isinstance(params, dict):
-        return _routed(params)
-    return {}
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _usage(logged: Mapping[str, Any], response: Any, routed: Mapping[str, Any]) -> Usage:
-    """Tokens from the upstream's usage; counted with tiktoken when a stream sent none."""
-    prompt = int(logged.get("prompt_tokens") or 0)
-    completion = int(logged.get("completion_tokens") or 0)
-    if prompt or completion:
-        return Usage(prompt, completion)
-    text = ""
-    for choice in getattr(response, "choices", None) or []:
-        message = getattr(choice, "message", None) or getattr(choice, "delta", None)
-        text += str(getattr(message, "content", "") or "")
-    return Usage(int(routed.get("prompt_tokens") or 0), count_tokens(text), counted=True)
-
-
-def _record_base(
-    routed: Mapping[str, Any], channel: Channel | None, deployment_id: str | None
-) -> dict[str, Any]:
-    return {
-        "request_id": routed.get("request_id"),
-        "created_at": utc_now(),
-        "requested_model": str(routed.get("requested_model") or "")[:300],
-        "deployment_id": deployment_id,
-        "channel": channel.channel if channel else None,
-        "upstream_model": channel.upstream_model if channel else None,
-        "strategy": routed.get("strategy") or "direct",
-        "session": routed.get("session"),
-        "api_key_hash": routed.get("key"),
-        "error_class": None,
-    }
-
-
-def _deployment_id(kwargs: dict) -> str | None:
-    params = kwargs.get("litellm_params") or {}
-    info = params.get("model_info") or {}
-    deployment_id = info.get("id")
-    return str(deployment_id) if deployment_id else None
 
 
 def _config_path() -> str | None:
