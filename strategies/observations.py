@@ -30,6 +30,10 @@ class Observations:
         self.tokens_per_s = np.full(size, np.nan)
         self.successes = np.zeros(size)
         self.failures = np.zeros(size)
+        # Kept current on every event, so a request reads them without computing anything.
+        self.ttft_or_prior = np.full(size, PRIOR_TTFT_MS)
+        self.tokens_per_s_or_prior = np.full(size, PRIOR_TOKENS_PER_S)
+        self.rate = np.full(size, RELIABILITY_PRIOR_SUCCESSES / RELIABILITY_PRIOR_TOTAL)
 
     def rebind(self, index: TagIndex) -> Observations:
         """The same observations over a new catalogue (by channel id)."""
@@ -38,7 +42,16 @@ class Observations:
             old = self.index.position_by_id.get(channel_id)
             if old is None:
                 continue
-            for name in ("ttft_ms", "latency_ms", "tokens_per_s", "successes", "failures"):
+            for name in (
+                "ttft_ms",
+                "latency_ms",
+                "tokens_per_s",
+                "successes",
+                "failures",
+                "ttft_or_prior",
+                "tokens_per_s_or_prior",
+                "rate",
+            ):
                 getattr(fresh, name)[new_position] = getattr(self, name)[old]
         return fresh
 
@@ -51,9 +64,11 @@ class Observations:
         _ewma(self.latency_ms, position, latency_ms)
         if ttft_ms is not None and ttft_ms > 0:
             _ewma(self.ttft_ms, position, ttft_ms)
+            self.ttft_or_prior[position] = self.ttft_ms[position]
         generation_s = (latency_ms - (ttft_ms or 0.0)) / 1000.0
         if output_tokens > 1 and generation_s > 0:
             _ewma(self.tokens_per_s, position, output_tokens / generation_s)
+            self.tokens_per_s_or_prior[position] = self.tokens_per_s[position]
         self._outcome(position, success=True)
 
     def record_failure(self, channel_id: str) -> None:
@@ -69,11 +84,12 @@ class Observations:
             self.successes[position] += 1.0
         else:
             self.failures[position] += 1.0
+        self.rate[position] = (self.successes[position] + RELIABILITY_PRIOR_SUCCESSES) / (
+            self.successes[position] + self.failures[position] + RELIABILITY_PRIOR_TOTAL
+        )
 
     def success_rate(self) -> np.ndarray:
-        return (self.successes + RELIABILITY_PRIOR_SUCCESSES) / (
-            self.successes + self.failures + RELIABILITY_PRIOR_TOTAL
-        )
+        return self.rate
 
 
 def _ewma(values: np.ndarray, position: int, sample: float) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from catalog.index import TagIndex
 from strategies.base import RequestFacts
 from strategies.cost import estimated_cost
-from strategies.observations import PRIOR_TOKENS_PER_S, PRIOR_TTFT_MS, Observations
+from strategies.observations import Observations
 from strategies.quality import quality_array
 
 SIGNALS = ("cost", "free", "local", "speed", "quality", "reliability")
@@ -56,15 +56,17 @@ def compute_signals(
 def expected_duration_ms(
     observations: Observations, candidates: np.ndarray, request: RequestFacts
 ) -> np.ndarray:
-    ttft = observations.ttft_ms[candidates]
-    ttft = np.where(np.isnan(ttft), PRIOR_TTFT_MS, ttft)
-    tps = observations.tokens_per_s[candidates]
-    tps = np.where(np.isnan(tps), PRIOR_TOKENS_PER_S, tps)
-    return ttft + 1000.0 * request.max_output_tokens / np.maximum(tps, 1e-3)
+    ttft = observations.ttft_or_prior[candidates]
+    tps = observations.tokens_per_s_or_prior[candidates]
+    return ttft + (1000.0 * request.max_output_tokens) / np.maximum(tps, 1e-3)
 
 
 def _lower_is_better(values: np.ndarray) -> np.ndarray:
     """Min-max normalise so the lowest value scores 1 and the highest 0; NaN scores 0."""
+    low, high = values.min(), values.max()
+    if not np.isnan(low):  # no unknown value: the common case, no masks needed
+        span = high - low
+        return np.ones(values.shape) if span <= 0 else (high - values) / span
     known = ~np.isnan(values)
     if not known.any():
         return np.zeros(values.shape)
