@@ -63,19 +63,13 @@ def expected_duration_ms(
 
 def _lower_is_better(values: np.ndarray) -> np.ndarray:
     """Min-max normalise so the lowest value scores 1 and the highest 0; NaN scores 0."""
-    low, high = values.min(), values.max()
-    if not np.isnan(low):  # no unknown value: the common case, no masks needed
-        span = high - low
-        return np.ones(values.shape) if span <= 0 else (high - values) / span
-    known = ~np.isnan(values)
-    if not known.any():
+    # fmin / fmax skip NaN, so one pass each finds the range of the known values.
+    low = np.fmin.reduce(values)
+    if np.isnan(low):
         return np.zeros(values.shape)
-    low = values[known].min()
-    high = values[known].max()
-    span = high - low
-    result = np.zeros(values.shape)
+    span = np.fmax.reduce(values) - low
     if span <= 0:
-        result[known] = 1.0
-    else:
-        result[known] = (high - values[known]) / span
+        return np.where(np.isnan(values), 0.0, 1.0)
+    result = (low + span - values) / span
+    result[np.isnan(result)] = 0.0
     return result
