@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -333,8 +333,3 @@ def _headers(headers: Any) -> dict[str, str]:
 
 def _with_message(verdict: Verdict, message: str) -> Verdict:
     return Verdict(verdict.kind, verdict.reason, verdict.status, verdict.retry_at, message[:500])
-
-
-def soonest(times: Iterable[float]) -> float | None:
-    finite = [t for t in times if t != float("inf")]
-    return min(finite) if finite else None

@@ -346,12 +346,13 @@ class SmartRouterHook(CustomLogger):
         )
 
     def _quota_filter(self, index: TagIndex) -> HardFilter | None:
-        exhausted = self.quotas.exhausted(utc_now())
+        now = utc_now()
+        exhausted = self.quotas.exhausted(now)
         if not exhausted:
             return None
         rejects = np.zeros(index.size, dtype=np.bool_)
         reasons, until = {}, {}
-        back = next_reset(utc_now()).timestamp()
+        back = next_reset(now).timestamp()
         for channel_id, why in exhausted.items():
             position = index.position_by_id.get(channel_id)
             if position is not None:

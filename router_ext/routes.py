@@ -243,8 +243,11 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
         index = hook.index()
         now = time.time()
         rates = hook.observations.success_rate()
-        return ChannelsResponse(
-            channels=[
+        today = utc_now()
+        statuses = []
+        for p, c in enumerate(index.channels):
+            left = hook.quotas.remaining(c.id, today)
+            statuses.append(
                 ChannelStatus(
                     id=c.id,
                     model_name=c.model_name,
@@ -256,13 +259,12 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
                     input_cost_per_token=c.input_cost_per_token,
                     output_cost_per_token=c.output_cost_per_token,
                     success_rate=round(float(rates[p]), 4),
-                    quota_requests_left=hook.quotas.remaining(c.id, utc_now())["requests"],
-                    quota_tokens_left=hook.quotas.remaining(c.id, utc_now())["tokens"],
+                    quota_requests_left=left["requests"],
+                    quota_tokens_left=left["tokens"],
                     **hook.health.describe(c.id, now),
                 )
-                for p, c in enumerate(index.channels)
-            ]
-        )
+            )
+        return ChannelsResponse(channels=statuses)
 
     def _known(channel_id: str) -> str:
         if channel_id not in hook.index().position_by_id:

@@ -12,15 +12,8 @@ import openai
 import pytest
 import yaml
 
+from router_ext.cli import PROVIDER_KEYS
 from scripts.stack import ROOT, Simulator, free_port, openai_client, render_config, start_proxy
-
-PROVIDER_KEYS = (
-    "OPENROUTER_API_KEY",
-    "SILICONFLOW_API_KEY",
-    "GROQ_API_KEY",
-    "OPENAI_API_KEY",
-    "ANTHROPIC_API_KEY",
-)
 
 
 def test_default_config_starts_with_no_keys_and_says_how_to_add_one() -> None:
