@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 ADJECTIVE = {"day": "daily", "month": "monthly"}
@@ -25,10 +26,13 @@ class BudgetExceeded:
     subject: str  # the key / session ("*" for global)
     spent: float
     resets_at: dt.datetime
+    label: str | None = None  # what to call the subject in the message (a client key's name)
 
     @property
     def message(self) -> str:
-        who = "" if self.limit.scope == "global" else f" for {self.limit.scope} {self.subject!r}"
+        who = (
+            "" if self.limit.scope == "global" else f" for {self.limit.scope} {self.label or self.subject!r}"
+        )
         return (
             f"{self.limit.scope} {ADJECTIVE[self.limit.period]} budget{who} exceeded: spent ${self.spent:.6f} "
             f"of ${self.limit.usd:.6f}; resets at {self.resets_at.isoformat()}"
@@ -61,13 +65,23 @@ class SpendBook:
         return self.totals.get((scope, subject, period, period_key(period, now)), 0.0)
 
     def check(
-        self, key: str | None, session: str | None, estimate: float, now: dt.datetime
+        self,
+        key: str | None,
+        session: str | None,
+        estimate: float,
+        now: dt.datetime,
+        key_limits: Sequence[Limit] = (),
+        key_label: str | None = None,
     ) -> BudgetExceeded | None:
+        """The first budget this call would break; `key_limits` are the caller's own key's."""
         subjects = self.subjects(key, session)
-        for limit in self.limits:
+        for limit in (*self.limits, *key_limits):
             spent = self.spent(limit.scope, subjects[limit.scope], limit.period, now)
             if spent + estimate > limit.usd or (spent >= limit.usd and limit.usd >= 0):
-                return BudgetExceeded(limit, subjects[limit.scope], spent, period_end(limit.period, now))
+                label = key_label if limit.scope == "key" else None
+                return BudgetExceeded(
+                    limit, subjects[limit.scope], spent, period_end(limit.period, now), label
+                )
         return None
 
     def settle(self, key: str | None, session: str | None, cost: float, now: dt.datetime) -> None:

@@ -96,6 +96,67 @@ def serve(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def _database_url(args: argparse.Namespace) -> str:
+    from router_ext.store import DEFAULT_URL
+
+    if args.database_url:
+        return str(args.database_url)
+    if os.environ.get("ROUTER_DATABASE_URL"):
+        return os.environ["ROUTER_DATABASE_URL"]
+    config_path = Path(args.config)
+    if config_path.exists():
+        document = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        configured = (document.get("smart_router") or {}).get("database_url")
+        if configured:
+            return str(configured)
+    return DEFAULT_URL
+
+
+def keys(args: argparse.Namespace) -> int:
+    """Client keys, straight in the store (a running proxy picks them up within seconds)."""
+    import asyncio
+
+    load_env_file(Path(args.env_file))
+    from router_ext.client_keys import KeyRequestError, KeyTable
+    from router_ext.store import RecordStore, migrate
+
+    async def run() -> int:
+        store = RecordStore(_database_url(args))
+        await store.open_engine()
+        try:
+            await migrate(store._engine())
+            table = KeyTable(store._engine())
+            if args.keys_command == "create":
+                key, raw = await table.create(
+                    args.name, args.budget_day, args.budget_month, args.models or []
+                )
+                print(f"created client key {key.id} ({key.name})")
+                print(f"  key: {raw}")
+                print("  store it now: it is not shown again (only its hash is kept)")
+                return 0
+            if args.keys_command == "revoke":
+                revoked = await table.revoke(args.key_id)
+                if revoked is None:
+                    print(f"smart-router: no client key with id {args.key_id!r}", file=sys.stderr)
+                    return 2
+                print(f"revoked {revoked.id} ({revoked.name})")
+                return 0
+            for key in await table.all():
+                state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+                models = ", ".join(key.models.entries) or "all models"
+                budgets = ", ".join(f"${limit.usd}/{limit.period}" for limit in key.limits) or "no budget"
+                print(f"{key.id}  {key.name:<24} {key.key_prefix}...  {state:<24} {budgets:<20} {models}")
+            return 0
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except KeyRequestError as error:
+        print(f"smart-router: {error}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smart-router", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +167,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--env-file", default=".env")
     serve_cmd.add_argument("--num-workers", type=int, default=0)
     serve_cmd.set_defaults(handler=serve)
+
+    keys_cmd = commands.add_parser("keys", help="client keys: create, list, revoke")
+    keys_cmd.add_argument("--config", default=os.environ.get("SMART_ROUTER_CONFIG", DEFAULT_CONFIG))
+    keys_cmd.add_argument("--database-url", default=None, help="default: ROUTER_DATABASE_URL or the config's")
+    keys_cmd.add_argument("--env-file", default=".env")
+    key_commands = keys_cmd.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="issue a key (shown once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--budget-day", type=float, default=None, metavar="USD")
+    create.add_argument("--budget-month", type=float, default=None, metavar="USD")
+    create.add_argument(
+        "--models",
+        action="append",
+        metavar="QUERY",
+        help="allowed model name, glob or tag query (repeat for more), e.g. --models tag:free",
+    )
+    key_commands.add_parser("list", help="list keys (never the keys themselves)")
+    revoke = key_commands.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("key_id")
+    keys_cmd.set_defaults(handler=keys)
     return parser
 
 

@@ -46,6 +46,8 @@ from catalog.virtual import RouteSpec, resolve_virtual_name
 from health.classify import ErrorKind
 from router_ext.catalogue import Catalogue
 from router_ext.channel_health import ChannelHealth
+from router_ext.client_auth import KEY_ID_FIELD
+from router_ext.client_keys import ClientKey, KeyRing, KeyTable
 from router_ext.errors import router_error
 from router_ext.litellm_kwargs import (
     METADATA_KEY,
@@ -105,6 +107,8 @@ class SmartRouterHook(CustomLogger):
         self.catalogue = Catalogue()
         self.observations = Observations(TagIndex([]))
         self.quotas = QuotaBook()
+        self.keys = KeyRing()
+        self.keys.expected = settings.records
         self._generation = -1
 
     # -- the catalogue of the running proxy ------------------------------------------------
@@ -133,7 +137,11 @@ class SmartRouterHook(CustomLogger):
     async def _start_spend(self) -> None:
         try:
             await self.spend.start()
+            store = self.spend.store
+            if store is not None and store.engine is not None:
+                self.keys.attach(KeyTable(store.engine))
         except Exception:  # no database must never stop routing
+            self.keys.expected = False
             log.exception(
                 "smart-router: the record store could not start; requests are served without records"
             )
@@ -145,6 +153,7 @@ class SmartRouterHook(CustomLogger):
         explain: bool = False,
         prompt_tokens: int | None = None,
         facts: RequestFacts | None = None,
+        client_key: ClientKey | None = None,
     ) -> Decision | None:
         """The decision for a virtual name, None for a concrete one; raises ProxyException."""
         try:
@@ -153,6 +162,7 @@ class SmartRouterHook(CustomLogger):
             raise router_error(
                 400, "invalid_tag_query", str(error), param="model", router_status="tag-query-invalid"
             ) from None
+        access = self._access_filter(client_key, model, spec is None)
         if spec is None:
             return None
         try:
@@ -179,9 +189,31 @@ class SmartRouterHook(CustomLogger):
                 self.observations,
                 extra_exclusions=exclusions,
                 explain=explain,
+                access=access,
             )
         except NoChannelError as error:
             raise _no_channel(error) from None
+
+    def _access_filter(self, key: ClientKey | None, model: str, concrete: bool) -> HardFilter | None:
+        """What a client key may use: a name on its list as is; a virtual name narrowed to
+        the channels its list allows; any other concrete name refused (403)."""
+        if key is None or key.models.unrestricted or key.models.names_model(model):
+            return None
+        index = self.index()
+        allowed = self.keys.allowed_mask(key, index, self.catalogue.generation)
+        listing = ", ".join(key.models.entries)
+        reason = f"API key {key.name!r} may use only: {listing}"
+        if concrete:
+            if any(allowed[p] for p, c in enumerate(index.channels) if c.model_name == model):
+                return None
+            raise router_error(
+                403,
+                "model_not_allowed",
+                f"model {model!r} is not allowed: {reason}",
+                param="model",
+                router_status="model-not-allowed",
+            )
+        return HardFilter("access", ~allowed, reason)
 
     # -- LiteLLM hooks ---------------------------------------------------------------------
     async def async_pre_call_hook(
@@ -193,6 +225,7 @@ class SmartRouterHook(CustomLogger):
         if not isinstance(metadata, dict):
             metadata = data["metadata"] = {}
         key = key_hash_of(user_api_key_dict)
+        client_key = self._client_key(user_api_key_dict)
         session = session_of(data, key)
         facts = request_facts(data, self.settings.default_max_tokens)
         routed: dict[str, Any] = {
@@ -203,9 +236,11 @@ class SmartRouterHook(CustomLogger):
             "prompt_tokens": facts.prompt_tokens,
             "started_at": time.time(),
         }
+        if client_key is not None:
+            routed["client_key"] = client_key.name
         metadata[METADATA_KEY] = routed
         try:
-            return self._route(model, data, routed, facts, key, session)
+            return self._route(model, data, routed, facts, key, session, client_key)
         except ProxyException as rejection:
             routed["rejected"] = rejection.type  # refused before any upstream call
             raise
@@ -218,8 +253,11 @@ class SmartRouterHook(CustomLogger):
         facts: RequestFacts,
         key: str | None,
         session: str | None,
+        client_key: ClientKey | None = None,
     ) -> dict:
-        decision = self.decide(model, data, facts=facts) if isinstance(model, str) else None
+        decision = (
+            self.decide(model, data, facts=facts, client_key=client_key) if isinstance(model, str) else None
+        )
         estimate = 0.0
         if decision is not None:
             now = time.time()
@@ -240,10 +278,21 @@ class SmartRouterHook(CustomLogger):
                 channel=attempts[0].channel,
             )
             estimate = price_cost(attempts[0], Usage(facts.prompt_tokens, facts.max_output_tokens)) or 0.0
-        exceeded = self.spend.check(key, session, estimate)
+        exceeded = self.spend.check(
+            key,
+            session,
+            estimate,
+            client_key.limits if client_key else (),
+            client_key.name if client_key else None,
+        )
         if exceeded is not None:
             raise router_error(429, "budget_exceeded", exceeded.message, router_status="budget-exceeded")
         return data
+
+    def _client_key(self, user_api_key_dict: Any) -> ClientKey | None:
+        metadata = getattr(user_api_key_dict, "metadata", None) or {}
+        key_id = metadata.get(KEY_ID_FIELD) if isinstance(metadata, dict) else None
+        return self.keys.by_id.get(str(key_id)) if key_id else None
 
     async def async_filter_deployments(
         self,
@@ -322,15 +371,7 @@ class SmartRouterHook(CustomLogger):
         if not request_id:
             return
         channel = self._channel(deployment_id)
-        usage = usage_of(logged, response_obj, routed)
-        cost, _ = self.spend.settle(
-            request_id,
-            channel,
-            usage,
-            to_float(kwargs.get("response_cost")),
-            routed.get("key"),
-            routed.get("session"),
-        )
+        usage, cost = self._settle_success(kwargs, response_obj, deployment_id, routed)
         attempts = self.health.finish(request_id)
         self.spend.record(
             {
@@ -344,6 +385,55 @@ class SmartRouterHook(CustomLogger):
                 "cost_usd": cost,
             }
         )
+
+    def _settle_success(
+        self, kwargs: dict, response_obj: Any, deployment_id: str, routed: dict[str, Any]
+    ) -> tuple[Usage, float]:
+        logged = kwargs.get("standard_logging_object") or {}
+        usage = usage_of(logged, response_obj, routed)
+        cost, _ = self.spend.settle(
+            str(routed["request_id"]),
+            self._channel(deployment_id),
+            usage,
+            to_float(kwargs.get("response_cost")),
+            routed.get("key"),
+            routed.get("session"),
+        )
+        return usage, cost
+
+    async def async_logging_hook(self, kwargs: dict, result: Any, call_type: str) -> tuple[dict, Any]:
+        """Runs before LiteLLM's own loggers: put our routing outcome where its spend logs (and
+        UI, when it has its database) keep custom fields, `metadata.spend_logs_metadata`."""
+        routed = routing_record(kwargs)
+        deployment_id = deployment_id_of(kwargs)
+        if not routed.get("request_id") or not deployment_id:
+            return kwargs, result
+        _, cost = self._settle_success(kwargs, result, deployment_id, routed)
+        candidates = routed.get("candidates") or []
+        outcome = {
+            "request_id": routed["request_id"],
+            "requested_model": routed.get("requested_model"),
+            "channel": deployment_id,
+            "strategy": routed.get("strategy") or "direct",
+            "score": routed["scores"][candidates.index(deployment_id)]
+            if deployment_id in candidates
+            else None,
+            "attempts": len(self.health.attempts_for(routed["request_id"]).failures) + 1,
+            "cost_usd": cost,
+        }
+        logged = kwargs.get("standard_logging_object")
+        places = [logged.get("metadata") if isinstance(logged, dict) else None]
+        params = kwargs.get("litellm_params")
+        if isinstance(params, dict):
+            places.append(params.get("metadata"))
+        for metadata in places:
+            if isinstance(metadata, dict):
+                extra = metadata.get("spend_logs_metadata")
+                metadata["spend_logs_metadata"] = {
+                    **(extra if isinstance(extra, dict) else {}),
+                    METADATA_KEY: outcome,
+                }
+        return kwargs, result
 
     def _quota_filter(self, index: TagIndex) -> HardFilter | None:
         now = utc_now()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ENV_PREFIX = "os.environ/"
+CUSTOM_AUTH = "router_ext.client_auth.user_api_key_auth"
 
 
 @dataclass
@@ -52,6 +53,11 @@ def prepare_launch_config(document: Mapping[str, Any], environ: Mapping[str, str
         callbacks.append("router_ext.hook.proxy_handler")
     settings["callbacks"] = callbacks
     config["litellm_settings"] = settings
+    general = dict(config.get("general_settings") or {})
+    # Client keys (ours) stand in for LiteLLM's virtual keys, which need its database.
+    if "custom_auth" not in general and not environ.get("DATABASE_URL") and not general.get("database_url"):
+        general["custom_auth"] = CUSTOM_AUTH
+    config["general_settings"] = general
     router = dict(config.get("router_settings") or {})
     # Our breakers and failover replace LiteLLM's cooldowns and same-deployment retries.
     router.setdefault("disable_cooldowns", True)

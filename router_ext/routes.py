@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS
 from router_ext.admin_auth import require_admin, require_some_key
 from router_ext.errors import router_error
+from router_ext.key_routes import build_key_router
 from router_ext.spend_tracker import utc_now
 from router_ext.state import UnknownStrategyError
 from router_ext.store import RecordStore
@@ -364,6 +365,7 @@ def mount_routes(hook: SmartRouterHook) -> None:
     if getattr(app.state, "smart_router_mounted", False):
         return
     app.include_router(build_admin_router(hook))
+    app.include_router(build_key_router(hook))
     # LiteLLM's listing can only be narrowed by callbacks, so we put a route in front of it
     # that calls LiteLLM's own handler (same signature, same auth) and appends our names.
     from litellm.proxy.auth.user_api_key_auth import user_api_key_auth

@@ -12,10 +12,10 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from accounting.budgets import ADJECTIVE, BudgetExceeded, SpendBook
+from accounting.budgets import ADJECTIVE, BudgetExceeded, Limit, SpendBook
 from accounting.cost import Usage, request_cost
 from catalog.channel import Channel
 from router_ext.settings import RouterSettings
@@ -44,10 +44,12 @@ def session_of(data: Mapping[str, Any], key_hash: str | None) -> str | None:
 
 def key_hash_of(user_api_key_dict: Any) -> str | None:
     token = getattr(user_api_key_dict, "api_key", None) or getattr(user_api_key_dict, "token", None)
-    if not token:
-        return None
-    token = str(token)
-    # LiteLLM hands us its own sha256 of the key; hash again so a raw key never reaches the store.
+    return subject_of_token(str(token)) if token else None
+
+
+def subject_of_token(token: str) -> str:
+    """The budget subject of a key. LiteLLM hands us its own sha256 of the key (a client key's
+    stored hash for ours); hash again so a raw key never reaches the store."""
     return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
@@ -73,8 +75,15 @@ class SpendTracker:
             log.info("smart-router: budgets restored from %d record(s) of this month", restored)
 
     # -- before the call ---------------------------------------------------------------------------
-    def check(self, key: str | None, session: str | None, estimate: float) -> BudgetExceeded | None:
-        return self.book.check(key, session, estimate, utc_now())
+    def check(
+        self,
+        key: str | None,
+        session: str | None,
+        estimate: float,
+        key_limits: Sequence[Limit] = (),
+        key_label: str | None = None,
+    ) -> BudgetExceeded | None:
+        return self.book.check(key, session, estimate, utc_now(), key_limits, key_label)
 
     # -- after the call ----------------------------------------------------------------------------
     def settle(

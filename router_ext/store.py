@@ -67,6 +67,21 @@ channel_daily = sa.Table(
     sa.Column("cost_usd", sa.Float, nullable=False, default=0.0),
 )
 
+client_keys = sa.Table(
+    "client_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    # sha256 of the key: the key itself is shown once and never stored.
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("key_prefix", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("budget_day_usd", sa.Float),
+    sa.Column("budget_month_usd", sa.Float),
+    sa.Column("models", sa.Text),  # JSON list of allowed names / tag queries; NULL = all
+)
+
 
 async def _v1(conn: AsyncConnection) -> None:
     """The first schema: request records without time to first token or the key hash."""
@@ -104,7 +119,11 @@ async def _v2(conn: AsyncConnection) -> None:
     await conn.execute(sa.text("ALTER TABLE request_records ADD COLUMN api_key_hash VARCHAR(128)"))
 
 
-MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2]
+async def _v3(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda sync: client_keys.create(sync, checkfirst=True))
+
+
+MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2, _v3]
 
 
 async def migrate(engine: AsyncEngine, up_to: int | None = None) -> int:
@@ -142,12 +161,15 @@ class RecordStore:
         self._wake = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def open_engine(self) -> None:
         if self.url.startswith("sqlite") and ":///" in self.url:
             path = self.url.split(":///", 1)[1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_async_engine(self.url, pool_pre_ping=True)
+
+    async def start(self) -> None:
+        await self.open_engine()
         await self._with_retry(lambda: migrate(self._engine()), "migrate")
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._writer())

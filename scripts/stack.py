@@ -159,7 +159,7 @@ def start_proxy(
     raise RuntimeError(f"the proxy was not ready after {timeout:.0f} s:\n{proxy.log()[-4000:]}")
 
 
-def openai_client(proxy: Proxy, timeout: float = 30.0) -> Any:
+def openai_client(proxy: Proxy, timeout: float = 30.0, api_key: str | None = None) -> Any:
     """The official client against the proxy, with no retries (a test must see every error).
 
     Pooled connections expire after 2 s, before uvicorn's 5 s keep-alive timeout closes them
@@ -170,7 +170,10 @@ def openai_client(proxy: Proxy, timeout: float = 30.0) -> Any:
 
     http_client = openai.DefaultHttpxClient(limits=httpx2.Limits(keepalive_expiry=2.0), timeout=timeout)
     return openai.OpenAI(
-        base_url=f"{proxy.base_url}/v1", api_key=proxy.master_key, max_retries=0, http_client=http_client
+        base_url=f"{proxy.base_url}/v1",
+        api_key=api_key or proxy.master_key,
+        max_retries=0,
+        http_client=http_client,
     )
 
 

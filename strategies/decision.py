@@ -68,12 +68,14 @@ def decide(
     observations: Observations,
     extra_exclusions: Sequence[HardFilter] = (),
     explain: bool = False,
+    access: HardFilter | None = None,
 ) -> Decision:
     mask = index.mask(spec.query) if spec.query is not None else index.all.copy()
     if not mask.any():
         raise _no_match(index, spec)
     excluded: list[Exclusion] = []
-    steps: list[HardFilter] = []
+    # What the caller may use comes first: "not allowed" must not read as "unavailable".
+    steps: list[HardFilter] = [access] if access is not None else []
     if spec.free_only:
         steps.append(HardFilter("free_only", ~index.free, "not verified free (price 0)"))
     if spec.local_only:
@@ -114,6 +116,10 @@ def _emptied_by(
             "no_free_channel",
             f"no verified free channel for {spec.name!r}: a channel is free when its price is 0 "
             "in the config or a price source (a ':free' name alone is not proof)",
+        )
+    if step.name == "access":
+        return NoChannelError(
+            "model_not_allowed", f"no channel matching {spec.name!r} is allowed: {step.reason}", 403
         )
     if step.name == "local_only":
         return NoChannelError("no_local_channel", f"no local channel for {spec.name!r}")

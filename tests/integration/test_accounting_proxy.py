@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -43,9 +47,14 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-def proxy(simulator: Simulator, sqlite_url: str) -> Iterator[Proxy]:
+def probe_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("probe") / "spend_logs.jsonl"
+
+
+@pytest.fixture(scope="module")
+def proxy(simulator: Simulator, sqlite_url: str, probe_file: Path) -> Iterator[Proxy]:
     config = render_config(HERE / "accounting_config.yaml", simulator.ports)
-    running = start_proxy(config, env={"ROUTER_DATABASE_URL": sqlite_url})
+    running = start_proxy(config, env={"ROUTER_DATABASE_URL": sqlite_url, "SPEND_LOG_PROBE": str(probe_file)})
     yield running
     running.stop()
 
@@ -193,3 +202,117 @@ def test_a_channel_at_its_daily_quota_is_skipped(proxy: Proxy, admin: httpx.Clie
     assert {"channel": "tiny", "filter": "quota", "reason": "daily request quota of 2 reached"} in explain[
         "excluded"
     ]
+
+
+def test_the_routing_outcome_reaches_litellm_spend_log_metadata(proxy: Proxy, probe_file: Path) -> None:
+    raw = call(openai_client(proxy), f"s-{uuid.uuid4().hex[:6]}")
+    request_id = raw.headers["x-router-request-id"]
+    deadline = time.monotonic() + 10
+    entry = None
+    while entry is None and time.monotonic() < deadline:
+        lines = probe_file.read_text().splitlines() if probe_file.exists() else []
+        entry = next(
+            (e for e in map(json.loads, lines) if e and e["smart_router"]["request_id"] == request_id), None
+        )
+        time.sleep(0.1)
+    assert entry is not None, "LiteLLM's loggers never received our routing metadata"
+    outcome = entry["smart_router"]
+    assert (outcome["channel"], outcome["strategy"], outcome["attempts"]) == ("priced", "cost_first", 1)
+    assert outcome["cost_usd"] == pytest.approx(COST)
+    assert outcome["score"] == pytest.approx(float(raw.headers["x-router-score"]), abs=1e-4)
+
+
+def chat(proxy: Proxy, headers: dict[str, str]) -> httpx.Response:
+    body = {"model": "tag:acct", "messages": HELLO, "max_tokens": 8}
+    return httpx.post(f"{proxy.base_url}/v1/chat/completions", json=body, headers=headers, timeout=30)
+
+
+def test_a_request_without_a_valid_key_is_a_clear_401(proxy: Proxy) -> None:
+    missing = chat(proxy, {})
+    assert missing.status_code == 401, missing.text  # LiteLLM alone answers 500 without its database
+    assert "missing API key" in missing.json()["error"]["message"]
+    wrong = chat(proxy, {"Authorization": "Bearer sk-sr-not-a-key"})
+    assert wrong.status_code == 401 and "unknown API key" in wrong.json()["error"]["message"]
+    assert "sk-sr-not-a-key" not in proxy.log()
+
+
+def test_client_keys_budgets_allowed_models_and_revocation(proxy: Proxy, admin: httpx.Client) -> None:
+    created = admin.post(
+        "/routing/keys",
+        json={"name": "alice", "budget_day_usd": 2.5 * COST, "models": ["tag:acct", "gratis"]},
+    )
+    assert created.status_code == 201, created.text
+    key, key_id = created.json()["key"], created.json()["id"]
+    assert key.startswith("sk-sr-")
+    listing = admin.get("/routing/keys").text
+    assert key not in listing and hashlib.sha256(key.encode()).hexdigest() not in listing
+    client = openai_client(proxy, api_key=key)
+
+    for _ in range(2):
+        assert call(client, f"a-{uuid.uuid4().hex[:6]}").headers["x-router-channel"] == "priced"
+    with pytest.raises(openai.RateLimitError) as raised:
+        call(client, f"a-{uuid.uuid4().hex[:6]}")
+    error = raised.value.response.json()["error"]
+    assert error["type"] == "budget_exceeded" and "key daily budget for key 'alice'" in error["message"]
+    assert call(client, "a-free", model="gratis").headers["x-router-cost-usd"] == "0"  # free still fits
+    alice = next(k for k in admin.get("/routing/keys").json()["keys"] if k["id"] == key_id)
+    assert alice["spent_today_usd"] == pytest.approx(2 * COST)
+
+    with pytest.raises(openai.PermissionDeniedError) as denied:
+        call(client, "a-x", model="tiny")
+    assert denied.value.response.json()["error"]["type"] == "model_not_allowed"
+    assert "may use only: tag:acct, gratis" in denied.value.response.json()["error"]["message"]
+    with pytest.raises(openai.PermissionDeniedError):
+        call(client, "a-x", model="tag:quota")  # matches only channels the key may not use
+    narrowed = call(client, "a-auto", model="auto")  # narrowed to what the key may use
+    assert narrowed.headers["x-router-channel"] in {"priced", "gratis"}
+    assert (
+        httpx.get(
+            f"{proxy.base_url}/routing/strategy", headers={"Authorization": f"Bearer {key}"}
+        ).status_code
+        == 401
+    )
+    assert (
+        httpx.get(f"{proxy.base_url}/model/info", headers={"Authorization": f"Bearer {key}"}).status_code
+        == 403
+    )
+
+    revoked = admin.delete(f"/routing/keys/{key_id}")
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+    with pytest.raises(openai.AuthenticationError) as refused:
+        call(client, "a-late", model="gratis")
+    assert "was revoked" in refused.value.response.json()["error"]["message"]
+    assert admin.delete("/routing/keys/nope").status_code == 404
+    bad = admin.post("/routing/keys", json={"name": "x", "models": ["tag:>=abc"]})
+    assert bad.status_code == 400 and "size filter" in bad.json()["error"]["message"]
+    assert admin.post("/routing/keys", json={"name": "x", "budget_day_usd": -1}).status_code == 400
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "router_ext.cli", "keys", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_key_from_the_cli_works_at_once_and_its_revocation_within_seconds(
+    proxy: Proxy, sqlite_url: str
+) -> None:
+    made = cli("--database-url", sqlite_url, "create", "--name", "bob", "--models", "tag:gratis")
+    assert made.returncode == 0, made.stderr
+    key = next(line.split("key:")[1].strip() for line in made.stdout.splitlines() if "key:" in line)
+    key_id = made.stdout.split()[3]
+    client = openai_client(proxy, api_key=key)
+    assert call(client, "b-1", model="tag:gratis").headers["x-router-channel"] in {"gratis", "tiny"}
+    with pytest.raises(openai.PermissionDeniedError):
+        call(client, "b-2", model="tag:acct")
+    listed = cli("--database-url", sqlite_url, "list")
+    assert "bob" in listed.stdout and key not in listed.stdout
+    assert cli("--database-url", sqlite_url, "revoke", key_id).returncode == 0
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            call(client, "b-3", model="tag:gratis")
+        except openai.AuthenticationError:
+            break
+        assert time.monotonic() < deadline, "a key revoked by the CLI was still accepted after 10 s"
+        time.sleep(0.3)
