@@ -24,6 +24,7 @@ still carries the headers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import math
@@ -48,6 +49,7 @@ from router_ext.catalogue import Catalogue
 from router_ext.channel_health import ChannelHealth
 from router_ext.client_auth import KEY_ID_FIELD
 from router_ext.client_keys import ClientKey, KeyRing, KeyTable
+from router_ext.discovery import Discovery
 from router_ext.errors import router_error
 from router_ext.litellm_kwargs import (
     METADATA_KEY,
@@ -57,7 +59,9 @@ from router_ext.litellm_kwargs import (
     to_float,
     usage_of,
 )
+from router_ext.price_book import PriceBook
 from router_ext.request_facts import request_facts, requested_strategy
+from router_ext.scheduler import Leader, Scheduler
 from router_ext.settings import RouterSettings, SettingsError, load_settings
 from router_ext.shared_state import LocalState, RedisState
 from router_ext.spend_tracker import SpendTracker, key_hash_of, session_of, utc_now
@@ -109,6 +113,23 @@ class SmartRouterHook(CustomLogger):
         self.quotas = QuotaBook()
         self.keys = KeyRing()
         self.keys.expected = settings.records
+        self.discovery = Discovery(
+            _llm_router,
+            self._engine,
+            self.catalogue.invalidate,
+            settings.discovery.timeout_s,
+            settings.discovery.attempts,
+        )
+        self.prices = PriceBook(
+            settings.prices,
+            _llm_router,
+            self._engine,
+            self.catalogue.invalidate,
+            settings.discovery.attempts,
+            settings.discovery.timeout_s,
+        )
+        self.scheduler = Scheduler(Leader(redis_url))
+        self._restored = asyncio.Event()  # stored listings applied: discovered names route
         self._generation = -1
 
     # -- the catalogue of the running proxy ------------------------------------------------
@@ -145,6 +166,46 @@ class SmartRouterHook(CustomLogger):
             log.exception(
                 "smart-router: the record store could not start; requests are served without records"
             )
+        await self._start_catalogue_jobs()
+
+    def _engine(self) -> Any:
+        store = self.spend.store
+        return store.engine if store is not None else None
+
+    async def _start_catalogue_jobs(self) -> None:
+        """Stored listings and prices first (routing works at once after a restart), then a
+        fresh listing in the background, then the schedule."""
+        for _ in range(300):  # the Router is built after our callback is loaded
+            if _llm_router() is not None:
+                break
+            await asyncio.sleep(0.1)
+        discovery_on = self.settings.discovery.enabled
+        try:
+            if discovery_on:
+                await self.discovery.restore()
+            await self.prices.restore()
+        except Exception:  # a store problem must not stop routing
+            log.exception("smart-router: stored listings / prices could not be restored")
+        finally:
+            self._restored.set()
+        schedule = self.settings.schedule
+        if discovery_on:
+            self.scheduler.add("discovery", schedule.discovery, self.discover, self.discovery.restore)
+        if self.settings.prices.sources:
+            self.scheduler.add("prices", schedule.prices, self.refresh_prices, self.prices.restore)
+        if self.settings.discovery.on_start:
+            if discovery_on:
+                await self.scheduler.run("discovery", self.discover)
+            if self.settings.prices.sources:
+                await self.scheduler.run("prices", self.refresh_prices)
+
+    async def discover(self) -> Any:
+        result = await self.discovery.discover()
+        self.prices.apply()  # newly discovered deployments get their channel's known prices
+        return result
+
+    async def refresh_prices(self) -> Any:
+        return await self.prices.refresh()
 
     def decide(
         self,
@@ -220,6 +281,11 @@ class SmartRouterHook(CustomLogger):
         self, user_api_key_dict: Any, cache: Any, data: dict, call_type: Any
     ) -> dict:
         self.ensure_started()
+        if not self._restored.is_set():
+            # The first requests after a start wait (briefly) for the stored listings, so a
+            # discovered model routes at once rather than 404 until the cache fills.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._restored.wait(), timeout=10.0)
         model = data.get("model")
         metadata = data.get("metadata")
         if not isinstance(metadata, dict):
@@ -597,6 +663,12 @@ def _no_channel(error: NoChannelError) -> Exception:
     if error.details:
         exception.provider_specific_fields = {"channels": error.details}
     return exception
+
+
+def _llm_router() -> Any:
+    from litellm.proxy import proxy_server
+
+    return proxy_server.llm_router
 
 
 def _config_path() -> str | None:

@@ -14,8 +14,11 @@ from pydantic import BaseModel, Field
 
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS
 from router_ext.admin_auth import require_admin, require_some_key
+from router_ext.catalogue_routes import build_catalogue_router
+from router_ext.discovery import DISCOVERED
 from router_ext.errors import router_error
 from router_ext.key_routes import build_key_router
+from router_ext.price_book import PRICE_AT, PRICE_SOURCE
 from router_ext.spend_tracker import utc_now
 from router_ext.state import UnknownStrategyError
 from router_ext.store import RecordStore
@@ -102,6 +105,12 @@ class ChannelStatus(BaseModel):
         None, description="requests left today under model_info.daily_requests"
     )
     quota_tokens_left: int | None = Field(None, description="tokens left today under model_info.daily_tokens")
+    price_source: str | None = Field(
+        None, description="config, openrouter, siliconflow, ... (None = unknown)"
+    )
+    price_at: str | None = Field(None, description="when a scraped price was fetched")
+    price_stale: bool = Field(False, description="the scraped price is older than prices.max_age_hours")
+    discovered_from: str | None = Field(None, description="the wildcard deployment this one was listed by")
 
 
 class ChannelsResponse(BaseModel):
@@ -246,8 +255,11 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
         rates = hook.observations.success_rate()
         today = utc_now()
         statuses = []
+        infos = _model_infos()
         for p, c in enumerate(index.channels):
             left = hook.quotas.remaining(c.id, today)
+            info = infos.get(c.id, {})
+            price_at = info.get(PRICE_AT)
             statuses.append(
                 ChannelStatus(
                     id=c.id,
@@ -262,6 +274,12 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
                     success_rate=round(float(rates[p]), 4),
                     quota_requests_left=left["requests"],
                     quota_tokens_left=left["tokens"],
+                    price_source=info.get(PRICE_SOURCE) or ("map" if c.price_verified else None),
+                    price_at=dt.datetime.fromtimestamp(price_at, tz=dt.UTC).isoformat()
+                    if isinstance(price_at, (int, float))
+                    else None,
+                    price_stale=hook.prices.stale(info, now),
+                    discovered_from=info.get(DISCOVERED),
                     **hook.health.describe(c.id, now),
                 )
             )
@@ -303,6 +321,18 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
         return next(c for c in listing.channels if c.id == channel_id)
 
     return router
+
+
+def _model_infos() -> dict[str, dict[str, Any]]:
+    from litellm.proxy import proxy_server
+
+    router = proxy_server.llm_router
+    infos: dict[str, dict[str, Any]] = {}
+    for deployment in router.model_list if router is not None else []:
+        info = deployment.get("model_info")
+        if isinstance(info, dict) and info.get("id"):
+            infos[str(info["id"])] = info
+    return infos
 
 
 def _int_param(name: str, value: str, low: int, high: int | None) -> int:
@@ -366,6 +396,7 @@ def mount_routes(hook: SmartRouterHook) -> None:
         return
     app.include_router(build_admin_router(hook))
     app.include_router(build_key_router(hook))
+    app.include_router(build_catalogue_router(hook))
     # LiteLLM's listing can only be narrowed by callbacks, so we put a route in front of it
     # that calls LiteLLM's own handler (same signature, same auth) and appends our names.
     from litellm.proxy.auth.user_api_key_auth import user_api_key_auth

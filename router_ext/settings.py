@@ -110,6 +110,70 @@ class OnBudgetRule(BaseModel):
     strategy: str
 
 
+class PriceSource(BaseModel):
+    """One price source, kept for one channel (the same model can cost differently per account)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(..., description="openrouter | siliconflow_html | siliconflow_json")
+    channel: str = Field(
+        ..., description="the channel (model_info.channel, else provider) these prices are for"
+    )
+    url: str | None = Field(None, description="default: the provider's public page / API")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in PRICE_KINDS:
+            raise ValueError(f"unknown price source kind {value!r}; known: {', '.join(PRICE_KINDS)}")
+        return value
+
+
+PRICE_KINDS = ("openrouter", "siliconflow_html", "siliconflow_json")
+
+
+class PriceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[PriceSource] = Field(default_factory=list)
+    currency_rates: dict[str, float] = Field(
+        default_factory=lambda: {"USD": 1.0, "CNY": 0.14}, description="USD per unit of each currency"
+    )
+    max_age_hours: float = Field(48.0, gt=0, description="older prices are shown as stale")
+    multipliers: dict[str, float] = Field(
+        default_factory=dict, description="channel -> factor on its prices (a reseller's rate)"
+    )
+
+
+class DiscoverySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="expand wildcard deployments from each channel's model list")
+    on_start: bool = Field(True, description="list every channel (and fetch prices) right after start")
+    timeout_s: float = Field(15.0, gt=0)
+    attempts: int = Field(3, ge=1, le=10, description="tries per listing / page, with backoff")
+
+
+class ScheduleSettings(BaseModel):
+    """Cron expressions (UTC); with Redis, one replica runs each firing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    discovery: str | None = Field("*/30 * * * *", description="re-list every channel")
+    prices: str | None = Field("0 */6 * * *", description="refresh prices")
+
+    @field_validator("discovery", "prices")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression (e.g. '*/30 * * * *')")
+        return value
+
+
 class RouterSettings(BaseModel):
     """Everything under `smart_router:` (all optional)."""
 
@@ -134,6 +198,9 @@ class RouterSettings(BaseModel):
     redis_url: str | None = Field(
         None, description="shared state for several replicas; default: $REDIS_URL, else in-process"
     )
+    discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
+    prices: PriceSettings = Field(default_factory=PriceSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
     def route_specs(self) -> dict[str, RouteSpec]:
         return {
@@ -189,6 +256,9 @@ def _describe(error: ValidationError) -> str:
                 "health": HealthSettings,
                 "budgets": BudgetSettings,
                 "on_budget": OnBudgetRule,
+                "discovery": DiscoverySettings,
+                "prices": PriceSettings,
+                "schedule": ScheduleSettings,
             }
             model = sections.get(str(item["loc"][0]), RouterSettings)
             known = ", ".join(field.alias or name for name, field in model.model_fields.items())

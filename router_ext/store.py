@@ -82,6 +82,30 @@ client_keys = sa.Table(
     sa.Column("models", sa.Text),  # JSON list of allowed names / tag queries; NULL = all
 )
 
+# The last good listing of each wildcard channel: routing works at once after a restart.
+discovered_models = sa.Table(
+    "discovered_models",
+    metadata,
+    sa.Column("source", sa.String(300), primary_key=True),
+    sa.Column("model_id", sa.String(300), primary_key=True),
+    sa.Column("context_tokens", sa.Integer),
+    sa.Column("params_b", sa.Float),
+    sa.Column("listed_at", sa.DateTime(timezone=True), nullable=False),
+)
+# Every price seen, per channel: the newest row per (channel, model) is the current price.
+price_history = sa.Table(
+    "price_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("channel", sa.String(200), nullable=False, index=True),
+    sa.Column("model_id", sa.String(300), nullable=False),
+    sa.Column("input_per_token", sa.Float, nullable=False),
+    sa.Column("output_per_token", sa.Float, nullable=False),
+    sa.Column("currency", sa.String(8), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 
 async def _v1(conn: AsyncConnection) -> None:
     """The first schema: request records without time to first token or the key hash."""
@@ -123,7 +147,12 @@ async def _v3(conn: AsyncConnection) -> None:
     await conn.run_sync(lambda sync: client_keys.create(sync, checkfirst=True))
 
 
-MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2, _v3]
+async def _v4(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda sync: discovered_models.create(sync, checkfirst=True))
+    await conn.run_sync(lambda sync: price_history.create(sync, checkfirst=True))
+
+
+MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2, _v3, _v4]
 
 
 async def migrate(engine: AsyncEngine, up_to: int | None = None) -> int:

@@ -8,7 +8,9 @@ One process serves several providers, each on its own port, from a JSON spec:
 Each provider speaks the OpenAI chat API (JSON and SSE with the usage chunk), `GET /v1/models`
 and Ollama's `GET /api/tags`. Failures are scriptable at run time through `POST /_control`:
 a list of steps, each `{"status", "body", "headers", "delay", "drop", "malformed",
-"drop_stream", "times", "model"}`, consumed in order by matching chat requests.
+"drop_stream", "times", "model"}`, consumed in order by matching chat requests. `"pages":
+{path: file}` serves files as is (a models API with prices, a pricing page); `POST /_control`
+with `{"pages": {path: text}}` swaps them, `{"models": [...]}` changes the listing.
 `GET /_control` returns counters. On start the process prints one JSON line `{name: port}`.
 
     python -m scripts.simulated_providers --spec spec.json
@@ -25,6 +27,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -46,6 +49,7 @@ class Provider:
     requests: Counter[str] = field(default_factory=Counter)
     failures: int = 0
     successes: int = 0
+    pages: dict[str, str] = field(default_factory=dict)  # path -> body served as is
 
     def next_step(self, model: str) -> dict[str, Any] | None:
         for step in self.steps:
@@ -226,9 +230,20 @@ def build_app(provider: Provider) -> Starlette:
             headers={"x-ratelimit-remaining-requests": "499", "x-request-id": f"req_{uuid.uuid4().hex}"},
         )
 
+    async def page(request: Request) -> Response:
+        """Static answers (a price page, a models API with prices) that tests can swap."""
+        path = request.url.path
+        if path not in provider.pages:
+            return _openai_error(404, f"no page at {path}", "invalid_request_error")
+        provider.requests[f"GET {path}"] += 1
+        body = provider.pages[path]
+        kind = "application/json" if body.lstrip().startswith(("{", "[")) else "text/html; charset=utf-8"
+        return Response(body, media_type=kind)
+
     async def control(request: Request) -> Response:
         if request.method == "POST":
             payload = await request.json()
+            provider.pages.update(payload.get("pages", {}))
             if payload.get("reset"):
                 provider.steps.clear()
                 provider.requests.clear()
@@ -250,13 +265,16 @@ def build_app(provider: Provider) -> Starlette:
             }
         )
 
+    page_routes = [Route(path, page) for path in provider.pages]
     return Starlette(
         routes=[
+            *page_routes,
             Route("/v1/models", models),
             Route("/models", models),
             Route("/api/tags", ollama_tags),
             Route("/v1/chat/completions", chat, methods=["POST"]),
             Route("/chat/completions", chat, methods=["POST"]),
+            Route("/{prefix:path}/chat/completions", chat, methods=["POST"]),  # OpenRouter's /api/v1
             Route("/_control", control, methods=["GET", "POST"]),
         ]
     )
@@ -329,6 +347,7 @@ async def serve(spec: dict[str, Any]) -> None:
             stream_chunk_delay_ms=float(entry.get("stream_chunk_delay_ms", 0)),
             style=entry.get("style", "openai"),
             steps=list(entry.get("steps", [])),
+            pages={path: Path(file).read_text(encoding="utf-8") for path, file in entry.get("pages", {}).items()},
         )
         sock = _bind(int(entry.get("port", 0)))
         ports[provider.name] = sock.getsockname()[1]

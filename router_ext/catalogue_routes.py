@@ -1,0 +1,62 @@
+"""`/routing/discover`, `/routing/prices*`, `/routing/jobs`: discovery and prices for admins.
+Manual triggers answer what changed: models added / removed, prices changed, and errors."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from router_ext.admin_auth import require_admin
+from router_ext.errors import router_error
+
+if TYPE_CHECKING:
+    from router_ext.hook import SmartRouterHook
+
+
+def build_catalogue_router(hook: SmartRouterHook) -> APIRouter:
+    router = APIRouter(prefix="/routing", tags=["smart-router"], dependencies=[Depends(require_admin)])
+
+    @router.post("/discover", summary="List every wildcard channel now; answers models added / removed")
+    async def discover() -> dict[str, Any]:
+        if not hook.settings.discovery.enabled:
+            raise router_error(409, "discovery_disabled", "discovery is off: smart_router.discovery.enabled")
+        result = await hook.scheduler.run("discovery", hook.discover)
+        return {**result.as_dict(), "sources": hook.discovery.describe()}
+
+    @router.get("/discovery", summary="Wildcard channels: models listed, when, last error")
+    async def discovery_state() -> dict[str, Any]:
+        return {"sources": hook.discovery.describe()}
+
+    @router.post("/prices/refresh", summary="Fetch prices now; answers prices parsed / changed per channel")
+    async def refresh_prices(
+        channel: str | None = Query(None, description="only this channel"),
+    ) -> dict[str, Any]:
+        known = {s.channel for s in hook.settings.prices.sources}
+        if not known:
+            raise router_error(
+                409, "no_price_sources", "no price source is configured: smart_router.prices.sources"
+            )
+        if channel is not None and channel not in known:
+            raise router_error(
+                404,
+                "channel_not_found",
+                f"no price source for channel {channel!r}; known: {', '.join(sorted(known))}",
+                param="channel",
+            )
+        result = await hook.prices.refresh(channel)
+        return result.as_dict()
+
+    @router.get("/prices", summary="The price table: USD per million tokens, per channel, with age")
+    async def prices(channel: str | None = Query(None)) -> dict[str, Any]:
+        return {"prices": hook.prices.table(channel), "errors": hook.prices.errors}
+
+    @router.get("/prices/history", summary="Every price seen for one model of one channel, newest first")
+    async def price_history(channel: str = Query(...), model: str = Query(...)) -> dict[str, Any]:
+        return {"history": await hook.prices.history(channel, model)}
+
+    @router.get("/jobs", summary="Scheduled jobs on this replica: runs, firings another replica took")
+    async def jobs() -> dict[str, Any]:
+        return {"replica": hook.scheduler.leader.identity, "jobs": hook.scheduler.describe()}
+
+    return router
