@@ -347,7 +347,9 @@ async def serve(spec: dict[str, Any]) -> None:
             stream_chunk_delay_ms=float(entry.get("stream_chunk_delay_ms", 0)),
             style=entry.get("style", "openai"),
             steps=list(entry.get("steps", [])),
-            pages={path: Path(file).read_text(encoding="utf-8") for path, file in entry.get("pages", {}).items()},
+            pages={
+                path: Path(file).read_text(encoding="utf-8") for path, file in entry.get("pages", {}).items()
+            },
         )
         sock = _bind(int(entry.get("port", 0)))
         ports[provider.name] = sock.getsockname()[1]
