@@ -8,6 +8,7 @@ import secrets
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -157,6 +158,108 @@ def keys(args: argparse.Namespace) -> int:
         return 2
 
 
+class Progress:
+    """A one-line progress bar on stderr (only when stderr is a terminal)."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.done, self.label = max(total, 1), 0, label
+        self.live = sys.stderr.isatty()
+
+    def step(self, what: str) -> None:
+        self.done += 1
+        if self.live:
+            filled = int(20 * self.done / self.total)
+            bar = "#" * filled + "-" * (20 - filled)
+            sys.stderr.write(f"\r{self.label} [{bar}] {self.done}/{self.total} {what[:40]:<40}")
+            if self.done >= self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _launch_document(args: argparse.Namespace) -> dict[str, Any] | None:
+    from router_ext.launch_config import prepare_launch_config
+
+    load_env_file(Path(args.env_file))
+    config_path = Path(args.config)
+    if not config_path.exists():
+        print(f"smart-router: config file not found: {config_path}", file=sys.stderr)
+        return None
+    document = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    return prepare_launch_config(document, os.environ).document
+
+
+def prices(args: argparse.Namespace) -> int:
+    """Fetch every configured price source now and print the table (USD per million tokens)."""
+    import asyncio
+
+    from router_ext.price_book import PriceBook
+    from router_ext.settings import SettingsError, parse_settings
+
+    document = _launch_document(args)
+    if document is None:
+        return 2
+    try:
+        settings = parse_settings(document.get("smart_router"))
+    except SettingsError as error:
+        print(f"smart-router: {error}", file=sys.stderr)
+        return 2
+    sources = [s for s in settings.prices.sources if args.channel in (None, s.channel)]
+    if not sources:
+        print("smart-router: no price source configured (smart_router.prices.sources)", file=sys.stderr)
+        return 2
+    book = PriceBook(settings.prices, lambda: None, lambda: None, lambda: None)
+    progress = Progress(len(sources), "prices")
+    result = asyncio.run(book.refresh(args.channel, progress=progress.step))
+    print(f"{'channel':<14} {'model':<52} {'in $/M':>10} {'out $/M':>10}  source")
+    for row in book.table(args.channel):
+        mark = " free" if row["free"] else ""
+        print(
+            f"{row['channel']:<14} {row['model']:<52} {row['input_usd_per_m']:>10.4f} "
+            f"{row['output_usd_per_m']:>10.4f}  {row['source']}{mark}"
+        )
+    for channel, problem in result.errors.items():
+        print(f"smart-router: {channel}: {problem}", file=sys.stderr)
+    return 1 if result.errors and not result.parsed else 0
+
+
+def discover(args: argparse.Namespace) -> int:
+    """List what each wildcard channel offers now."""
+    import asyncio
+
+    from router_ext.discovery import Discovery, WildcardSource, wildcard_sources
+    from scrapers.listing import ListedModel
+
+    document = _launch_document(args)
+    if document is None:
+        return 2
+    sources = wildcard_sources(document.get("model_list") or [])
+    if not sources:
+        print("smart-router: no wildcard channel (model_name ending in '*') in the config", file=sys.stderr)
+        return 2
+    discovery = Discovery(lambda: None, lambda: None, lambda: None)
+    progress = Progress(len(sources), "discover")
+
+    async def run() -> list[list[ListedModel] | str]:
+        async def one(source: WildcardSource) -> list[ListedModel] | str:
+            listed = await discovery.list_source(source)
+            progress.step(source.key)
+            return listed
+
+        return list(await asyncio.gather(*(one(s) for s in sources)))
+
+    failures = 0
+    for source, listed in zip(sources, asyncio.run(run()), strict=True):
+        if isinstance(listed, str):
+            failures += 1
+            print(f"{source.key}  ({source.channel}): FAILED: {listed}")
+            continue
+        print(f"{source.key}  ({source.channel}): {len(listed)} model(s)")
+        for model in listed:
+            context = f"  ctx {model.context_tokens}" if model.context_tokens else ""
+            print(f"    {source.name_prefix}{model.id}{context}")
+    return 1 if failures == len(sources) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smart-router", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -187,6 +290,17 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = key_commands.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("key_id")
     keys_cmd.set_defaults(handler=keys)
+
+    prices_cmd = commands.add_parser("prices", help="fetch the configured price sources and print the table")
+    prices_cmd.add_argument("--config", default=os.environ.get("SMART_ROUTER_CONFIG", DEFAULT_CONFIG))
+    prices_cmd.add_argument("--env-file", default=".env")
+    prices_cmd.add_argument("--channel", default=None, help="only this channel")
+    prices_cmd.set_defaults(handler=prices)
+
+    discover_cmd = commands.add_parser("discover", help="list what each wildcard channel offers")
+    discover_cmd.add_argument("--config", default=os.environ.get("SMART_ROUTER_CONFIG", DEFAULT_CONFIG))
+    discover_cmd.add_argument("--env-file", default=".env")
+    discover_cmd.set_defaults(handler=discover)
     return parser
 
 

@@ -167,7 +167,7 @@ class Discovery:
     async def discover(self, progress: Callable[[str], None] | None = None) -> DiscoveryResult:
         self._learn_sources()
         result = DiscoveryResult()
-        fetched = await asyncio.gather(*(self._list(source) for source in self.sources.values()))
+        fetched = await asyncio.gather(*(self.list_source(source) for source in self.sources.values()))
         async with self._lock:
             for source, outcome in zip(self.sources.values(), fetched, strict=True):
                 if progress is not None:
@@ -193,7 +193,7 @@ class Discovery:
             self._on_change()
         return result
 
-    async def _list(self, source: WildcardSource) -> list[ListedModel] | str:
+    async def list_source(self, source: WildcardSource) -> list[ListedModel] | str:
         try:
             body = await fetch_json(
                 source.url,

@@ -4,6 +4,8 @@ prices from an OpenRouter-format models API and a SiliconFlow-format pricing pag
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,3 +210,25 @@ def test_after_a_restart_the_stored_listing_routes_at_once(
         assert opus["input_cost_per_token"] == pytest.approx(2.0e-5)  # the newest stored price
     finally:
         second.stop()
+
+
+def test_the_cli_prints_prices_and_listings(simulator: Simulator, tmp_path: Path) -> None:
+    simulator.control("sf", {"pages": {"/pricing": (PRICES / "siliconflow_pricing.html").read_text()}})
+    config = render_config(HERE / "discovery_config.yaml", simulator.ports)
+    command = [sys.executable, "-m", "router_ext.cli"]
+    env_file = ["--env-file", str(tmp_path / "none.env")]
+    prices = subprocess.run(
+        [*command, "prices", "--config", str(config), *env_file, "--channel", "siliconflow"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert prices.returncode == 0, prices.stderr
+    row = next(line for line in prices.stdout.splitlines() if "Pro/Qwen/Qwen2.5-7B-Instruct" in line)
+    assert row.split()[2:4] == ["0.0490", "0.0490"]
+    assert "openrouter" not in prices.stdout
+    listed = subprocess.run(
+        [*command, "discover", "--config", str(config), *env_file], capture_output=True, text=True, timeout=60
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "sf/*  (siliconflow):" in listed.stdout and "or/anthropic/claude-opus-4" in listed.stdout

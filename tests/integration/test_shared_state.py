@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -166,5 +167,5 @@ def test_each_scheduled_firing_runs_on_one_replica_only(replicas: tuple[Proxy, P
     assert not fired[0] & fired[1], "a firing ran on both replicas"
     union = sorted(fired[0] | fired[1])
     assert len(union) >= 3
-    assert all(b - a == 2 for a, b in zip(union, union[1:], strict=False)), f"a firing was lost: {union}"
+    assert all(b - a == 2 for a, b in itertools.pairwise(union)), f"a firing was lost: {union}"
     assert sum(job["skipped"] for job in jobs) >= 3  # both replicas were up: the lock was contended
