@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from router_ext.admin_auth import require_admin
 from router_ext.errors import router_error
+from router_ext.reload import ReloadError
 
 if TYPE_CHECKING:
     from router_ext.hook import SmartRouterHook
@@ -54,6 +55,14 @@ def build_catalogue_router(hook: SmartRouterHook) -> APIRouter:
     @router.get("/prices/history", summary="Every price seen for one model of one channel, newest first")
     async def price_history(channel: str = Query(...), model: str = Query(...)) -> dict[str, Any]:
         return {"history": await hook.prices.history(channel, model)}
+
+    @router.post("/reload", summary="Re-read the config file and apply added / removed / changed channels")
+    async def reload() -> dict[str, Any]:
+        try:
+            result = await hook.reload()
+        except ReloadError as error:
+            raise router_error(400, "invalid_config", str(error)) from None
+        return result.as_dict()
 
     @router.get("/jobs", summary="Scheduled jobs on this replica: runs, firings another replica took")
     async def jobs() -> dict[str, Any]:

@@ -29,6 +29,7 @@ import dataclasses
 import logging
 import math
 import os
+import signal
 import time
 import uuid
 from typing import Any
@@ -60,6 +61,14 @@ from router_ext.litellm_kwargs import (
     usage_of,
 )
 from router_ext.price_book import PriceBook
+from router_ext.reload import (
+    ReloadError,
+    ReloadResult,
+    apply_model_list,
+    read_config,
+    section_changed,
+    source_config_path,
+)
 from router_ext.request_facts import request_facts, requested_strategy
 from router_ext.scheduler import Leader, Scheduler
 from router_ext.settings import RouterSettings, SettingsError, load_settings
@@ -130,6 +139,7 @@ class SmartRouterHook(CustomLogger):
         )
         self.scheduler = Scheduler(Leader(redis_url))
         self._restored = asyncio.Event()  # stored listings applied: discovered names route
+        self._reload_lock = asyncio.Lock()
         self._generation = -1
 
     # -- the catalogue of the running proxy ------------------------------------------------
@@ -154,6 +164,7 @@ class SmartRouterHook(CustomLogger):
         if not self._spend_started:
             self._spend_started = True
             asyncio.get_running_loop().create_task(self._start_spend())
+            self._reload_on_sighup()
 
     async def _start_spend(self) -> None:
         try:
@@ -206,6 +217,49 @@ class SmartRouterHook(CustomLogger):
 
     async def refresh_prices(self) -> Any:
         return await self.prices.refresh()
+
+    async def reload(self) -> ReloadResult:
+        """Apply the config file's model_list now (POST /routing/reload, SIGHUP)."""
+        path = source_config_path()
+        if not path:
+            raise ReloadError("the proxy was started without a config file: nothing to reload")
+        document, skipped = read_config(path)
+        result = ReloadResult(skipped=skipped)
+        try:
+            result.restart_needed = section_changed(self.settings, document)
+        except SettingsError as error:
+            raise ReloadError(f"{error}; nothing was changed") from None
+        router = _llm_router()
+        if router is None:
+            raise ReloadError("the proxy is still starting; try again in a moment")
+        async with self._reload_lock:
+            apply_model_list(router, list(document.get("model_list") or []), result)
+            self.discovery.sources = {}  # wildcards may have come or gone
+            self.catalogue.invalidate()
+            self.prices.apply()
+        log.warning(
+            "smart-router: config reloaded: %d channel(s) added, %d removed, %d changed%s",
+            len(result.added),
+            len(result.removed),
+            len(result.changed),
+            f"; restart to apply smart_router.{', '.join(result.restart_needed)}"
+            if result.restart_needed
+            else "",
+        )
+        if self.settings.discovery.enabled and (result.added or result.changed):
+            await self.scheduler.run("discovery", self.discover)
+        return result
+
+    def _reload_on_sighup(self) -> None:
+        async def reload_logged() -> None:
+            try:
+                await self.reload()
+            except ReloadError as error:
+                log.error("smart-router: SIGHUP reload refused: %s", error)
+
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload_logged()))
 
     def decide(
         self,

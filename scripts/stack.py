@@ -89,6 +89,7 @@ class Proxy:
     base_url: str
     master_key: str
     log_path: Path
+    config_path: Path | None = None  # the config file it serves (edit it, then reload)
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -145,7 +146,7 @@ def start_proxy(
         process = subprocess.Popen(
             command, cwd=workdir, env=environment, stdout=log, stderr=subprocess.STDOUT
         )
-    proxy = Proxy(process, f"http://127.0.0.1:{port}", master_key, log_path)
+    proxy = Proxy(process, f"http://127.0.0.1:{port}", master_key, log_path, config)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -4,6 +4,7 @@ prices from an OpenRouter-format models API and a SiliconFlow-format pricing pag
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+import yaml
 
 from scripts.stack import Proxy, Simulator, openai_client, render_config, start_proxy, start_simulator
 
@@ -232,3 +234,48 @@ def test_the_cli_prints_prices_and_listings(simulator: Simulator, tmp_path: Path
     )
     assert listed.returncode == 0, listed.stderr
     assert "sf/*  (siliconflow):" in listed.stdout and "or/anthropic/claude-opus-4" in listed.stdout
+
+
+def test_reload_applies_added_changed_and_removed_channels(proxy: Proxy, simulator: Simulator) -> None:
+    admin = admin_of(proxy)
+    wait_listed(admin)
+    config_file = Path(proxy.config_path)
+    original = yaml.safe_load(config_file.read_text())
+    edited = json.loads(json.dumps(original))
+    extra = {
+        "model_name": "extra-deepseek",
+        "litellm_params": {
+            "model": "openai/Qwen/Qwen3-8B",
+            "api_base": f"http://127.0.0.1:{simulator.ports['sf']}/v1",
+            "api_key": "sk-sf",
+        },
+        "model_info": {"id": "extra", "channel": "siliconflow", "tags": ["extra"]},
+    }
+    edited["model_list"] = [d for d in edited["model_list"] if d["model_name"] != "or/*"] + [extra]
+    qwen = next(d for d in edited["model_list"] if d["model_name"] == "configured-qwen")
+    qwen["model_info"]["input_cost_per_token"] = 3.0e-6
+    config_file.write_text(yaml.safe_dump(edited))
+
+    result = admin.post("/routing/reload").json()
+    assert "extra" in result["added"] and result["changed"] == ["configured-qwen"]
+    assert "openrouter/anthropic/claude-opus-4" in result["removed"]  # its wildcard is gone
+    listed = channels(admin)
+    assert listed["configured-qwen"]["input_cost_per_token"] == 3.0e-6
+    assert not any(c.startswith("openrouter/") for c in listed)
+    raw = openai_client(proxy).chat.completions.with_raw_response.create(
+        model="tag:extra", messages=HELLO, max_tokens=4
+    )
+    assert raw.headers["x-router-channel"] == "extra"
+
+    config_file.write_text("model_list: [{model_name: broken}]\n")
+    refused = admin.post("/routing/reload")
+    assert refused.status_code == 400 and "nothing was changed" in refused.json()["error"]["message"]
+    assert "extra" in channels(admin)
+
+    config_file.write_text(yaml.safe_dump(original))  # back, by SIGHUP this time
+    proxy.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 15
+    while "extra" in channels(admin) or "openrouter/anthropic/claude-opus-4" not in channels(admin):
+        assert time.monotonic() < deadline, "SIGHUP did not reload the config"
+        time.sleep(0.3)
+    assert proxy.process.poll() is None

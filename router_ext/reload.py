@@ -1,0 +1,151 @@
+"""Reload the config's channels without a restart (`POST /routing/reload`, SIGHUP).
+
+The config file is read again (the user's file when started by `smart-router serve`, which
+drops channels whose key is unset), and its `model_list` is compared with the Router's
+configured deployments by id (the config's `model_info.id`, else LiteLLM's own hash of name +
+params): added ones are added, removed ones removed, changed ones replaced. Discovered
+deployments are left to discovery. A request in flight keeps the deployment it started with
+(LiteLLM hands it the deployment's params and client before the call).
+Only `model_list` is applied; the `smart_router:` section needs a restart (the answer says so
+when it changed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from router_ext.discovery import DISCOVERED
+from router_ext.launch_config import prepare_launch_config
+from router_ext.price_book import PRICE_AT, PRICE_SOURCE
+from router_ext.settings import SECTION
+
+log = logging.getLogger("smart_router")
+OURS = {DISCOVERED, PRICE_SOURCE, PRICE_AT}  # model_info keys we add at run time
+
+
+class ReloadError(ValueError):
+    pass
+
+
+@dataclass
+class ReloadResult:
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # model_name -> unset variable
+    restart_needed: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "removed": self.removed,
+            "changed": self.changed,
+            "skipped": self.skipped,
+            "restart_needed": self.restart_needed,
+        }
+
+
+def source_config_path() -> str | None:
+    from litellm.proxy import proxy_server
+
+    return os.environ.get("SMART_ROUTER_SOURCE_CONFIG") or getattr(
+        proxy_server, "user_config_file_path", None
+    )
+
+
+def read_config(path: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the config as served, channels left out because their key variable is unset)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ReloadError(f"cannot read {path}: {error}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("model_list") or [], list):
+        raise ReloadError(f"{path}: model_list must be a list of deployments")
+    for position, deployment in enumerate(document.get("model_list") or []):
+        if (
+            not isinstance(deployment, dict)
+            or not deployment.get("model_name")
+            or not isinstance(deployment.get("litellm_params"), dict)
+        ):
+            raise ReloadError(
+                f"{path}: model_list[{position}] needs a model_name and a litellm_params mapping; nothing was changed"
+            )
+    launch = prepare_launch_config(document, os.environ)
+    return launch.document, launch.skipped
+
+
+def _resolved(params: Mapping[str, Any]) -> dict[str, Any]:
+    from litellm import get_secret
+
+    return {
+        k: (get_secret(v) if isinstance(v, str) and v.startswith("os.environ/") else v)
+        for k, v in params.items()
+    }
+
+
+def _identity(deployment: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    from litellm import Router
+
+    name = str(deployment.get("model_name") or "")
+    params = _resolved(deployment.get("litellm_params") or {})
+    info = dict(deployment.get("model_info") or {})
+    deployment_id = str(info.get("id") or Router.generate_model_id(name, dict(params)))
+    info["id"] = deployment_id
+    return deployment_id, {"model_name": name, "litellm_params": params, "model_info": info}
+
+
+def _shape(deployment: Mapping[str, Any]) -> str:
+    info = {k: v for k, v in (deployment.get("model_info") or {}).items() if k not in OURS}
+    if (
+        PRICE_SOURCE in (deployment.get("model_info") or {})
+        and (deployment.get("model_info") or {}).get(PRICE_SOURCE) != "config"
+    ):
+        info.pop("input_cost_per_token", None)  # scraped, not configured
+        info.pop("output_cost_per_token", None)
+    params = {k: v for k, v in (deployment.get("litellm_params") or {}).items() if v is not None}
+    return json.dumps([deployment.get("model_name"), params, info], sort_keys=True, default=str)
+
+
+def apply_model_list(router: Any, wanted: list[Mapping[str, Any]], result: ReloadResult) -> None:
+    from litellm.types.router import Deployment
+
+    current = {
+        str((d.get("model_info") or {}).get("id")): d
+        for d in router.model_list
+        if not (d.get("model_info") or {}).get(DISCOVERED)
+    }
+    desired = dict(_identity(d) for d in wanted)
+    wildcards = {str(d.get("model_name")) for d in desired.values() if str(d.get("model_name")).endswith("*")}
+    for deployment in list(router.model_list):
+        source = (deployment.get("model_info") or {}).get(DISCOVERED)
+        if source and source not in wildcards:  # its wildcard is gone from the config
+            router.delete_deployment(id=str(deployment["model_info"]["id"]))
+            result.removed.append(str(deployment["model_info"]["id"]))
+    for deployment_id in current.keys() - desired.keys():
+        router.delete_deployment(id=deployment_id)
+        result.removed.append(deployment_id)
+    for deployment_id, deployment in desired.items():
+        if deployment_id in current:
+            if _shape(current[deployment_id]) == _shape(deployment):
+                continue
+            router.delete_deployment(id=deployment_id)
+            result.changed.append(deployment_id)
+        else:
+            result.added.append(deployment_id)
+        router.add_deployment(Deployment(**deployment))
+
+
+def section_changed(old: Any, new: Mapping[str, Any]) -> list[str]:
+    before = old.model_dump(mode="json", by_alias=True) if hasattr(old, "model_dump") else {}
+    from router_ext.settings import parse_settings
+
+    after = parse_settings(new.get(SECTION)).model_dump(mode="json", by_alias=True)
+    return sorted(k for k in after if before.get(k) != after.get(k))
