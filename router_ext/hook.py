@@ -140,6 +140,7 @@ class SmartRouterHook(CustomLogger):
         self.scheduler = Scheduler(Leader(redis_url))
         self._restored = asyncio.Event()  # stored listings applied: discovered names route
         self._reload_lock = asyncio.Lock()
+        self._background: list[asyncio.Task[None]] = []
         self._generation = -1
 
     # -- the catalogue of the running proxy ------------------------------------------------
@@ -204,6 +205,8 @@ class SmartRouterHook(CustomLogger):
             self.scheduler.add("discovery", schedule.discovery, self.discover, self.discovery.restore)
         if self.settings.prices.sources:
             self.scheduler.add("prices", schedule.prices, self.refresh_prices, self.prices.restore)
+        if self.settings.prices.windows:
+            self._background.append(asyncio.get_running_loop().create_task(self.prices.follow_windows()))
         if self.settings.discovery.on_start:
             if discovery_on:
                 await self.scheduler.run("discovery", self.discover)

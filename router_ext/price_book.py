@@ -30,6 +30,7 @@ from scrapers.prices import LayoutChanged, Price
 log = logging.getLogger("smart_router")
 PRICE_SOURCE = "price_source"  # model_info: "config" or the scraper that set the price
 PRICE_AT = "price_at"  # model_info: epoch s of the price
+CONFIG_PRICES = "config_prices"  # model_info: [input, output] as configured, before time windows
 
 
 @dataclass
@@ -111,6 +112,9 @@ class PriceBook:
     ) -> RefreshResult:
         result = RefreshResult()
         sources = [s for s in self.settings.sources if channel is None or s.channel == channel]
+        served = self._channels()
+        if served is not None and channel is None:
+            sources = [s for s in sources if s.channel in served]  # no key, no channel: no need to ask
         outcomes = await asyncio.gather(*(self._read_safely(s) for s in sources))
         now = time.time()
         async with self._lock:
@@ -137,6 +141,17 @@ class PriceBook:
             result.applied = self.apply()
         return result
 
+    def _channels(self) -> set[str] | None:
+        router = self._router()
+        if router is None:
+            return None
+        names = set()
+        for deployment in router.model_list:
+            info = deployment.get("model_info") or {}
+            upstream = str((deployment.get("litellm_params") or {}).get("model") or "")
+            names.add(str(info.get("channel") or upstream.split("/", 1)[0]))
+        return names
+
     async def _read_safely(self, source: PriceSource) -> dict[str, Price] | str:
         try:
             return await self._read(source)
@@ -146,28 +161,36 @@ class PriceBook:
             return f"unreadable answer ({error}); layout changed?"
 
     # -- applying to deployments ------------------------------------------------------------
-    def apply(self) -> int:
-        """Set scraped prices on deployments that have no configured price; returns how many."""
+    def apply(self, now: float | None = None) -> int:
+        """Set prices on the deployments: configured ones stay as configured, others get their
+        channel's scraped price times its multiplier; both times the time-of-day window factor.
+        Returns how many deployments got a scraped price."""
         router = self._router()
         if router is None:
             return 0
+        minute = _minute_of_day(time.time() if now is None else now)
         applied = 0
         for deployment in router.model_list:
             info = deployment.get("model_info")
             if not isinstance(info, dict):
                 continue
+            upstream = str((deployment.get("litellm_params") or {}).get("model") or "")
+            channel = str(info.get("channel") or upstream.split("/", 1)[0])
+            window = self.settings.window_factor(channel, minute)
             if info.get(PRICE_SOURCE) is None and (
                 info.get("input_cost_per_token") is not None or info.get("output_cost_per_token") is not None
             ):
                 info[PRICE_SOURCE] = "config"
+                info[CONFIG_PRICES] = [info.get("input_cost_per_token"), info.get("output_cost_per_token")]
             if info.get(PRICE_SOURCE) == "config":
+                configured = info.get(CONFIG_PRICES) or [None, None]
+                info["input_cost_per_token"] = None if configured[0] is None else configured[0] * window
+                info["output_cost_per_token"] = None if configured[1] is None else configured[1] * window
                 continue
-            upstream = str((deployment.get("litellm_params") or {}).get("model") or "")
-            channel = str(info.get("channel") or upstream.split("/", 1)[0])
             quote = self.quotes.get(channel, {}).get(model_id_of(upstream))
             if quote is None:
                 continue
-            factor = self.settings.multipliers.get(channel, 1.0)
+            factor = self.settings.multipliers.get(channel, 1.0) * window
             info["input_cost_per_token"] = quote.price.input_per_token * factor
             info["output_cost_per_token"] = quote.price.output_per_token * factor
             info[PRICE_SOURCE] = quote.price.source
@@ -175,6 +198,21 @@ class PriceBook:
             applied += 1
         self._on_change()
         return applied
+
+    def window_state(self, now: float) -> tuple[float, ...]:
+        minute = _minute_of_day(now)
+        return tuple(w.factor if w.covers(minute) else 1.0 for w in self.settings.windows)
+
+    async def follow_windows(self, every_s: float = 20.0) -> None:
+        """Re-apply prices when a time-of-day window opens or closes."""
+        state = self.window_state(time.time())
+        while True:
+            await asyncio.sleep(every_s)
+            current = self.window_state(time.time())
+            if current != state:
+                state = current
+                self.apply()
+                log.info("smart-router: a price window opened or closed; prices re-applied")
 
     def stale(self, info: Mapping[str, Any], now: float) -> bool:
         at = info.get(PRICE_AT)
@@ -265,3 +303,8 @@ class PriceBook:
                     }
                 )
         return rows
+
+
+def _minute_of_day(epoch: float) -> int:
+    moment = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+    return moment.hour * 60 + moment.minute

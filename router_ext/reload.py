@@ -23,11 +23,11 @@ import yaml
 
 from router_ext.discovery import DISCOVERED
 from router_ext.launch_config import prepare_launch_config
-from router_ext.price_book import PRICE_AT, PRICE_SOURCE
+from router_ext.price_book import CONFIG_PRICES, PRICE_AT, PRICE_SOURCE
 from router_ext.settings import SECTION
 
 log = logging.getLogger("smart_router")
-OURS = {DISCOVERED, PRICE_SOURCE, PRICE_AT}  # model_info keys we add at run time
+OURS = {DISCOVERED, PRICE_SOURCE, PRICE_AT, CONFIG_PRICES}  # model_info keys we add at run time
 
 
 class ReloadError(ValueError):
@@ -103,12 +103,16 @@ def _identity(deployment: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def _shape(deployment: Mapping[str, Any]) -> str:
-    info = {k: v for k, v in (deployment.get("model_info") or {}).items() if k not in OURS}
-    if (
-        PRICE_SOURCE in (deployment.get("model_info") or {})
-        and (deployment.get("model_info") or {}).get(PRICE_SOURCE) != "config"
-    ):
-        info.pop("input_cost_per_token", None)  # scraped, not configured
+    """What the config says of a deployment, without what we set at run time."""
+    original = deployment.get("model_info") or {}
+    info = {k: v for k, v in original.items() if k not in OURS}
+    if original.get(PRICE_SOURCE) == "config":  # configured prices, before any time window
+        info["input_cost_per_token"], info["output_cost_per_token"] = original.get(CONFIG_PRICES) or [
+            None,
+            None,
+        ]
+    elif original.get(PRICE_SOURCE):  # scraped, not configured
+        info.pop("input_cost_per_token", None)
         info.pop("output_cost_per_token", None)
     params = {k: v for k, v in (deployment.get("litellm_params") or {}).items() if v is not None}
     return json.dumps([deployment.get("model_name"), params, info], sort_keys=True, default=str)

@@ -132,6 +132,34 @@ class PriceSource(BaseModel):
 PRICE_KINDS = ("openrouter", "siliconflow_html", "siliconflow_json")
 
 
+class PriceWindow(BaseModel):
+    """A time-of-day price factor for one channel (an off-peak discount), UTC `HH:MM` times;
+    a window may run past midnight (start > end)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str
+    start: str = Field(..., examples=["16:30"])
+    end: str = Field(..., examples=["00:30"])
+    factor: float = Field(..., ge=0, description="price multiplier inside the window, e.g. 0.5")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        hours, _, minutes = value.partition(":")
+        if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
+            raise ValueError(f"{value!r} is not a UTC time of day such as '16:30'")
+        return value
+
+    def minutes(self, clock: str) -> int:
+        hours, _, minutes = clock.partition(":")
+        return int(hours) * 60 + int(minutes)
+
+    def covers(self, minute_of_day: int) -> bool:
+        start, end = self.minutes(self.start), self.minutes(self.end)
+        return start <= minute_of_day < end if start <= end else minute_of_day >= start or minute_of_day < end
+
+
 class PriceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -141,8 +169,18 @@ class PriceSettings(BaseModel):
     )
     max_age_hours: float = Field(48.0, gt=0, description="older prices are shown as stale")
     multipliers: dict[str, float] = Field(
-        default_factory=dict, description="channel -> factor on its prices (a reseller's rate)"
+        default_factory=dict, description="channel -> factor on its scraped prices (a reseller's rate)"
     )
+    windows: list[PriceWindow] = Field(
+        default_factory=list, description="time-of-day factors per channel (off-peak prices), UTC"
+    )
+
+    def window_factor(self, channel: str, minute_of_day: int) -> float:
+        factor = 1.0
+        for window in self.windows:
+            if window.channel == channel and window.covers(minute_of_day):
+                factor *= window.factor
+        return factor
 
 
 class DiscoverySettings(BaseModel):
