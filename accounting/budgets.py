@@ -72,12 +72,15 @@ class SpendBook:
         now: dt.datetime,
         key_limits: Sequence[Limit] = (),
         key_label: str | None = None,
+        headroom: float = 1.0,
     ) -> BudgetExceeded | None:
-        """The first budget this call would break; `key_limits` are the caller's own key's."""
+        """The first budget this call would break; `key_limits` are the caller's own key's.
+        `headroom` < 1 asks "would it come within that share of a budget?" instead."""
         subjects = self.subjects(key, session)
         for limit in (*self.limits, *key_limits):
             spent = self.spent(limit.scope, subjects[limit.scope], limit.period, now)
-            if spent + estimate > limit.usd or (spent >= limit.usd and limit.usd >= 0):
+            usd = limit.usd * headroom
+            if spent + estimate > usd or (spent >= usd and usd >= 0):
                 label = key_label if limit.scope == "key" else None
                 return BudgetExceeded(
                     limit, subjects[limit.scope], spent, period_end(limit.period, now), label

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from router_ext.admin_auth import require_admin
 from router_ext.errors import router_error
+from router_ext.metrics import CONTENT_TYPE
 from router_ext.reload import ReloadError
 
 if TYPE_CHECKING:
@@ -63,6 +64,10 @@ def build_catalogue_router(hook: SmartRouterHook) -> APIRouter:
         except ReloadError as error:
             raise router_error(400, "invalid_config", str(error)) from None
         return result.as_dict()
+
+    @router.get("/metrics", summary="Prometheus metrics (text format)", response_class=Response)
+    async def metrics() -> Response:
+        return Response(hook.metrics.render(), media_type=CONTENT_TYPE)
 
     @router.get("/jobs", summary="Scheduled jobs on this replica: runs, firings another replica took")
     async def jobs() -> dict[str, Any]:

@@ -60,6 +60,9 @@ from router_ext.litellm_kwargs import (
     to_float,
     usage_of,
 )
+from router_ext.logs import configure as configure_logs
+from router_ext.logs import log_request
+from router_ext.metrics import RouterMetrics
 from router_ext.price_book import PriceBook
 from router_ext.reload import (
     ReloadError,
@@ -72,6 +75,7 @@ from router_ext.reload import (
 from router_ext.request_facts import request_facts, requested_strategy
 from router_ext.scheduler import Leader, Scheduler
 from router_ext.settings import RouterSettings, SettingsError, load_settings
+from router_ext.shared_spend import SharedSpend, refresh_loop
 from router_ext.shared_state import LocalState, RedisState
 from router_ext.spend_tracker import SpendTracker, key_hash_of, session_of, utc_now
 from router_ext.state import RoutingState, UnknownStrategyError
@@ -115,7 +119,12 @@ class SmartRouterHook(CustomLogger):
         shared = RedisState(redis_url) if redis_url else LocalState()
         self.health = ChannelHealth(settings.health, self.state, shared)
         url = settings.database_url or os.environ.get("ROUTER_DATABASE_URL") or DEFAULT_URL
-        self.spend = SpendTracker(settings, self.state, RecordStore(url) if settings.records else None)
+        self.spend = SpendTracker(
+            settings,
+            self.state,
+            RecordStore(url) if settings.records else None,
+            SharedSpend(redis_url) if redis_url else None,
+        )
         self._spend_started = False
         self.catalogue = Catalogue()
         self.observations = Observations(TagIndex([]))
@@ -141,6 +150,9 @@ class SmartRouterHook(CustomLogger):
         self._restored = asyncio.Event()  # stored listings applied: discovered names route
         self._reload_lock = asyncio.Lock()
         self._background: list[asyncio.Task[None]] = []
+        self.metrics = RouterMetrics()
+        self.metrics.attach(self)
+        configure_logs(settings.log_format, lambda: self.health.secrets)
         self._generation = -1
 
     # -- the catalogue of the running proxy ------------------------------------------------
@@ -164,7 +176,13 @@ class SmartRouterHook(CustomLogger):
             self.health.start()
         if not self._spend_started:
             self._spend_started = True
-            asyncio.get_running_loop().create_task(self._start_spend())
+            loop = asyncio.get_running_loop()
+            self._background.append(loop.create_task(self._start_spend()))
+            if self.spend.shared is not None:
+                interval = self.settings.health.sync_interval_s
+                self._background.append(
+                    loop.create_task(refresh_loop(self.spend.shared, self.spend.apply_shared, interval))
+                )
             self._reload_on_sighup()
 
     async def _start_spend(self) -> None:
@@ -363,12 +381,13 @@ class SmartRouterHook(CustomLogger):
             routed["client_key"] = client_key.name
         metadata[METADATA_KEY] = routed
         try:
-            return self._route(model, data, routed, facts, key, session, client_key)
+            await self.spend.ensure_known(key, session)  # a Redis read on a subject's first sight only
+            return await self._route(model, data, routed, facts, key, session, client_key)
         except ProxyException as rejection:
             routed["rejected"] = rejection.type  # refused before any upstream call
             raise
 
-    def _route(
+    async def _route(
         self,
         model: Any,
         data: dict,
@@ -378,9 +397,12 @@ class SmartRouterHook(CustomLogger):
         session: str | None,
         client_key: ClientKey | None = None,
     ) -> dict:
+        started = time.perf_counter()
         decision = (
             self.decide(model, data, facts=facts, client_key=client_key) if isinstance(model, str) else None
         )
+        if decision is not None:
+            self.metrics.decision_seconds.observe(time.perf_counter() - started)
         estimate = 0.0
         if decision is not None:
             now = time.time()
@@ -401,7 +423,7 @@ class SmartRouterHook(CustomLogger):
                 channel=attempts[0].channel,
             )
             estimate = price_cost(attempts[0], Usage(facts.prompt_tokens, facts.max_output_tokens)) or 0.0
-        exceeded = self.spend.check(
+        exceeded = await self.spend.check_shared(
             key,
             session,
             estimate,
@@ -411,6 +433,12 @@ class SmartRouterHook(CustomLogger):
         if exceeded is not None:
             raise router_error(429, "budget_exceeded", exceeded.message, router_status="budget-exceeded")
         return data
+
+    def _record(self, record: dict[str, Any]) -> None:
+        self.metrics.requests.labels(str(record.get("deployment_id") or "-"), str(record.get("status"))).inc()
+        if self.settings.log_requests:
+            log_request(record)
+        self.spend.record(record)
 
     def _client_key(self, user_api_key_dict: Any) -> ClientKey | None:
         metadata = getattr(user_api_key_dict, "metadata", None) or {}
@@ -449,8 +477,9 @@ class SmartRouterHook(CustomLogger):
         if not channel_id:
             return
         routed = routing_record(dict(request_data))
-        if self.health.failed(channel_id, exception, routed.get("request_id"), time.time()) is not None:
-            self._attempt_failed(channel_id)
+        verdict = self.health.failed(channel_id, exception, routed.get("request_id"), time.time())
+        if verdict is not None:
+            self._attempt_failed(channel_id, verdict.kind.value)
 
     async def log_success_fallback_event(
         self, original_model_group: str, kwargs: dict, original_exception: Exception
@@ -470,8 +499,9 @@ class SmartRouterHook(CustomLogger):
         if failed_id not in (routed.get("candidates") or []):
             return
         cause = getattr(exception, "original_exception", None) or exception
-        if self.health.failed(failed_id, cause, routed.get("request_id"), time.time()) is not None:
-            self._attempt_failed(failed_id)
+        verdict = self.health.failed(failed_id, cause, routed.get("request_id"), time.time())
+        if verdict is not None:
+            self._attempt_failed(failed_id, verdict.kind.value)
 
     async def async_log_success_event(
         self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any
@@ -496,7 +526,7 @@ class SmartRouterHook(CustomLogger):
         channel = self._channel(deployment_id)
         usage, cost = self._settle_success(kwargs, response_obj, deployment_id, routed)
         attempts = self.health.finish(request_id)
-        self.spend.record(
+        self._record(
             {
                 **record_base(routed, channel, deployment_id),
                 "attempts": len(attempts.failures) + 1,
@@ -514,7 +544,7 @@ class SmartRouterHook(CustomLogger):
     ) -> tuple[Usage, float]:
         logged = kwargs.get("standard_logging_object") or {}
         usage = usage_of(logged, response_obj, routed)
-        cost, _ = self.spend.settle(
+        cost, newly = self.spend.settle(
             str(routed["request_id"]),
             self._channel(deployment_id),
             usage,
@@ -522,6 +552,10 @@ class SmartRouterHook(CustomLogger):
             routed.get("key"),
             routed.get("session"),
         )
+        if newly and self.spend.shared is not None:
+            asyncio.get_running_loop().create_task(
+                self.spend.share(routed.get("key"), routed.get("session"), cost)
+            )
         return usage, cost
 
     async def async_logging_hook(self, kwargs: dict, result: Any, call_type: str) -> tuple[dict, Any]:
@@ -573,7 +607,8 @@ class SmartRouterHook(CustomLogger):
                 reasons[position], until[position] = why, back
         return HardFilter("quota", rejects, "daily quota reached", reasons, until) if rejects.any() else None
 
-    def _attempt_failed(self, channel_id: str) -> None:
+    def _attempt_failed(self, channel_id: str, kind: str = "unknown") -> None:
+        self.metrics.attempt_failures.labels(channel_id, kind).inc()
         self.observations.record_failure(channel_id)
         self.quotas.count(channel_id, utc_now(), requests=1)
 
@@ -595,7 +630,7 @@ class SmartRouterHook(CustomLogger):
         request_id = routed.get("request_id")
         if routed.get("rejected"):
             self.health.finish(request_id)
-            self.spend.record(
+            self._record(
                 {
                     **record_base(routed, None, None),
                     "attempts": 0,
@@ -619,7 +654,7 @@ class SmartRouterHook(CustomLogger):
         if request_id:
             last = attempts.failures[-1] if attempts.failures else None
             channel = self._channel(last[0]) if last else None
-            self.spend.record(
+            self._record(
                 {
                     **record_base(routed, channel, last[0] if last else None),
                     "attempts": routed["attempts"],
@@ -692,7 +727,7 @@ class SmartRouterHook(CustomLogger):
             # Non-streaming: the usage is here, so settle now and show the cost. A stream is
             # settled when LiteLLM reports its end (async_log_success_event).
             hidden = getattr(response, "_hidden_params", None) or {}
-            cost, _ = self.spend.settle(
+            cost, newly = self.spend.settle(
                 request_id,
                 channel,
                 Usage(int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)),
@@ -700,6 +735,8 @@ class SmartRouterHook(CustomLogger):
                 routed.get("key"),
                 routed.get("session"),
             )
+            if newly:  # the session total in the header counts every replica's requests
+                await self.spend.share(routed.get("key"), routed.get("session"), cost)
             headers["x-router-cost-usd"] = f"{cost:.10f}".rstrip("0").rstrip(".") or "0"
             session_total = self.spend.session_total(routed.get("session"))
             headers["x-router-session-cost-usd"] = f"{session_total:.10f}".rstrip("0").rstrip(".") or "0"

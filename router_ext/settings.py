@@ -236,6 +236,8 @@ class RouterSettings(BaseModel):
     redis_url: str | None = Field(
         None, description="shared state for several replicas; default: $REDIS_URL, else in-process"
     )
+    log_format: str = Field("json", pattern="^(json|text)$", description="our log lines: json or text")
+    log_requests: bool = Field(True, description="one log line per request: id, channel, outcome")
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
     prices: PriceSettings = Field(default_factory=PriceSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)

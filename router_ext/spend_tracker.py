@@ -15,10 +15,11 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from accounting.budgets import ADJECTIVE, BudgetExceeded, Limit, SpendBook
+from accounting.budgets import ADJECTIVE, BudgetExceeded, Limit, SpendBook, period_key
 from accounting.cost import Usage, request_cost
 from catalog.channel import Channel
 from router_ext.settings import RouterSettings
+from router_ext.shared_spend import SharedSpend, session_key, total_key
 from router_ext.state import RoutingState
 from router_ext.store import RecordStore
 
@@ -54,12 +55,83 @@ def subject_of_token(token: str) -> str:
 
 
 class SpendTracker:
-    def __init__(self, settings: RouterSettings, state: RoutingState, store: RecordStore | None) -> None:
+    def __init__(
+        self,
+        settings: RouterSettings,
+        state: RoutingState,
+        store: RecordStore | None,
+        shared: SharedSpend | None = None,
+    ) -> None:
         self.book = SpendBook(settings.budgets.limits())
         self.on_budget = settings.on_budget
         self.state = state
         self.store = store
+        self.shared = shared
         self.settled: OrderedDict[str, float] = OrderedDict()
+        self._mirror: dict[str, tuple[str, ...]] = {}  # Redis key -> where it lives in the book
+
+    # -- shared through Redis ----------------------------------------------------------------------
+    def _redis_keys(self, key: str | None, session: str | None, at: dt.datetime) -> list[str]:
+        names = []
+        for scope, subject in self.book.subjects(key, session).items():
+            for period in ("day", "month"):
+                book_key = (scope, subject, period, period_key(period, at))
+                name = total_key(*book_key)
+                self._mirror[name] = book_key
+                names.append(name)
+        if session:
+            name = session_key(session)
+            self._mirror[name] = ("lifetime", session)
+            names.append(name)
+        if len(self._mirror) > 50_000:  # old periods and sessions: forget, they are re-read on sight
+            self._mirror = {n: self._mirror[n] for n in names}
+            if self.shared is not None:
+                self.shared.known = set(names)
+        return names
+
+    def apply_shared(self, totals: Mapping[str, float]) -> None:
+        """Totals over all replicas; max with ours, so a Redis that lost data never lowers one."""
+        for name, total in totals.items():
+            where = self._mirror.get(name)
+            if where is None:
+                continue
+            if where[0] == "lifetime":  # a session's total, all days
+                self.book.sessions[where[1]] = max(self.book.sessions.get(where[1], 0.0), total)
+            else:
+                book_key = (where[0], where[1], where[2], where[3])
+                self.book.totals[book_key] = max(self.book.totals.get(book_key, 0.0), total)
+
+    async def ensure_known(self, key: str | None, session: str | None) -> None:
+        """A subject seen here for the first time: read its totals once (then the mirror)."""
+        if self.shared is None:
+            return
+        names = self._redis_keys(key, session, utc_now())
+        unknown = [n for n in names if n not in self.shared.known]
+        if unknown:
+            self.apply_shared(await self.shared.read(unknown))
+
+    async def check_shared(
+        self,
+        key: str | None,
+        session: str | None,
+        estimate: float,
+        key_limits: Sequence[Limit] = (),
+        key_label: str | None = None,
+    ) -> BudgetExceeded | None:
+        """The budget check, from memory; near a limit (80%), with every replica's latest
+        totals read first: the mirror may lag by a sync interval, a budget must not."""
+        if self.shared is not None:
+            now = utc_now()
+            if self.book.check(key, session, estimate, now, key_limits, key_label, headroom=0.8) is not None:
+                names = self._redis_keys(key, session, now)
+                self.apply_shared(await self.shared.read(names))
+        return self.check(key, session, estimate, key_limits, key_label)
+
+    async def share(self, key: str | None, session: str | None, cost: float) -> None:
+        if self.shared is None:
+            return
+        names = self._redis_keys(key, session, utc_now())
+        self.apply_shared(await self.shared.add(dict.fromkeys(names, cost)))
 
     async def start(self) -> None:
         if self.store is None:

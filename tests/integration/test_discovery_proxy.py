@@ -279,3 +279,31 @@ def test_reload_applies_added_changed_and_removed_channels(proxy: Proxy, simulat
         assert time.monotonic() < deadline, "SIGHUP did not reload the config"
         time.sleep(0.3)
     assert proxy.process.poll() is None
+
+
+def test_metrics_in_prometheus_format(proxy: Proxy) -> None:
+    admin = admin_of(proxy)
+    wait_listed(admin)
+    openai_client(proxy).chat.completions.create(model="auto:free", messages=HELLO, max_tokens=4)
+    response = admin.get("/routing/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    families = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
+    assert {
+        "smart_router_requests_total",
+        "smart_router_route_decision_seconds",
+        "smart_router_breaker_state",
+        "smart_router_spend_usd",
+        "smart_router_discovered_models",
+        "smart_router_prices",
+        "smart_router_job_runs",
+    } <= families
+    assert 'smart_router_discovered_models{source="sf/*"}' in text
+    success = [
+        line
+        for line in text.splitlines()
+        if line.startswith("smart_router_requests_total{") and 'status="success"' in line
+    ]
+    assert success and sum(float(line.rsplit(" ", 1)[1]) for line in success) >= 1
+    assert "smart_router_route_decision_seconds_count" in text
+    assert httpx.get(f"{proxy.base_url}/routing/metrics").status_code == 401
