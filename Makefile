@@ -13,7 +13,7 @@ uv:  ## install uv from PyPI when it is missing
 env: uv  ## the locked environment (.venv)
 	@$(UV) sync --frozen --quiet
 
-services:  ## servers the integration tests start themselves: redis-server, PostgreSQL (Debian packages)
+services:  ## what the tests need from Debian: redis-server, PostgreSQL, docker-compose (validates compose.yaml), chromium (dashboard test)
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -qq redis-server >/dev/null 2>&1 || \
@@ -22,6 +22,14 @@ services:  ## servers the integration tests start themselves: redis-server, Post
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -qq postgresql >/dev/null 2>&1 || \
 	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql; }; }
+	@command -v docker-compose >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq docker-compose >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq docker-compose; }; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }; }
 	@redis-server --version
 	@ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null || command -v initdb
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,6 +23,7 @@ from router_ext.price_book import PRICE_AT, PRICE_SOURCE
 from router_ext.spend_tracker import utc_now
 from router_ext.state import UnknownStrategyError
 from router_ext.store import RecordStore
+from router_ext.ui import build_ui_router
 
 if TYPE_CHECKING:
     from router_ext.hook import SmartRouterHook
@@ -105,6 +107,7 @@ class ChannelStatus(BaseModel):
         None, description="requests left today under model_info.daily_requests"
     )
     quota_tokens_left: int | None = Field(None, description="tokens left today under model_info.daily_tokens")
+    latency_ms: float | None = Field(None, description="recent latency (moving average), when observed")
     price_source: str | None = Field(
         None, description="config, openrouter, siliconflow, ... (None = unknown)"
     )
@@ -248,6 +251,23 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
             "top_channels": top[1],
         }
 
+    @router.get("/spend", summary="Global spend and budgets for today and this month (UTC)")
+    async def spend() -> dict[str, Any]:
+        now = utc_now()
+        book = hook.spend.book
+        budgets = {f"{limit.scope}:{limit.period}": limit.usd for limit in book.limits}
+        return {
+            "day": {
+                "spent_usd": book.spent("global", "*", "day", now),
+                "budget_usd": budgets.get("global:day"),
+            },
+            "month": {
+                "spent_usd": book.spent("global", "*", "month", now),
+                "budget_usd": budgets.get("global:month"),
+            },
+            "budgets": budgets,
+        }
+
     @router.get("/channels", response_model=ChannelsResponse, summary="Every channel with its health")
     async def list_channels() -> ChannelsResponse:
         index = hook.index()
@@ -256,6 +276,7 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
         today = utc_now()
         statuses = []
         infos = _model_infos()
+        latency = hook.observations.latency_ms
         for p, c in enumerate(index.channels):
             left = hook.quotas.remaining(c.id, today)
             info = infos.get(c.id, {})
@@ -274,6 +295,7 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
                     success_rate=round(float(rates[p]), 4),
                     quota_requests_left=left["requests"],
                     quota_tokens_left=left["tokens"],
+                    latency_ms=None if math.isnan(latency[p]) else round(float(latency[p]), 1),
                     price_source=info.get(PRICE_SOURCE) or ("map" if c.price_verified else None),
                     price_at=dt.datetime.fromtimestamp(price_at, tz=dt.UTC).isoformat()
                     if isinstance(price_at, (int, float))
@@ -397,6 +419,7 @@ def mount_routes(hook: SmartRouterHook) -> None:
     app.include_router(build_admin_router(hook))
     app.include_router(build_key_router(hook))
     app.include_router(build_catalogue_router(hook))
+    app.include_router(build_ui_router())
     # LiteLLM's listing can only be narrowed by callbacks, so we put a route in front of it
     # that calls LiteLLM's own handler (same signature, same auth) and appends our names.
     from litellm.proxy.auth.user_api_key_auth import user_api_key_auth
