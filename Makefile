@@ -56,5 +56,5 @@ test: env services lint  ## everything: lint, unit and integration tests (real p
 conformance: env  ## replay the real provider samples in ../shared/fixtures
 	$(UV) run --frozen pytest tests/conformance -q
 
-bench: env  ## routing benchmark; prints p50/p99 per catalogue size
-	$(UV) run --frozen python -m scripts.bench_routing
+bench: env  ## smart-router vs plain LiteLLM: writes docs/benchmarks.md, .json and plots (--full: BENCH_ARGS=--full)
+	$(UV) run --frozen python -m scripts.bench $(BENCH_ARGS)
