@@ -152,7 +152,9 @@ def test_redis_going_away_never_fails_a_request_and_state_resyncs(
     # ... and reaches the other replica once Redis is back
     redis_server.start()
     wait_for(lambda: state(second, "flaky") == "open", 3.0)
-    assert first.log().count("Redis unreachable") == 1
+    # said once per component (shared state, shared spend), not once per request
+    assert first.log().count("serving on local state until it returns") == 1
+    assert first.log().count("spend totals are local for now") <= 1
     assert "Redis is back" in first.log()
     admin(first).post("/routing/channels/flaky/reset")
 
