@@ -16,6 +16,7 @@ from catalog.channel import Channel
 from catalog.query import Bound, TagQuery
 
 Positions = npt.NDArray[np.intp]
+MASK_CACHE = 4096  # distinct queries remembered per catalogue
 Mask = npt.NDArray[np.bool_]
 
 
@@ -55,11 +56,24 @@ class TagIndex:
         }
         self.no_vision: Mask = np.array([c.supports_vision is False for c in self.channels], dtype=np.bool_)
         self._sorted_tags: list[str] | None = None
+        self._masks: dict[TagQuery, Mask] = {}
+        # float views of the static flags, so a signal is one gather, not a gather and a cast
+        self.free_f = self.free.astype(np.float64)
+        self.local_f = self.local.astype(np.float64)
         # Per-catalogue derived arrays (priority order, static signals), built on first use.
         self.cache: dict[str, npt.NDArray[np.float64]] = {}
 
     def mask(self, query: TagQuery) -> Mask:
-        """Channels matching the query, as a boolean mask over positions."""
+        """Channels matching the query, as a boolean mask over positions (a fresh copy: callers
+        narrow it). The index never changes, so a query's answer is computed once."""
+        cached = self._masks.get(query)
+        if cached is None:
+            if len(self._masks) >= MASK_CACHE:
+                self._masks.clear()
+            cached = self._masks[query] = self._compute_mask(query)
+        return cached.copy()
+
+    def _compute_mask(self, query: TagQuery) -> Mask:
         if query.include:
             hits = np.zeros(self.size, dtype=np.int32)
             for tag in query.include:

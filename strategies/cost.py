@@ -33,3 +33,14 @@ def estimated_cost(
     """USD for this request on each candidate; NaN where the price is unknown."""
     input_price, output_price = price_arrays(index)
     return input_price[candidates] * prompt_tokens + output_price[candidates] * output_tokens
+
+
+def prices_unknown(index: TagIndex) -> bool:
+    """Whether any channel's price is unknown (then costs need the NaN-aware normalisation)."""
+    cached = index.cache.get("prices_unknown")
+    if cached is None:
+        input_price, output_price = price_arrays(index)
+        cached = index.cache["prices_unknown"] = np.asarray(
+            bool(np.isnan(input_price).any() or np.isnan(output_price).any())
+        )
+    return bool(cached)

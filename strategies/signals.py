@@ -19,7 +19,7 @@ import numpy as np
 
 from catalog.index import TagIndex
 from strategies.base import RequestFacts
-from strategies.cost import estimated_cost
+from strategies.cost import estimated_cost, prices_unknown
 from strategies.observations import Observations
 from strategies.quality import quality_array
 
@@ -37,13 +37,13 @@ def compute_signals(
     for name in names:
         if name == "cost":
             cost = estimated_cost(index, candidates, request.prompt_tokens, request.max_output_tokens)
-            signals[name] = _lower_is_better(cost)
+            signals[name] = _lower_is_better(cost) if prices_unknown(index) else _lower_is_better_dense(cost)
         elif name == "free":
-            signals[name] = index.free[candidates].astype(np.float64)
+            signals[name] = index.free_f[candidates]
         elif name == "local":
-            signals[name] = index.local[candidates].astype(np.float64)
-        elif name == "speed":
-            signals[name] = _lower_is_better(expected_duration_ms(observations, candidates, request))
+            signals[name] = index.local_f[candidates]
+        elif name == "speed":  # prior-filled: never NaN
+            signals[name] = _lower_is_better_dense(expected_duration_ms(observations, candidates, request))
         elif name == "quality":
             signals[name] = quality_array(index)[candidates]
         elif name == "reliability":
@@ -59,6 +59,15 @@ def expected_duration_ms(
     ttft = observations.ttft_or_prior[candidates]
     tps = observations.tokens_per_s_or_prior[candidates]
     return ttft + (1000.0 * request.max_output_tokens) / np.maximum(tps, 1e-3)
+
+
+def _lower_is_better_dense(values: np.ndarray) -> np.ndarray:
+    """`_lower_is_better` for values known to hold no NaN: half the array passes."""
+    low = values.min()
+    span = values.max() - low
+    if span <= 0:
+        return np.ones(values.shape)
+    return (low + span - values) / span
 
 
 def _lower_is_better(values: np.ndarray) -> np.ndarray:

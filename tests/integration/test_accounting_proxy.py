@@ -316,3 +316,18 @@ def test_a_key_from_the_cli_works_at_once_and_its_revocation_within_seconds(
             break
         assert time.monotonic() < deadline, "a key revoked by the CLI was still accepted after 10 s"
         time.sleep(0.3)
+
+
+def test_one_json_log_line_per_request_with_secrets_masked(proxy: Proxy) -> None:
+    raw = call(openai_client(proxy), f"s-{uuid.uuid4().hex[:6]}")
+    request_id = raw.headers["x-router-request-id"]
+    deadline = time.monotonic() + 10
+    line = None
+    while line is None and time.monotonic() < deadline:
+        lines = [json.loads(t) for t in proxy.log().splitlines() if t.startswith("{") and request_id in t]
+        line = next((entry for entry in lines if entry.get("logger") == "smart_router.requests"), None)
+        time.sleep(0.1)
+    assert line is not None, "no JSON log line for the request"
+    assert (line["request_id"], line["deployment_id"], line["status"]) == (request_id, "priced", "success")
+    assert line["cost_usd"] == pytest.approx(COST) and line["level"] == "info"
+    assert "sk-paid" not in proxy.log()  # the provider key, in no line of ours or LiteLLM's
