@@ -100,8 +100,8 @@ def decide(
     return Decision(
         spec=spec,
         strategy=strategy,
-        ranked=tuple(index.channels[p] for p in ranking.positions),
-        scores=tuple(float(s) for s in ranking.scores),
+        ranked=tuple([index.channels[p] for p in ranking.positions.tolist()]),
+        scores=tuple(ranking.scores.tolist()),
         eligible=int(candidates.size),
         ranking=ranking,
         excluded=tuple(excluded),

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from catalog.index import Mask, TagIndex
 from strategies.base import RequestFacts
 
@@ -34,6 +32,5 @@ def hard_filters(index: TagIndex, request: RequestFacts) -> Iterator[HardFilter]
         yield HardFilter("vision", index.no_vision, "does not accept image inputs")
     needed = request.prompt_tokens + request.max_output_tokens
     if needed > 0:
-        with np.errstate(invalid="ignore"):
-            too_small = index.context_tokens < needed  # NaN (unknown) -> False -> kept
+        too_small = index.context_tokens < needed  # NaN (unknown) compares False: kept
         yield HardFilter("context", too_small, f"context window is smaller than the {needed} tokens needed")

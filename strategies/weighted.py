@@ -55,12 +55,13 @@ class WeightedStrategy:
         scores = np.zeros(candidates.size)
         for name in self._active:
             scores += self.weights[name] * signals[name]
-        keep = np.arange(candidates.size)
+        # Highest score first; equal scores in priority order.
         if candidates.size > 4 * limit:  # only the top `limit` (and their ties) need sorting
             kth = np.partition(scores, candidates.size - limit)[candidates.size - limit]
             keep = np.flatnonzero(scores >= kth)
-        # Highest score first; equal scores in priority order.
-        order = keep[np.lexsort((priority_rank(index)[candidates[keep]], -scores[keep]))][:limit]
-        return Ranking(
-            candidates[order], scores[order], {name: values[order] for name, values in signals.items()}
-        )
+            order = keep[np.lexsort((priority_rank(index)[candidates[keep]], -scores[keep]))][:limit]
+        else:
+            order = np.lexsort((priority_rank(index)[candidates], -scores))[:limit]
+        # Per-signal values are for /routing/explain; the request path needs only the ranking.
+        detail = {name: values[order] for name, values in signals.items()} if all_signals else {}
+        return Ranking(candidates[order], scores[order], detail)
