@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 
 # Separators that split a name into tags. `.` is deliberately absent: `qwen2.5` is one tag.
@@ -47,4 +48,5 @@ def merge_tags(names: Iterable[str], extra: Iterable[str] = ()) -> frozenset[str
         normalised = str(tag).strip().lower()
         if normalised:
             tags.add(normalised)
-    return frozenset(tags)
+    # Thousands of channels share a few hundred tags: one string object per tag, not per channel.
+    return frozenset(sys.intern(tag) for tag in tags)
