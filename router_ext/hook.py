@@ -50,7 +50,7 @@ from router_ext.catalogue import Catalogue
 from router_ext.channel_health import ChannelHealth
 from router_ext.client_auth import KEY_ID_FIELD
 from router_ext.client_keys import ClientKey, KeyRing, KeyTable
-from router_ext.discovery import Discovery
+from router_ext.discovery import Discovery, wildcard_sources
 from router_ext.errors import router_error
 from router_ext.litellm_kwargs import (
     METADATA_KEY,
@@ -149,6 +149,7 @@ class SmartRouterHook(CustomLogger):
         self.scheduler = Scheduler(Leader(redis_url))
         self._restored = asyncio.Event()  # stored listings applied: discovered names route
         self._reload_lock = asyncio.Lock()
+        self._wildcards: bool | None = None
         self._background: list[asyncio.Task[None]] = []
         self.metrics = RouterMetrics()
         self.metrics.attach(self)
@@ -197,6 +198,13 @@ class SmartRouterHook(CustomLogger):
                 "smart-router: the record store could not start; requests are served without records"
             )
         await self._start_catalogue_jobs()
+
+    def _has_wildcards(self) -> bool:
+        """Only wildcard channels have stored listings worth waiting for at start."""
+        if self._wildcards is None:
+            router = _llm_router()
+            self._wildcards = bool(router is not None and wildcard_sources(router.model_list))
+        return self._wildcards
 
     def _engine(self) -> Any:
         store = self.spend.store
@@ -356,7 +364,7 @@ class SmartRouterHook(CustomLogger):
         self, user_api_key_dict: Any, cache: Any, data: dict, call_type: Any
     ) -> dict:
         self.ensure_started()
-        if not self._restored.is_set():
+        if not self._restored.is_set() and self._has_wildcards():
             # The first requests after a start wait (briefly) for the stored listings, so a
             # discovered model routes at once rather than 404 until the cache fills.
             with contextlib.suppress(TimeoutError):
