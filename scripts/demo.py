@@ -36,6 +36,7 @@ smart-router demo on {proxy.base_url}  (admin/master key: {key})
   models to try: auto, auto:free, auto:local, auto:cheap, auto:fast, auto:best, auto:coder,
                  tag:qwen,free   tag:qwen,!free   tag:>=70b   tag:ctx>=128k
   curl {proxy.base_url}/routing/explain?model=auto -H 'Authorization: Bearer {key}'
+  dashboard: {proxy.base_url}/routing/ui   (paste the master key)
   curl -X PUT {proxy.base_url}/routing/strategy -H 'Authorization: Bearer {key}' \\
        -H 'content-type: application/json' -d '{{"strategy": "local_first"}}'
 
