@@ -389,7 +389,6 @@ class SmartRouterHook(CustomLogger):
             routed["client_key"] = client_key.name
         metadata[METADATA_KEY] = routed
         try:
-            await self.spend.ensure_known(key, session)  # a Redis read on a subject's first sight only
             return await self._route(model, data, routed, facts, key, session, client_key)
         except ProxyException as rejection:
             routed["rejected"] = rejection.type  # refused before any upstream call
@@ -431,7 +430,7 @@ class SmartRouterHook(CustomLogger):
                 channel=attempts[0].channel,
             )
             estimate = price_cost(attempts[0], Usage(facts.prompt_tokens, facts.max_output_tokens)) or 0.0
-        exceeded = await self.spend.check_shared(
+        exceeded = await self.spend.check(
             key,
             session,
             estimate,
@@ -550,8 +549,14 @@ class SmartRouterHook(CustomLogger):
     def _settle_success(
         self, kwargs: dict, response_obj: Any, deployment_id: str, routed: dict[str, Any]
     ) -> tuple[Usage, float]:
-        logged = kwargs.get("standard_logging_object") or {}
-        usage = usage_of(logged, response_obj, routed)
+        # The logging hook and the success event both settle a request: count its tokens once
+        # (a stream without usage is counted with tiktoken).
+        counted = routed.get("settled_usage")  # plain values: the record travels in LiteLLM's metadata
+        if isinstance(counted, list):
+            usage = Usage(*counted)
+        else:
+            usage = usage_of(kwargs.get("standard_logging_object") or {}, response_obj, routed)
+            routed["settled_usage"] = [usage.prompt_tokens, usage.completion_tokens, usage.counted]
         cost, newly = self.spend.settle(
             str(routed["request_id"]),
             self._channel(deployment_id),

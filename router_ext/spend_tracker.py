@@ -101,16 +101,7 @@ class SpendTracker:
                 book_key = (where[0], where[1], where[2], where[3])
                 self.book.totals[book_key] = max(self.book.totals.get(book_key, 0.0), total)
 
-    async def ensure_known(self, key: str | None, session: str | None) -> None:
-        """A subject seen here for the first time: read its totals once (then the mirror)."""
-        if self.shared is None:
-            return
-        names = self._redis_keys(key, session, utc_now())
-        unknown = [n for n in names if n not in self.shared.known]
-        if unknown:
-            self.apply_shared(await self.shared.read(unknown))
-
-    async def check_shared(
+    async def check(
         self,
         key: str | None,
         session: str | None,
@@ -118,14 +109,17 @@ class SpendTracker:
         key_limits: Sequence[Limit] = (),
         key_label: str | None = None,
     ) -> BudgetExceeded | None:
-        """The budget check, from memory; near a limit (80%), with every replica's latest
-        totals read first: the mirror may lag by a sync interval, a budget must not."""
+        """The budget this call would break, checked in memory. With Redis, the mirror is read
+        from Redis first for a subject seen here for the first time, and near a limit (80%):
+        the mirror may lag by a sync interval, a budget must not."""
+        now = utc_now()
         if self.shared is not None:
-            now = utc_now()
-            if self.book.check(key, session, estimate, now, key_limits, key_label, headroom=0.8) is not None:
-                names = self._redis_keys(key, session, now)
-                self.apply_shared(await self.shared.read(names))
-        return self.check(key, session, estimate, key_limits, key_label)
+            names = self._redis_keys(key, session, now)
+            near = self.book.check(key, session, estimate, now, key_limits, key_label, headroom=0.8)
+            wanted = names if near is not None else [n for n in names if n not in self.shared.known]
+            if wanted:
+                self.apply_shared(await self.shared.read(wanted))
+        return self.book.check(key, session, estimate, now, key_limits, key_label)
 
     async def share(self, key: str | None, session: str | None, cost: float) -> None:
         if self.shared is None:
@@ -145,17 +139,6 @@ class SpendTracker:
             restored += 1
         if restored:
             log.info("smart-router: budgets restored from %d record(s) of this month", restored)
-
-    # -- before the call ---------------------------------------------------------------------------
-    def check(
-        self,
-        key: str | None,
-        session: str | None,
-        estimate: float,
-        key_limits: Sequence[Limit] = (),
-        key_label: str | None = None,
-    ) -> BudgetExceeded | None:
-        return self.book.check(key, session, estimate, utc_now(), key_limits, key_label)
 
     # -- after the call ----------------------------------------------------------------------------
     def settle(
