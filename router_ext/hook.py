@@ -213,6 +213,11 @@ class SmartRouterHook(CustomLogger):
     async def _start_catalogue_jobs(self) -> None:
         """Stored listings and prices first (routing works at once after a restart), then a
         fresh listing in the background, then the schedule."""
+        # Named before anything is awaited, so /routing/jobs lists every configured job from the start.
+        if self.settings.discovery.enabled:
+            self.scheduler.declare("discovery")
+        if self.settings.prices.sources:
+            self.scheduler.declare("prices")
         for _ in range(300):  # the Router is built after our callback is loaded
             if _llm_router() is not None:
                 break

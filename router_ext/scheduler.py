@@ -56,6 +56,9 @@ class Scheduler:
         self.jobs: dict[str, JobRecord] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
+    def declare(self, name: str) -> JobRecord:
+        return self.jobs.setdefault(name, JobRecord())
+
     def add(
         self,
         name: str,
@@ -66,7 +69,7 @@ class Scheduler:
     ) -> None:
         """`follow` runs on a replica that skipped a firing, `follow_delay_s` later: it picks up
         what the leader stored (each replica has its own Router to update)."""
-        self.jobs.setdefault(name, JobRecord())
+        self.declare(name)
         if cron:
             loop = asyncio.get_running_loop()
             self._tasks.append(loop.create_task(self._loop(name, cron, job, follow, follow_delay_s)))
@@ -102,7 +105,7 @@ class Scheduler:
             log.exception("smart-router: could not pick up the results of %s", name)
 
     async def run(self, name: str, job: Callable[[], Awaitable[Any]], fire_at: float | None = None) -> Any:
-        record = self.jobs.setdefault(name, JobRecord())
+        record = self.declare(name)
         record.runs = [*record.runs[-99:], fire_at if fire_at is not None else time.time()]
         try:
             result = await job()

@@ -79,7 +79,10 @@ def wait_listed(admin: httpx.Client, seconds: float = 30) -> dict[str, Any]:
     while True:
         sources = admin.get("/routing/discovery").json()["sources"]
         jobs = admin.get("/routing/jobs").json()["jobs"]
-        done = all(s["models"] for s in sources.values()) and jobs["prices"]["last_result"] is not None
+        done = (
+            all(s["models"] for s in sources.values())
+            and jobs.get("prices", {}).get("last_result") is not None
+        )
         if done or time.monotonic() > deadline:
             return sources
         time.sleep(0.2)
