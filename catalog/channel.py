@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,7 +14,9 @@ class Channel:
     provider: str  # "openrouter", "openai", "ollama", ...
     channel: str  # channel name: model_info.channel, else the provider
     api_base: str | None = None
-    tags: frozenset[str] = field(default_factory=frozenset)
+    # Kept as a sorted tuple: a frozenset of ~8 tags is ~700 bytes, the tuple ~120 (10,000 channels
+    # would hold 6 MB of hash tables nobody probes: queries go through the index's postings).
+    tags: Collection[str] = ()
     params_b: float | None = None  # parameter count, billions
     context_tokens: int | None = None  # context window, tokens
     local: bool = False
@@ -27,6 +30,10 @@ class Channel:
     key_fingerprint: str | None = None  # `fp-...` of the API key: never the key itself
     daily_request_quota: int | None = None  # model_info.daily_requests (a free tier's 50/day)
     daily_token_quota: int | None = None  # model_info.daily_tokens
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tags, tuple):
+            object.__setattr__(self, "tags", tuple(sorted(self.tags)))
 
     @property
     def pool(self) -> tuple[str, str, str | None]:

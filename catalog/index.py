@@ -7,6 +7,7 @@ postings map each tag to the positions of the channels carrying it.
 from __future__ import annotations
 
 import difflib
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,9 +30,16 @@ class TagIndex:
         for position, channel in enumerate(self.channels):
             for tag in channel.tags:
                 postings.setdefault(tag, []).append(position)
-        self.postings: dict[str, Positions] = {
-            tag: np.asarray(positions, dtype=np.intp) for tag, positions in postings.items()
-        }
+        # Postings packed into one array (CSR): most tags belong to one or two channels, and an
+        # array object per tag would cost ~110 bytes of header for 8 bytes of data.
+        self._tag_number: dict[str, int] = {tag: n for n, tag in enumerate(postings)}
+        lengths = np.fromiter((len(p) for p in postings.values()), dtype=np.intp, count=len(postings))
+        self._starts = np.zeros(len(postings) + 1, dtype=np.intp)
+        np.cumsum(lengths, out=self._starts[1:])
+        self._flat: Positions = np.fromiter(
+            itertools.chain.from_iterable(postings.values()), dtype=np.intp, count=int(self._starts[-1])
+        )
+        del postings
         nan = float("nan")
         self.params_b = np.array(
             [nan if c.params_b is None else c.params_b for c in self.channels], dtype=np.float64
@@ -63,6 +71,17 @@ class TagIndex:
         # Per-catalogue derived arrays (priority order, static signals), built on first use.
         self.cache: dict[str, npt.NDArray[np.float64]] = {}
 
+    @property
+    def tag_count(self) -> int:
+        return len(self._tag_number)
+
+    def posting(self, tag: str) -> Positions | None:
+        """Positions of the channels carrying `tag` (a view), None when no channel does."""
+        number = self._tag_number.get(tag)
+        if number is None:
+            return None
+        return self._flat[self._starts[number] : self._starts[number + 1]]
+
     def mask(self, query: TagQuery) -> Mask:
         """Channels matching the query, as a boolean mask over positions (a fresh copy: callers
         narrow it). The index never changes, so a query's answer is computed once."""
@@ -77,7 +96,7 @@ class TagIndex:
         if query.include:
             hits = np.zeros(self.size, dtype=np.int32)
             for tag in query.include:
-                posting = self.postings.get(tag)
+                posting = self.posting(tag)
                 if posting is None:
                     return np.zeros(self.size, dtype=np.bool_)
                 hits[posting] += 1
@@ -85,7 +104,7 @@ class TagIndex:
         else:
             mask = self.all.copy()
         for tag in query.exclude:
-            posting = self.postings.get(tag)
+            posting = self.posting(tag)
             if posting is not None:
                 mask[posting] = False
         for bound in query.params:
@@ -95,18 +114,19 @@ class TagIndex:
         return mask
 
     def unknown_tags(self, query: TagQuery) -> list[str]:
-        return sorted(tag for tag in query.include if tag not in self.postings)
+        return sorted(tag for tag in query.include if tag not in self._tag_number)
 
     def closest_tags(self, tag: str, limit: int = 5) -> list[str]:
         if self._sorted_tags is None:
-            self._sorted_tags = sorted(self.postings)
+            self._sorted_tags = sorted(self._tag_number)
         close = difflib.get_close_matches(tag, self._sorted_tags, n=limit, cutoff=0.6)
         if len(close) < limit:  # prefix matches catch `qwen` -> `qwen3` that difflib ranks low
             close += [t for t in self._sorted_tags if t.startswith(tag) and t not in close]
         return close[:limit]
 
     def tag_counts(self) -> dict[str, int]:
-        return {tag: int(posting.size) for tag, posting in sorted(self.postings.items())}
+        sizes = np.diff(self._starts)
+        return {tag: int(sizes[n]) for tag, n in sorted(self._tag_number.items())}
 
 
 def _compare(values: npt.NDArray[np.float64], bound: Bound) -> Mask:

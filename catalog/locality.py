@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from urllib.parse import urlsplit
 
@@ -10,6 +11,7 @@ LOCAL_PROVIDERS = frozenset({"ollama", "ollama_chat", "lm_studio"})
 _LOCAL_HOSTNAMES = frozenset({"localhost", "host.docker.internal"})
 
 
+@functools.lru_cache(maxsize=1024)  # thousands of channels share a handful of endpoints
 def is_local_endpoint(api_base: str | None, provider: str = "") -> bool:
     if provider in LOCAL_PROVIDERS and not api_base:
         return True  # LiteLLM's default base for these providers is localhost

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
@@ -13,6 +14,7 @@ _SECRET_PATTERNS = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)  # many channels share a key: one fingerprint string for all
 def key_fingerprint(api_key: str | None) -> str | None:
     """A stable, non-reversible id for a key: `fp-` + 12 hex digits of its SHA-256."""
     if not api_key:

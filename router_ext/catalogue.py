@@ -35,7 +35,7 @@ class Catalogue:
             log.info(
                 "smart-router: indexed %d channels, %d tags in %.1f ms",
                 self._index.size,
-                len(self._index.postings),
+                self._index.tag_count,
                 (time.perf_counter() - started) * 1000,
             )
         return self._index

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
+from router_ext.yaml_io import dump_yaml, load_yaml
 
 DEFAULT_CONFIG = "config/config.yaml"
 DEFAULT_HOST = "127.0.0.1"
@@ -62,7 +62,7 @@ def serve(args: argparse.Namespace) -> int:
     if not config_path.exists():
         print(f"smart-router: config file not found: {config_path}", file=sys.stderr)
         return 2
-    document = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    document = load_yaml(config_path.read_text(encoding="utf-8")) or {}
     launch = prepare_launch_config(document, os.environ)
     for model_name, variable in sorted(launch.skipped.items()):
         print(f"smart-router: channel {model_name!r} is off: set {variable} to enable it", file=sys.stderr)
@@ -76,7 +76,7 @@ def serve(args: argparse.Namespace) -> int:
         )
     rendered_dir = Path(tempfile.mkdtemp(prefix="smart-router-"))
     rendered = rendered_dir / "config.yaml"
-    rendered.write_text(yaml.safe_dump(launch.document, sort_keys=False), encoding="utf-8")
+    rendered.write_text(dump_yaml(launch.document), encoding="utf-8")
     os.environ["SMART_ROUTER_SOURCE_CONFIG"] = str(config_path.resolve())
     argv = [
         sys.executable,
@@ -106,7 +106,7 @@ def _database_url(args: argparse.Namespace) -> str:
         return os.environ["ROUTER_DATABASE_URL"]
     config_path = Path(args.config)
     if config_path.exists():
-        document = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        document = load_yaml(config_path.read_text(encoding="utf-8")) or {}
         configured = (document.get("smart_router") or {}).get("database_url")
         if configured:
             return str(configured)
@@ -118,7 +118,8 @@ def keys(args: argparse.Namespace) -> int:
     import asyncio
 
     load_env_file(Path(args.env_file))
-    from router_ext.client_keys import KeyRequestError, KeyTable
+    from router_ext.client_keys import KeyRequestError
+    from router_ext.key_table import KeyTable
     from router_ext.store import RecordStore, migrate
 
     async def run() -> int:
@@ -184,7 +185,7 @@ def _launch_document(args: argparse.Namespace) -> dict[str, Any] | None:
     if not config_path.exists():
         print(f"smart-router: config file not found: {config_path}", file=sys.stderr)
         return None
-    document = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    document = load_yaml(config_path.read_text(encoding="utf-8")) or {}
     return prepare_launch_config(document, os.environ).document
 
 

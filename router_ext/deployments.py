@@ -8,6 +8,7 @@ LiteLLM's own keys (`supports_function_calling`, `supports_vision`, `max_input_t
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -101,7 +102,7 @@ def _provider(upstream: str, params: Mapping[str, Any]) -> str:
     if explicit:
         return str(explicit)
     if "/" in upstream:
-        return upstream.split("/", 1)[0].lower()
+        return sys.intern(upstream.split("/", 1)[0].lower())  # one string per provider, not per channel
     try:
         return str(litellm.get_llm_provider(model=upstream)[1])
     except Exception:  # noqa: BLE001  # LiteLLM raises bare exceptions for names it cannot place

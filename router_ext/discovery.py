@@ -17,15 +17,14 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import TYPE_CHECKING, Any
 
 from router_ext.deployments import api_key
-from router_ext.store import discovered_models
 from scrapers.fetch import FetchError, fetch_json
 from scrapers.listing import ListedModel, ListingError, listing_headers, listing_url, parse_listing
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("smart_router")
 DISCOVERED = "discovered_from"  # model_info key naming the wildcard a deployment came from
@@ -138,6 +137,10 @@ class Discovery:
         result = DiscoveryResult()
         if engine is None or not self.sources:
             return result
+        import sqlalchemy as sa  # loaded with the store, never on the proxy's start
+
+        from router_ext.store import discovered_models
+
         async with engine.connect() as conn:
             rows = (await conn.execute(sa.select(discovered_models))).mappings().all()
         stored: dict[str, list[ListedModel]] = {}
@@ -237,6 +240,8 @@ class Discovery:
         engine = self._engine()
         if engine is None:
             return
+        from router_ext.store import discovered_models
+
         now = dt.datetime.fromtimestamp(time.time(), tz=dt.UTC)
         try:
             async with engine.begin() as conn:

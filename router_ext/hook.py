@@ -49,7 +49,7 @@ from health.classify import ErrorKind
 from router_ext.catalogue import Catalogue
 from router_ext.channel_health import ChannelHealth
 from router_ext.client_auth import KEY_ID_FIELD
-from router_ext.client_keys import ClientKey, KeyRing, KeyTable
+from router_ext.client_keys import ClientKey, KeyRing
 from router_ext.discovery import Discovery, wildcard_sources
 from router_ext.errors import router_error
 from router_ext.litellm_kwargs import (
@@ -74,12 +74,11 @@ from router_ext.reload import (
 )
 from router_ext.request_facts import request_facts, requested_strategy
 from router_ext.scheduler import Leader, Scheduler
-from router_ext.settings import RouterSettings, SettingsError, load_settings
+from router_ext.settings import DEFAULT_DATABASE_URL, RouterSettings, SettingsError, settings_of
 from router_ext.shared_spend import SharedSpend, refresh_loop
 from router_ext.shared_state import LocalState, RedisState
 from router_ext.spend_tracker import SpendTracker, key_hash_of, session_of, utc_now
 from router_ext.state import RoutingState, UnknownStrategyError
-from router_ext.store import DEFAULT_URL, RecordStore
 from strategies.base import RequestFacts
 from strategies.decision import Decision, NoChannelError, decide
 from strategies.filters import HardFilter
@@ -118,11 +117,11 @@ class SmartRouterHook(CustomLogger):
             raise SettingsError(f"smart_router.strategy: {error}") from None
         shared = RedisState(redis_url) if redis_url else LocalState()
         self.health = ChannelHealth(settings.health, self.state, shared)
-        url = settings.database_url or os.environ.get("ROUTER_DATABASE_URL") or DEFAULT_URL
+        url = settings.database_url or os.environ.get("ROUTER_DATABASE_URL") or DEFAULT_DATABASE_URL
         self.spend = SpendTracker(
             settings,
             self.state,
-            RecordStore(url) if settings.records else None,
+            url if settings.records else None,
             SharedSpend(redis_url) if redis_url else None,
         )
         self._spend_started = False
@@ -191,6 +190,8 @@ class SmartRouterHook(CustomLogger):
             await self.spend.start()
             store = self.spend.store
             if store is not None and store.engine is not None:
+                from router_ext.key_table import KeyTable  # SQL: loaded with the store, off the start
+
                 self.keys.attach(KeyTable(store.engine))
         except Exception:  # no database must never stop routing
             self.keys.expected = False
@@ -790,16 +791,16 @@ def _config_path() -> str | None:
 
 
 def _build() -> SmartRouterHook:
-    import yaml
-
     from router_ext.shared_state import redis_url_from
+    from router_ext.yaml_io import load_yaml
 
     path = _config_path()
-    settings = load_settings(path)
     document: dict[str, Any] = {}
+    settings = RouterSettings()
     if path:
         with open(path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle) or {}
+            document = load_yaml(handle) or {}
+        settings = settings_of(document, path)
     hook = SmartRouterHook(settings, redis_url_from(document, settings.redis_url, dict(os.environ)))
     from router_ext.routes import mount_routes
 

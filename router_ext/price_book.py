@@ -16,16 +16,15 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import TYPE_CHECKING, Any
 
 from router_ext.settings import PriceSettings, PriceSource
-from router_ext.store import price_history
 from scrapers import openrouter, siliconflow
 from scrapers.fetch import FetchError, fetch, fetch_json
 from scrapers.prices import LayoutChanged, Price
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("smart_router")
 PRICE_SOURCE = "price_source"  # model_info: "config" or the scraper that set the price
@@ -223,6 +222,8 @@ class PriceBook:
         engine = self._engine()
         if engine is None or not changed:
             return
+        from router_ext.store import price_history  # loaded with the store, never on the proxy's start
+
         at = dt.datetime.fromtimestamp(now, tz=dt.UTC)
         rows = [
             {
@@ -247,6 +248,10 @@ class PriceBook:
         engine = self._engine()
         if engine is None:
             return 0
+        import sqlalchemy as sa
+
+        from router_ext.store import price_history
+
         h = price_history.c
         newest = (
             sa.select(h.channel, h.model_id, sa.func.max(h.id).label("id"))
@@ -271,6 +276,10 @@ class PriceBook:
         engine = self._engine()
         if engine is None:
             return []
+        import sqlalchemy as sa
+
+        from router_ext.store import price_history
+
         h = price_history.c
         query = (
             sa.select(price_history)

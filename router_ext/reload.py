@@ -25,6 +25,7 @@ from router_ext.discovery import DISCOVERED
 from router_ext.launch_config import prepare_launch_config
 from router_ext.price_book import CONFIG_PRICES, PRICE_AT, PRICE_SOURCE
 from router_ext.settings import SECTION
+from router_ext.yaml_io import load_yaml
 
 log = logging.getLogger("smart_router")
 OURS = {DISCOVERED, PRICE_SOURCE, PRICE_AT, CONFIG_PRICES}  # model_info keys we add at run time
@@ -64,7 +65,7 @@ def read_config(path: str) -> tuple[dict[str, Any], dict[str, str]]:
     """(the config as served, channels left out because their key variable is unset)."""
     try:
         with open(path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle) or {}
+            document = load_yaml(handle) or {}
     except (OSError, yaml.YAMLError) as error:
         raise ReloadError(f"cannot read {path}: {error}") from None
     if not isinstance(document, dict) or not isinstance(document.get("model_list") or [], list):

@@ -22,11 +22,11 @@ from router_ext.key_routes import build_key_router
 from router_ext.price_book import PRICE_AT, PRICE_SOURCE
 from router_ext.spend_tracker import utc_now
 from router_ext.state import UnknownStrategyError
-from router_ext.store import RecordStore
 from router_ext.ui import build_ui_router
 
 if TYPE_CHECKING:
     from router_ext.hook import SmartRouterHook
+    from router_ext.store import RecordStore
 
 T = TypeVar("T")
 

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from accounting.budgets import Limit
@@ -18,6 +17,7 @@ from catalog.virtual import BUILTIN_VIRTUAL_MODELS, RouteSpec
 from health.breaker import BreakerPolicy
 
 SECTION = "smart_router"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/router.db"
 
 
 class SettingsError(ValueError):
@@ -276,11 +276,8 @@ def parse_settings(section: Mapping[str, Any] | None) -> RouterSettings:
     return settings
 
 
-def load_settings(config_path: str | Path | None) -> RouterSettings:
-    if not config_path:
-        return RouterSettings()
-    with open(config_path, encoding="utf-8") as handle:
-        document = yaml.safe_load(handle) or {}
+def settings_of(document: Any, config_path: str | Path) -> RouterSettings:
+    """Our section of an already parsed config."""
     if not isinstance(document, Mapping):
         raise SettingsError(f"{config_path}: the config must be a YAML mapping")
     return parse_settings(document.get(SECTION))

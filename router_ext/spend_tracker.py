@@ -7,13 +7,18 @@ includes it); a stream when LiteLLM reports its end. Either way a request is set
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import datetime as dt
 import hashlib
+import importlib
 import logging
+import signal
+import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accounting.budgets import ADJECTIVE, BudgetExceeded, Limit, SpendBook, period_key
 from accounting.cost import Usage, request_cost
@@ -21,10 +26,13 @@ from catalog.channel import Channel
 from router_ext.settings import RouterSettings
 from router_ext.shared_spend import SharedSpend, session_key, total_key
 from router_ext.state import RoutingState
-from router_ext.store import RecordStore
+
+if TYPE_CHECKING:
+    from router_ext.store import RecordStore
 
 log = logging.getLogger("smart_router")
 MAX_SETTLED = 20_000
+EARLY_RECORDS = 50_000  # records made before the store exists (its first second or so)
 
 
 def utc_now() -> dt.datetime:
@@ -59,13 +67,16 @@ class SpendTracker:
         self,
         settings: RouterSettings,
         state: RoutingState,
-        store: RecordStore | None,
+        store_url: str | None,
         shared: SharedSpend | None = None,
     ) -> None:
         self.book = SpendBook(settings.budgets.limits())
         self.on_budget = settings.on_budget
         self.state = state
-        self.store = store
+        self.store_url = store_url  # None: records are off
+        self.store: RecordStore | None = None  # made by start(), off the event loop
+        self._early: deque[dict[str, Any]] = deque(maxlen=EARLY_RECORDS)
+        self._background: asyncio.Task[None] | None = None
         self.shared = shared
         self.settled: OrderedDict[str, float] = OrderedDict()
         self._mirror: dict[str, tuple[str, ...]] = {}  # Redis key -> where it lives in the book
@@ -128,17 +139,70 @@ class SpendTracker:
         self.apply_shared(await self.shared.add(dict.fromkeys(names, cost)))
 
     async def start(self) -> None:
-        if self.store is None:
+        if self.store_url is None:
             return
-        await self.store.start()
+        # SQLAlchemy (~1 s of imports, 16 MB) is loaded in a thread once the proxy runs: the
+        # first requests are not held up by it, and nothing on the request path needs it.
+        self._guard_exit()
+        module = await asyncio.to_thread(importlib.import_module, "router_ext.store")
+        store = module.RecordStore(self.store_url)
+        while self._early:
+            store.add(self._early.popleft())
+        self.store = store
+        await store.start()
         now = utc_now()
         month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         restored = 0
-        for key, session, at, cost in await self.store.spend_since(month_start):
+        for key, session, at, cost in await store.spend_since(month_start):
             self._settle_totals(key, session, cost, at)
             restored += 1
         if restored:
             log.info("smart-router: budgets restored from %d record(s) of this month", restored)
+
+    def _guard_exit(self) -> None:
+        """Records made before the store runs are written at exit too: on SIGTERM / SIGINT (uvicorn
+        re-raises them after its shutdown, which skips atexit) and at a normal exit."""
+        atexit.register(self.write_pending_now)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(signum)
+
+            def handler(number: int, frame: Any, previous: Any = previous) -> None:
+                # On the loop, after the callbacks already queued (the last answers' records).
+                loop.call_soon_threadsafe(self._on_exit_signal)
+                if callable(previous):
+                    previous(number, frame)
+                elif previous == signal.SIG_DFL:
+                    signal.signal(number, signal.SIG_DFL)
+                    signal.raise_signal(number)
+
+            signal.signal(signum, handler)
+
+    def _on_exit_signal(self) -> None:
+        if self.store is None:
+            self.write_pending_now()  # blocks the loop for the write: fine at shutdown
+        elif not self.store.running:  # starting: one writer per database, so let it finish
+            self._background = asyncio.get_running_loop().create_task(self._flush_once_started())
+
+    async def _flush_once_started(self, wait_s: float = 5.0) -> None:
+        deadline = time.monotonic() + wait_s
+        while self.store is not None and not self.store.running and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if self.store is not None and self.store.running:
+            await self.store.flush(attempts=3)
+
+    def write_pending_now(self) -> None:
+        """Blocking write of the records made before the store existed (a running store
+        flushes on its own)."""
+        if self.store_url is None or self.store is not None or not self._early:
+            return
+        module = importlib.import_module("router_ext.store")  # waits for the import in progress
+        store = module.RecordStore(self.store_url)
+        while self._early:
+            store.add(self._early.popleft())
+        store.flush_at_exit(migrate_first=True)
 
     # -- after the call ----------------------------------------------------------------------------
     def settle(
@@ -167,6 +231,8 @@ class SpendTracker:
     def record(self, record: dict[str, Any]) -> None:
         if self.store is not None:
             self.store.add(record)
+        elif self.store_url is not None:
+            self._early.append(record)
 
     def _settle_totals(self, key: str | None, session: str | None, cost: float, at: dt.datetime) -> None:
         self.book.settle(key, session, cost, at)

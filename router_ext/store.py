@@ -28,9 +28,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from router_ext.settings import DEFAULT_DATABASE_URL
+
 log = logging.getLogger("smart_router")
 
-DEFAULT_URL = "sqlite+aiosqlite:///data/router.db"
+DEFAULT_URL = DEFAULT_DATABASE_URL
 metadata = sa.MetaData()
 
 schema = sa.Table("router_schema", metadata, sa.Column("version", sa.Integer, nullable=False))
@@ -224,23 +226,47 @@ class RecordStore:
 
             signal.signal(signum, handler)
 
-    def flush_at_exit(self) -> None:
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    def flush_at_exit(self, migrate_first: bool = False) -> None:
         """Last chance on shutdown: the proxy's event loop may be gone without cancelling our
-        writer, so write what is left with a fresh loop and engine."""
+        writer (or may still be running, when called from a signal handler), so write what is
+        left with a fresh loop and engine, in a thread of its own. `migrate_first`: the store
+        never started, so the tables may not exist yet."""
         if not self.buffer:
             return
 
         async def write_rest() -> None:
             self.engine = create_async_engine(self.url)
             try:
+                if migrate_first:  # the store's own start may be migrating at the same moment
+                    for attempt in range(5):
+                        try:
+                            await migrate(self.engine)
+                            break
+                        except Exception:
+                            if attempt == 4:
+                                raise
+                            await asyncio.sleep(0.2)
                 await self.flush(attempts=3)
             finally:
                 await self.engine.dispose()
 
-        try:
-            asyncio.run(write_rest())
-        except Exception:  # at exit there is nobody left to raise to
-            log.exception("smart-router: could not flush records at exit")
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(write_rest())
+            except Exception as error:  # noqa: BLE001  # at exit there is nobody left to raise to
+                failed.append(error)
+
+        writer = threading.Thread(target=run, name="smart-router-exit-flush")
+        writer.start()
+        writer.join()
+        if failed:
+            log.error("smart-router: could not flush records at exit: %s", type(failed[0]).__name__)
         if self.buffer:
             log.error("smart-router: %d record(s) could not be written at exit", len(self.buffer))
         else:

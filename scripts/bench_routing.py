@@ -127,7 +127,7 @@ def main() -> None:
             r50, r99 = percentiles(resolve, args.runs)
             d50, d99 = percentiles(decision, args.runs)
             print(f"{size:>8} {name:<26} {matches:>7} {r50:>11.4f} {r99:>8.4f} {d50:>10.4f} {d99:>8.4f}")
-        print(f"{'':>8} (index of {size} channels, {len(index.postings)} tags built in {build_ms:.1f} ms)")
+        print(f"{'':>8} (index of {size} channels, {index.tag_count} tags built in {build_ms:.1f} ms)")
 
 
 if __name__ == "__main__":

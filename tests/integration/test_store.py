@@ -188,3 +188,38 @@ def test_rows_with_different_fields_and_a_bad_record_do_not_block_the_rest(tmp_p
         await store.close()
 
     asyncio.run(scenario())
+
+
+def test_records_made_before_the_store_exists_are_written_at_exit(tmp_path: Path) -> None:
+    """The store (and SQLAlchemy) is loaded after the proxy serves; a stop in that first second
+    must not lose the records of the first answers."""
+    from router_ext.settings import RouterSettings
+    from router_ext.spend_tracker import SpendTracker
+    from router_ext.state import RoutingState
+    from strategies.registry import build_strategies
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/early.db"
+    tracker = SpendTracker(RouterSettings(), RoutingState(build_strategies(), "balanced"), store_url=url)
+    for _ in range(3):
+        tracker.record(record())
+    assert tracker.store is None
+    tracker.write_pending_now()
+    assert asyncio.run(count(url)) == 3
+    tracker.write_pending_now()  # nothing left: nothing written twice
+    assert asyncio.run(count(url)) == 3
+
+
+def test_starting_the_hook_does_not_load_sqlalchemy() -> None:
+    """SQLAlchemy costs ~1 s and 16 MB at start; only the store (started in the background) needs it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, router_ext.hook, router_ext.routes, router_ext.client_auth;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'aiosqlite', 'asyncpg'}))"
+    )
+    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -60,7 +60,7 @@ def test_on_budget_rule_switches_the_strategy_and_says_why() -> None:
         {"budgets": {"global": {"day": 1.0}}, "on_budget": {"at_percent": 80, "strategy": "free_first"}}
     )
     state = RoutingState(build_strategies(), "balanced")
-    tracker = SpendTracker(settings, state, store=None)
+    tracker = SpendTracker(settings, state, store_url=None)
     tracker.settle("r1", channel(0.1, 0.1), Usage(4, 3), None, "k", "s")  # $0.70
     assert state.active == "balanced"
     tracker.settle("r2", channel(0.1, 0.1), Usage(1, 1), None, "k", "s")  # $0.90 = 90%
