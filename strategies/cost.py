@@ -28,11 +28,16 @@ def price_arrays(index: TagIndex) -> tuple[np.ndarray, np.ndarray]:
 
 
 def estimated_cost(
-    index: TagIndex, candidates: np.ndarray, prompt_tokens: int, output_tokens: int
+    index: TagIndex, candidates: np.ndarray, prompt_tokens: int, output_tokens: int, everyone: bool = False
 ) -> np.ndarray:
-    """USD for this request on each candidate; NaN where the price is unknown."""
+    """USD for this request on each candidate; NaN where the price is unknown. `everyone`: the
+    candidates are all channels (no gather needed)."""
     input_price, output_price = price_arrays(index)
-    return input_price[candidates] * prompt_tokens + output_price[candidates] * output_tokens
+    if not everyone:
+        input_price, output_price = input_price[candidates], output_price[candidates]
+    cost = input_price * prompt_tokens
+    cost += output_price * output_tokens
+    return cost
 
 
 def prices_unknown(index: TagIndex) -> bool:

@@ -33,6 +33,7 @@ class Observations:
         # Kept current on every event, so a request reads them without computing anything.
         self.ttft_or_prior = np.full(size, PRIOR_TTFT_MS)
         self.tokens_per_s_or_prior = np.full(size, PRIOR_TOKENS_PER_S)
+        self.ms_per_token = np.full(size, 1000.0 / PRIOR_TOKENS_PER_S)
         self.rate = np.full(size, RELIABILITY_PRIOR_SUCCESSES / RELIABILITY_PRIOR_TOTAL)
 
     def rebind(self, index: TagIndex) -> Observations:
@@ -50,6 +51,7 @@ class Observations:
                 "failures",
                 "ttft_or_prior",
                 "tokens_per_s_or_prior",
+                "ms_per_token",
                 "rate",
             ):
                 getattr(fresh, name)[new_position] = getattr(self, name)[old]
@@ -69,6 +71,7 @@ class Observations:
         if output_tokens > 1 and generation_s > 0:
             _ewma(self.tokens_per_s, position, output_tokens / generation_s)
             self.tokens_per_s_or_prior[position] = self.tokens_per_s[position]
+            self.ms_per_token[position] = 1000.0 / max(self.tokens_per_s[position], 1e-3)
         self._outcome(position, success=True)
 
     def record_failure(self, channel_id: str) -> None:

@@ -36,14 +36,13 @@ def compute_signals(
     signals: dict[str, np.ndarray] = {}
     for name in names:
         if name == "cost":
-            cost = estimated_cost(index, candidates, request.prompt_tokens, request.max_output_tokens)
-            signals[name] = _lower_is_better(cost) if prices_unknown(index) else _lower_is_better_dense(cost)
+            signals[name] = cost_signal(index, candidates, request)
         elif name == "free":
             signals[name] = index.free_f[candidates]
         elif name == "local":
             signals[name] = index.local_f[candidates]
         elif name == "speed":  # prior-filled: never NaN
-            signals[name] = _lower_is_better_dense(expected_duration_ms(observations, candidates, request))
+            signals[name] = lower_is_better_dense(expected_duration_ms(observations, candidates, request))
         elif name == "quality":
             signals[name] = quality_array(index)[candidates]
         elif name == "reliability":
@@ -53,15 +52,23 @@ def compute_signals(
     return signals
 
 
-def expected_duration_ms(
-    observations: Observations, candidates: np.ndarray, request: RequestFacts
+def cost_signal(
+    index: TagIndex, candidates: np.ndarray, request: RequestFacts, everyone: bool = False
 ) -> np.ndarray:
-    ttft = observations.ttft_or_prior[candidates]
-    tps = observations.tokens_per_s_or_prior[candidates]
-    return ttft + (1000.0 * request.max_output_tokens) / np.maximum(tps, 1e-3)
+    cost = estimated_cost(index, candidates, request.prompt_tokens, request.max_output_tokens, everyone)
+    return _lower_is_better(cost) if prices_unknown(index) else lower_is_better_dense(cost)
 
 
-def _lower_is_better_dense(values: np.ndarray) -> np.ndarray:
+def expected_duration_ms(
+    observations: Observations, candidates: np.ndarray, request: RequestFacts, everyone: bool = False
+) -> np.ndarray:
+    """`everyone`: the candidates are all channels, so no gather is needed."""
+    ttft = observations.ttft_or_prior if everyone else observations.ttft_or_prior[candidates]
+    per_token = observations.ms_per_token if everyone else observations.ms_per_token[candidates]
+    return ttft + request.max_output_tokens * per_token
+
+
+def lower_is_better_dense(values: np.ndarray) -> np.ndarray:
     """`_lower_is_better` for values known to hold no NaN: half the array passes."""
     low = values.min()
     span = values.max() - low

@@ -14,7 +14,14 @@ from catalog.index import Positions, TagIndex
 from strategies.base import Ranking, RequestFacts
 from strategies.observations import Observations
 from strategies.priority import priority_rank
-from strategies.signals import SIGNALS, compute_signals
+from strategies.quality import quality_array
+from strategies.signals import (
+    SIGNALS,
+    compute_signals,
+    cost_signal,
+    expected_duration_ms,
+    lower_is_better_dense,
+)
 
 DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
     #                   cost  free  local speed quality reliability
@@ -50,11 +57,14 @@ class WeightedStrategy:
         observations: Observations,
         all_signals: bool = False,
     ) -> Ranking:
-        names = SIGNALS if all_signals else self._active
-        signals = compute_signals(index, observations, candidates, request, names)
-        scores = np.zeros(candidates.size)
-        for name in self._active:
-            scores += self.weights[name] * signals[name]
+        if all_signals:  # /routing/explain: every signal, kept for the answer
+            signals = compute_signals(index, observations, candidates, request, SIGNALS)
+            scores = np.zeros(candidates.size)
+            for name in self._active:
+                scores += self.weights[name] * signals[name]
+        else:
+            signals = {}
+            scores = self._scores(index, candidates, request, observations)
         # Highest score first; equal scores in priority order.
         if candidates.size > 4 * limit:  # only the top `limit` (and their ties) need sorting
             kth = np.partition(scores, candidates.size - limit)[candidates.size - limit]
@@ -63,5 +73,36 @@ class WeightedStrategy:
         else:
             order = np.lexsort((priority_rank(index)[candidates], -scores))[:limit]
         # Per-signal values are for /routing/explain; the request path needs only the ranking.
-        detail = {name: values[order] for name, values in signals.items()} if all_signals else {}
+        detail = {name: values[order] for name, values in signals.items()}
         return Ranking(candidates[order], scores[order], detail)
+
+    def _scores(
+        self, index: TagIndex, candidates: Positions, request: RequestFacts, observations: Observations
+    ) -> np.ndarray:
+        """The weighted sum on the request path. The signals that do not depend on the request
+        (free, local, quality) are summed once per catalogue; with every channel a candidate
+        (`auto`) the per-channel arrays are used as they are, without gathering."""
+        everyone = candidates.size == index.size  # positions are unique: all of them
+        static = self._static_part(index)
+        scores = static.copy() if everyone else static[candidates]
+        w = self.weights
+        if w["cost"]:
+            scores += w["cost"] * cost_signal(index, candidates, request, everyone)
+        if w["speed"]:
+            duration = expected_duration_ms(observations, candidates, request, everyone)
+            scores += w["speed"] * lower_is_better_dense(duration)
+        if w["reliability"]:
+            rate = observations.success_rate()
+            scores += w["reliability"] * (rate if everyone else rate[candidates])
+        return scores
+
+    def _static_part(self, index: TagIndex) -> np.ndarray:
+        w = self.weights
+        key = f"static:{w['free']}:{w['local']}:{w['quality']}"
+        cached = index.cache.get(key)
+        if cached is None:
+            cached = (
+                w["free"] * index.free_f + w["local"] * index.local_f + w["quality"] * quality_array(index)
+            )
+            index.cache[key] = cached
+        return cached
