@@ -301,11 +301,11 @@ def bench_proxies(size: int, memory_size: int, requests: int) -> dict[str, Any]:
             for (name, workload), row_figures in measured.items():
                 row = {"proxy": name, "request": workload, "concurrency": concurrency, **row_figures}
                 result["e2e"].append(row)
-            print(
-                f"  e2e {name:<14} {workload:<28} c={concurrency:<2} median {row['median_ms']:.2f} ms "
-                f"p95 {row['p95_ms']:.2f} ms  {row['rps']:.0f} req/s",
-                flush=True,
-            )
+                print(
+                    f"  e2e {name:<14} {workload:<28} c={concurrency:<2} median {row['median_ms']:.2f} ms "
+                    f"p95 {row['p95_ms']:.2f} ms  {row['rps']:.0f} req/s",
+                    flush=True,
+                )
         for proxy in proxies.values():
             proxy.stop()
         for smart in (False, True):
