@@ -51,6 +51,8 @@ async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
         raise router_error(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'")
     if hmac.compare_digest(presented.encode(), str(master_key).encode()):
         return UserAPIKeyAuth(api_key=presented, user_role=LitellmUserRoles.PROXY_ADMIN)
+    if not ring.loaded:
+        proxy_handler.start_now()  # the key table lives in the store, started after the first answer
     key = await ring.find(presented)
     if key is None:
         raise router_error(

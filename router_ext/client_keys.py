@@ -183,6 +183,10 @@ class KeyRing:
                 log.warning("smart-router: client keys not reloaded (%s)", type(error).__name__)
             await asyncio.sleep(self.refresh_s)
 
+    @property
+    def loaded(self) -> bool:
+        return self._loaded.is_set()
+
     async def find(self, raw: str) -> ClientKey | None:
         digest = hash_key(raw)
         key = self.by_hash.get(digest)

@@ -72,7 +72,7 @@ from router_ext.reload import (
     section_changed,
     source_config_path,
 )
-from router_ext.request_facts import request_facts, requested_strategy
+from router_ext.request_facts import load_tokenizer, request_facts, requested_strategy
 from router_ext.scheduler import Leader, Scheduler
 from router_ext.settings import DEFAULT_DATABASE_URL, RouterSettings, SettingsError, settings_of
 from router_ext.shared_spend import SharedSpend, refresh_loop
@@ -87,6 +87,7 @@ from strategies.registry import build_strategies
 from strategies.rotation import rotate_pools
 
 log = logging.getLogger("smart_router")
+STARTUP_IDLE_S = 5.0  # background start-up work waits this long for a first request
 
 
 class AllChannelsFailed(HTTPException):
@@ -147,6 +148,7 @@ class SmartRouterHook(CustomLogger):
         )
         self.scheduler = Scheduler(Leader(redis_url))
         self._restored = asyncio.Event()  # stored listings applied: discovered names route
+        self._due = asyncio.Event()  # start the store and the catalogue jobs now
         self._reload_lock = asyncio.Lock()
         self._wildcards: bool | None = None
         self._background: list[asyncio.Task[None]] = []
@@ -177,13 +179,30 @@ class SmartRouterHook(CustomLogger):
         if not self._spend_started:
             self._spend_started = True
             loop = asyncio.get_running_loop()
-            self._background.append(loop.create_task(self._start_spend()))
+            self._background.append(loop.create_task(self._start_when_due()))
             if self.spend.shared is not None:
                 interval = self.settings.health.sync_interval_s
                 self._background.append(
                     loop.create_task(refresh_loop(self.spend.shared, self.spend.apply_shared, interval))
                 )
             self._reload_on_sighup()
+
+    def start_now(self) -> None:
+        """Something needs the store or the stored listings: start them without waiting."""
+        self._due.set()
+
+    async def _start_when_due(self) -> None:
+        """The store (SQLAlchemy), the tokenizer and the catalogue jobs start after the first
+        answer, or once the proxy has been idle a few seconds, or at once when something needs
+        them (a client key, stored listings, an admin query): ~2 s of imports and loading that
+        would otherwise compete with the first request for the one interpreter lock."""
+        for _ in range(round(STARTUP_IDLE_S / 0.25)):  # loop turns, not a deadline: LiteLLM's
+            if self._due.is_set():  # start-up holds the loop for seconds at a time
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._due.wait(), timeout=0.25)
+        self._background.append(asyncio.get_running_loop().create_task(load_tokenizer()))
+        await self._start_spend()
 
     async def _start_spend(self) -> None:
         try:
@@ -371,6 +390,7 @@ class SmartRouterHook(CustomLogger):
     ) -> dict:
         self.ensure_started()
         if not self._restored.is_set() and self._has_wildcards():
+            self.start_now()
             # The first requests after a start wait (briefly) for the stored listings, so a
             # discovered model routes at once rather than 404 until the cache fills.
             with contextlib.suppress(TimeoutError):
@@ -519,6 +539,7 @@ class SmartRouterHook(CustomLogger):
     async def async_log_success_event(
         self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
+        self.start_now()  # the first answer is out: background start-up work may begin
         deployment_id = deployment_id_of(kwargs)
         if not deployment_id:
             return
@@ -643,6 +664,7 @@ class SmartRouterHook(CustomLogger):
         user_api_key_dict: Any,
         traceback_str: Any = None,
     ) -> HTTPException | None:
+        self.start_now()
         routed = (request_data.get("metadata") or {}).get(METADATA_KEY)
         if not routed:
             return None
@@ -791,13 +813,19 @@ def _config_path() -> str | None:
 
 
 def _build() -> SmartRouterHook:
+    import json
+
+    from router_ext.launch_config import RENDERED_ENV, SECTIONS_ENV
     from router_ext.shared_state import redis_url_from
     from router_ext.yaml_io import load_yaml
 
     path = _config_path()
     document: dict[str, Any] = {}
     settings = RouterSettings()
-    if path:
+    if path and path == os.environ.get(RENDERED_ENV) and os.environ.get(SECTIONS_ENV):
+        document = json.loads(os.environ[SECTIONS_ENV])  # `smart-router serve` parsed it already
+        settings = settings_of(document, path)
+    elif path:
         with open(path, encoding="utf-8") as handle:
             document = load_yaml(handle) or {}
         settings = settings_of(document, path)

@@ -34,6 +34,7 @@ def build_key_router(hook: SmartRouterHook) -> APIRouter:
     def table() -> KeyTable:
         store = hook.spend.store
         if store is None or store.engine is None:
+            hook.start_now()
             raise router_error(
                 503, "store_unavailable", "client keys live in the record store, which is off or not started"
             )

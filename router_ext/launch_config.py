@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ENV_PREFIX = "os.environ/"
+RENDERED_ENV = "SMART_ROUTER_RENDERED_CONFIG"  # the file `serve` handed to LiteLLM
+SECTIONS_ENV = "SMART_ROUTER_CONFIG_SECTIONS"  # that file minus model_list, as JSON
 CUSTOM_AUTH = "router_ext.client_auth.user_api_key_auth"
 
 

@@ -31,7 +31,7 @@ def usage_of(logged: Mapping[str, Any], response: Any, routed: Mapping[str, Any]
     for choice in getattr(response, "choices", None) or []:
         message = getattr(choice, "message", None) or getattr(choice, "delta", None)
         text += str(getattr(message, "content", "") or "")
-    return Usage(int(routed.get("prompt_tokens") or 0), count_tokens(text), counted=True)
+    return Usage(int(routed.get("prompt_tokens") or 0), count_tokens(text, exact=True), counted=True)
 
 
 def record_base(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,19 +38,34 @@ def prompt_tokens(messages: Any) -> int:
                 str(p.get("text", "")) for p in content if isinstance(p, Mapping) and p.get("type") == "text"
             ]
     text = "\n".join(texts)
-    return (
-        len(_encoding().encode(text, disallowed_special=())) + 4 * len(messages)
-        if text
-        else 4 * len(messages)
-    )
+    return count_tokens(text) + 4 * len(messages)
 
 
-def count_tokens(text: str) -> int:
-    return len(_encoding().encode(text, disallowed_special=())) if text else 0
+def count_tokens(text: str, exact: bool = False) -> int:
+    """`exact`: load the tokenizer now if it is not loaded yet (what is billed must be counted,
+    not estimated; routing can do with an estimate for the first second)."""
+    if not text:
+        return 0
+    if exact and _ENCODING[0] is None:
+        _ENCODING[0] = _load_encoding()
+    encoding = _ENCODING[0]
+    if encoding is None:
+        # The first requests after a start, while the tokenizer loads in the background:
+        # bytes / 3 errs high for English (~4 chars a token) and is close for CJK (3 bytes, ~1 token).
+        return -(-len(text.encode("utf-8")) // 3)
+    return len(encoding.encode(text, disallowed_special=()))
 
 
-@functools.cache
-def _encoding() -> Any:
+_ENCODING: list[Any] = [None]  # tiktoken cl100k once loaded (LiteLLM bundles it: no download)
+
+
+async def load_tokenizer() -> None:
+    """~0.3-0.4 s of loading, in a thread, after the first answer (see the hook's start-up)."""
+    if _ENCODING[0] is None:
+        _ENCODING[0] = await asyncio.to_thread(_load_encoding)
+
+
+def _load_encoding() -> Any:
     from litellm.litellm_core_utils.default_encoding import encoding
 
     return encoding

@@ -386,9 +386,12 @@ async def _reading(query: Awaitable[T]) -> T:
 def _store(hook: SmartRouterHook) -> RecordStore:
     store = hook.spend.store
     if store is None or store.engine is None:
-        raise router_error(
-            503, "store_unavailable", "request records are off or the database has not started"
-        )
+        if hook.spend.store_url is not None:
+            hook.start_now()
+            raise router_error(
+                503, "store_unavailable", "the record store is starting or its database is unreachable; retry"
+            )
+        raise router_error(503, "store_unavailable", "request records are off (smart_router.records: false)")
     return store
 
 
