@@ -72,7 +72,7 @@ from router_ext.reload import (
     section_changed,
     source_config_path,
 )
-from router_ext.request_facts import load_tokenizer, request_facts, requested_strategy
+from router_ext.request_facts import request_facts, requested_strategy
 from router_ext.scheduler import Leader, Scheduler
 from router_ext.settings import DEFAULT_DATABASE_URL, RouterSettings, SettingsError, settings_of
 from router_ext.shared_spend import SharedSpend, refresh_loop
@@ -192,7 +192,7 @@ class SmartRouterHook(CustomLogger):
         self._due.set()
 
     async def _start_when_due(self) -> None:
-        """The store (SQLAlchemy), the tokenizer and the catalogue jobs start after the first
+        """The store (SQLAlchemy) and the catalogue jobs start after the first
         answer, or once the proxy has been idle a few seconds, or at once when something needs
         them (a client key, stored listings, an admin query): ~2 s of imports and loading that
         would otherwise compete with the first request for the one interpreter lock."""
@@ -201,7 +201,6 @@ class SmartRouterHook(CustomLogger):
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._due.wait(), timeout=0.25)
-        self._background.append(asyncio.get_running_loop().create_task(load_tokenizer()))
         await self._start_spend()
 
     async def _start_spend(self) -> None:
@@ -582,7 +581,9 @@ class SmartRouterHook(CustomLogger):
         if isinstance(counted, list):
             usage = Usage(*counted)
         else:
-            usage = usage_of(kwargs.get("standard_logging_object") or {}, response_obj, routed)
+            usage = usage_of(
+                kwargs.get("standard_logging_object") or {}, response_obj, routed, kwargs.get("messages")
+            )
             routed["settled_usage"] = [usage.prompt_tokens, usage.completion_tokens, usage.counted]
         cost, newly = self.spend.settle(
             str(routed["request_id"]),

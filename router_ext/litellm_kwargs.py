@@ -8,7 +8,7 @@ from typing import Any
 
 from accounting.cost import Usage
 from catalog.channel import Channel
-from router_ext.request_facts import count_tokens
+from router_ext.request_facts import count_tokens, prompt_tokens
 from router_ext.spend_tracker import utc_now
 
 METADATA_KEY = "smart_router"
@@ -21,7 +21,9 @@ def to_float(value: Any) -> float | None:
         return None
 
 
-def usage_of(logged: Mapping[str, Any], response: Any, routed: Mapping[str, Any]) -> Usage:
+def usage_of(
+    logged: Mapping[str, Any], response: Any, routed: Mapping[str, Any], messages: Any = None
+) -> Usage:
     """Tokens from the upstream's usage; counted with tiktoken when a stream sent none."""
     prompt = int(logged.get("prompt_tokens") or 0)
     completion = int(logged.get("completion_tokens") or 0)
@@ -31,7 +33,8 @@ def usage_of(logged: Mapping[str, Any], response: Any, routed: Mapping[str, Any]
     for choice in getattr(response, "choices", None) or []:
         message = getattr(choice, "message", None) or getattr(choice, "delta", None)
         text += str(getattr(message, "content", "") or "")
-    return Usage(int(routed.get("prompt_tokens") or 0), count_tokens(text, exact=True), counted=True)
+    prompt = prompt_tokens(messages, exact=True) if messages else int(routed.get("prompt_tokens") or 0)
+    return Usage(prompt, count_tokens(text), counted=True)
 
 
 def record_base(
