@@ -97,6 +97,22 @@ class Proxy:
     def stop(self) -> None:
         stop_process(self.process)
 
+    def wait_store(self, timeout: float = 30.0) -> None:
+        """Until the record store runs. It starts after the first answer or 5 s idle (or at once
+        when asked for, as this does): a test about an outage needs it running first."""
+        deadline = time.monotonic() + timeout
+        request = urllib.request.Request(
+            f"{self.base_url}/routing/records?limit=1", headers={"Authorization": f"Bearer {self.master_key}"}
+        )
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=5):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the record store did not start within {timeout:.0f} s") from None
+                time.sleep(0.1)
+
 
 def start_proxy(
     config: Path,

@@ -180,6 +180,7 @@ def test_postgres_stopped_mid_run_loses_no_record(simulator: Simulator, postgres
         client = openai_client(proxy)
         for _ in range(20):
             call(client, "pg-run")
+        proxy.wait_store()  # the outage must hit a running store
         postgres.stop()
         for _ in range(20):  # served while the database is down
             assert call(client, "pg-run").parse().choices[0].message.content

@@ -50,6 +50,8 @@ def replicas(services: tuple[RedisServer, PostgresServer, Simulator]) -> Iterato
     second = start_proxy(config, env={**env, "LITELLM_MASTER_KEY": first.master_key})
     second.master_key = first.master_key
     running = [first, second]
+    for replica in running:  # started, so that no test measures a replica still loading its store
+        replica.wait_store()
     yield running
     for replica in running:
         replica.stop()
