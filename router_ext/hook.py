@@ -46,6 +46,7 @@ from catalog.index import TagIndex
 from catalog.query import TagQueryError
 from catalog.virtual import RouteSpec, resolve_virtual_name
 from health.classify import ErrorKind
+from router_ext import IMPORT_STARTED
 from router_ext.catalogue import Catalogue
 from router_ext.channel_health import ChannelHealth
 from router_ext.client_auth import KEY_ID_FIELD
@@ -814,6 +815,7 @@ def _config_path() -> str | None:
 
 
 def _build() -> SmartRouterHook:
+    imported = time.perf_counter()
     import json
 
     from router_ext.launch_config import RENDERED_ENV, SECTIONS_ENV
@@ -834,6 +836,12 @@ def _build() -> SmartRouterHook:
     from router_ext.routes import mount_routes
 
     mount_routes(hook)
+    log.info(
+        "smart-router: ready in %.0f ms (import %.0f ms, config and routes %.0f ms)",
+        (time.perf_counter() - IMPORT_STARTED) * 1000,
+        (imported - IMPORT_STARTED) * 1000,
+        (time.perf_counter() - imported) * 1000,
+    )
     try:
         asyncio.get_running_loop()
     except RuntimeError:
