@@ -181,6 +181,10 @@ class SmartRouterHook(CustomLogger):
             self._spend_started = True
             loop = asyncio.get_running_loop()
             self._background.append(loop.create_task(self._start_when_due()))
+            if self.settings.budgets.limits():
+                # Budgets count this month's spend from the store: restore it before serving,
+                # or a restart would forget what was spent.
+                self.start_now()
             if self.spend.shared is not None:
                 interval = self.settings.health.sync_interval_s
                 self._background.append(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import datetime as dt
 import hashlib
 import importlib
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("smart_router")
 MAX_SETTLED = 20_000
-EARLY_RECORDS = 50_000  # records made before the store exists (its first second or so)
+EARLY_RECORDS = 50_000  # records made before the store exists (until the first answer, + ~1 s)
 
 
 def utc_now() -> dt.datetime:
@@ -76,7 +77,10 @@ class SpendTracker:
         self.store_url = store_url  # None: records are off
         self.store: RecordStore | None = None  # made by start(), off the event loop
         self._early: deque[dict[str, Any]] = deque(maxlen=EARLY_RECORDS)
-        self._background: asyncio.Task[None] | None = None
+        self._exits: list[asyncio.Task[None]] = []
+        self.restored = asyncio.Event()  # this month's spend read back from the store (or no store)
+        if store_url is None:
+            self.restored.set()
         self.shared = shared
         self.settled: OrderedDict[str, float] = OrderedDict()
         self._mirror: dict[str, tuple[str, ...]] = {}  # Redis key -> where it lives in the book
@@ -122,7 +126,11 @@ class SpendTracker:
     ) -> BudgetExceeded | None:
         """The budget this call would break, checked in memory. With Redis, the mirror is read
         from Redis first for a subject seen here for the first time, and near a limit (80%):
-        the mirror may lag by a sync interval, a budget must not."""
+        the mirror may lag by a sync interval, a budget must not. Right after a start, a budget
+        check waits (briefly) for this month's spend to be read back from the store."""
+        if (self.book.limits or key_limits) and not self.restored.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.restored.wait(), timeout=10.0)
         now = utc_now()
         if self.shared is not None:
             names = self._redis_keys(key, session, now)
@@ -139,6 +147,12 @@ class SpendTracker:
         self.apply_shared(await self.shared.add(dict.fromkeys(names, cost)))
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        finally:  # also when the database is unreachable: budgets then count from zero, as before
+            self.restored.set()
+
+    async def _start(self) -> None:
         if self.store_url is None:
             return
         # SQLAlchemy (~1 s of imports, 16 MB) is loaded in a thread once the proxy runs: the
@@ -170,21 +184,25 @@ class SpendTracker:
             previous = signal.getsignal(signum)
 
             def handler(number: int, frame: Any, previous: Any = previous) -> None:
-                # On the loop, after the callbacks already queued (the last answers' records).
-                loop.call_soon_threadsafe(self._on_exit_signal)
-                if callable(previous):
-                    previous(number, frame)
-                elif previous == signal.SIG_DFL:
-                    signal.signal(number, signal.SIG_DFL)
-                    signal.raise_signal(number)
+                if self.store is not None and self.store.running:
+                    _chain(previous, number, frame)  # a running store flushes on its own
+                    return
+                # The shutdown begins once what waits is written: on the loop, after the
+                # callbacks already queued (the last answers' records).
+                loop.call_soon_threadsafe(
+                    lambda: self._exits.append(loop.create_task(self._write_then(previous, number, frame)))
+                )
 
             signal.signal(signum, handler)
 
-    def _on_exit_signal(self) -> None:
-        if self.store is None:
-            self.write_pending_now()  # blocks the loop for the write: fine at shutdown
-        elif not self.store.running:  # starting: one writer per database, so let it finish
-            self._background = asyncio.get_running_loop().create_task(self._flush_once_started())
+    async def _write_then(self, previous: Any, number: int, frame: Any) -> None:
+        try:
+            if self.store is None:
+                self.write_pending_now()  # blocks the loop for the write: fine at shutdown
+            else:  # starting: one writer per database, so let it finish, then flush
+                await self._flush_once_started()
+        finally:
+            _chain(previous, number, frame)
 
     async def _flush_once_started(self, wait_s: float = 5.0) -> None:
         deadline = time.monotonic() + wait_s
@@ -253,3 +271,12 @@ class SpendTracker:
             ADJECTIVE[limit.period],
             rule.strategy,
         )
+
+
+def _chain(previous: Any, number: int, frame: Any) -> None:
+    """Hand a signal on to the handler that was there before ours (uvicorn's, or the default)."""
+    if callable(previous):
+        previous(number, frame)
+    elif previous == signal.SIG_DFL:
+        signal.signal(number, signal.SIG_DFL)
+        signal.raise_signal(number)

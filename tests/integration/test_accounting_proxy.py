@@ -164,6 +164,29 @@ def test_records_are_flushed_when_the_proxy_stops(simulator: Simulator, tmp_path
         assert conn.execute(sa.text("SELECT count(*) FROM request_records")).scalar() == 20
 
 
+def test_a_restarted_proxy_counts_this_months_spend_from_its_first_request(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    """The store starts late (after the first answer) unless budgets are configured: a budget
+    check must not pass on a restarted proxy before the month's spend is read back."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/restart.db"
+    config = render_config(HERE / "accounting_config.yaml", simulator.ports)
+    session = f"restart-{uuid.uuid4().hex[:6]}"
+    proxy = start_proxy(config, env={"ROUTER_DATABASE_URL": url})
+    try:
+        for _ in range(2):
+            call(openai_client(proxy), session)
+    finally:
+        proxy.stop()
+    again = start_proxy(config, env={"ROUTER_DATABASE_URL": url})
+    try:
+        with pytest.raises(openai.RateLimitError) as refused:
+            call(openai_client(again), session)
+        assert refused.value.response.json()["error"]["type"] == "budget_exceeded"
+    finally:
+        again.stop()
+
+
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
     server = start_postgres()
