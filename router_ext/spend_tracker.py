@@ -14,16 +14,15 @@ import datetime as dt
 import hashlib
 import importlib
 import logging
-import signal
-import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from accounting.budgets import ADJECTIVE, BudgetExceeded, Limit, SpendBook, period_key
 from accounting.cost import Usage, request_cost
 from catalog.channel import Channel
+from router_ext.exit_signals import intercept_exit_signals
 from router_ext.settings import RouterSettings
 from router_ext.shared_spend import SharedSpend, session_key, total_key
 from router_ext.state import RoutingState
@@ -177,32 +176,26 @@ class SpendTracker:
         """Records made before the store runs are written at exit too: on SIGTERM / SIGINT (uvicorn
         re-raises them after its shutdown, which skips atexit) and at a normal exit."""
         atexit.register(self.write_pending_now)
-        if threading.current_thread() is not threading.main_thread():
-            return
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous = signal.getsignal(signum)
 
-            def handler(number: int, frame: Any, previous: Any = previous) -> None:
-                if self.store is not None and self.store.running:
-                    _chain(previous, number, frame)  # a running store flushes on its own
-                    return
-                # The shutdown begins once what waits is written: on the loop, after the
-                # callbacks already queued (the last answers' records).
-                loop.call_soon_threadsafe(
-                    lambda: self._exits.append(loop.create_task(self._write_then(previous, number, frame)))
-                )
+        def on_exit(proceed: Callable[[], None]) -> None:
+            if self.store is not None and self.store.running:
+                proceed()  # a running store flushes on its own
+                return
+            # The shutdown begins once what waits is written: on the loop, after the callbacks
+            # already queued (the last answers' records).
+            loop.call_soon_threadsafe(lambda: self._exits.append(loop.create_task(self._write_then(proceed))))
 
-            signal.signal(signum, handler)
+        intercept_exit_signals(on_exit)
 
-    async def _write_then(self, previous: Any, number: int, frame: Any) -> None:
+    async def _write_then(self, proceed: Callable[[], None]) -> None:
         try:
             if self.store is None:
                 self.write_pending_now()  # blocks the loop for the write: fine at shutdown
             else:  # starting: one writer per database, so let it finish, then flush
                 await self._flush_once_started()
         finally:
-            _chain(previous, number, frame)
+            proceed()
 
     async def _flush_once_started(self, wait_s: float = 5.0) -> None:
         deadline = time.monotonic() + wait_s
@@ -271,12 +264,3 @@ class SpendTracker:
             ADJECTIVE[limit.period],
             rule.strategy,
         )
-
-
-def _chain(previous: Any, number: int, frame: Any) -> None:
-    """Hand a signal on to the handler that was there before ours (uvicorn's, or the default)."""
-    if callable(previous):
-        previous(number, frame)
-    elif previous == signal.SIG_DFL:
-        signal.signal(number, signal.SIG_DFL)
-        signal.raise_signal(number)

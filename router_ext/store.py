@@ -17,7 +17,6 @@ import atexit
 import contextlib
 import datetime as dt
 import logging
-import signal
 import threading
 import time
 from collections import deque
@@ -28,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from router_ext.exit_signals import intercept_exit_signals
 from router_ext.settings import DEFAULT_DATABASE_URL
 
 log = logging.getLogger("smart_router")
@@ -208,23 +208,14 @@ class RecordStore:
         self._flush_on_signals(loop)
 
     def _flush_on_signals(self, loop: asyncio.AbstractEventLoop) -> None:
-        """uvicorn ends the process by re-raising SIGTERM / SIGINT after its graceful shutdown,
-        which skips atexit: start a flush when the signal arrives, while the loop still runs
-        (the shutdown waits for in-flight requests), then let uvicorn handle the signal."""
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous = signal.getsignal(signum)
+        """Start a flush when the signal arrives, while the loop still runs (the shutdown waits
+        for in-flight requests), then let uvicorn handle the signal."""
 
-            def handler(number: int, frame: Any, previous: Any = previous) -> None:
-                loop.call_soon_threadsafe(lambda: loop.create_task(self.flush(attempts=3)))
-                if callable(previous):
-                    previous(number, frame)
-                elif previous == signal.SIG_DFL:
-                    signal.signal(number, signal.SIG_DFL)
-                    signal.raise_signal(number)
+        def on_exit(proceed: Callable[[], None]) -> None:
+            loop.call_soon_threadsafe(lambda: loop.create_task(self.flush(attempts=3)))
+            proceed()
 
-            signal.signal(signum, handler)
+        intercept_exit_signals(on_exit)
 
     @property
     def running(self) -> bool:

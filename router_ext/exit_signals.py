@@ -1,0 +1,33 @@
+"""SIGTERM / SIGINT in front of uvicorn's handlers. uvicorn ends the process by re-raising the
+signal after its graceful shutdown, which skips atexit: what must be written at a stop is
+started from here, and the signal is then handed on (`proceed`), at once or once written."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+OnExit = Callable[[Callable[[], None]], None]  # receives `proceed`: hand the signal on
+
+
+def intercept_exit_signals(on_exit: OnExit) -> None:
+    """Signal handlers can be set from the main thread only; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+
+        def handler(number: int, frame: Any, previous: Any = previous) -> None:
+            on_exit(lambda: _proceed(previous, number, frame))
+
+        signal.signal(signum, handler)
+
+
+def _proceed(previous: Any, number: int, frame: Any) -> None:
+    if callable(previous):
+        previous(number, frame)
+    elif previous == signal.SIG_DFL:
+        signal.signal(number, signal.SIG_DFL)
+        signal.raise_signal(number)
