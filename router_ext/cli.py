@@ -106,7 +106,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _database_url(args: argparse.Namespace) -> str:
-    from router_ext.store import DEFAULT_URL
+    from router_ext.store.record_store import DEFAULT_URL
 
     if args.database_url:
         return str(args.database_url)
@@ -127,8 +127,8 @@ def keys(args: argparse.Namespace) -> int:
 
     load_env_file(Path(args.env_file))
     from router_ext.client_keys import KeyRequestError
-    from router_ext.key_table import KeyTable
-    from router_ext.store import RecordStore, migrate
+    from router_ext.store.key_table import KeyTable
+    from router_ext.store.record_store import RecordStore, migrate
 
     async def run() -> int:
         store = RecordStore(_database_url(args))
@@ -201,7 +201,7 @@ def prices(args: argparse.Namespace) -> int:
     """Fetch every configured price source now and print the table (USD per million tokens)."""
     import asyncio
 
-    from router_ext.price_book import PriceBook
+    from router_ext.catalogue.price_book import PriceBook
     from router_ext.settings import SettingsError, parse_settings
 
     document = _launch_document(args)
@@ -235,7 +235,7 @@ def discover(args: argparse.Namespace) -> int:
     """List what each wildcard channel offers now."""
     import asyncio
 
-    from router_ext.discovery import Discovery, WildcardSource, wildcard_sources
+    from router_ext.catalogue.discovery import Discovery, WildcardSource, wildcard_sources
     from scrapers.listing import ListedModel
 
     document = _launch_document(args)

@@ -31,7 +31,7 @@ from catalog.index import Mask, TagIndex
 from catalog.query import TagQuery, TagQueryError, is_tag_query, parse_tag_query
 
 if TYPE_CHECKING:
-    from router_ext.key_table import KeyTable  # SQL, loaded once the store is up
+    from router_ext.store.key_table import KeyTable  # SQL, loaded once the store is up
 
 log = logging.getLogger("smart_router")
 KEY_PREFIX = "sk-sr-"

@@ -47,11 +47,20 @@ from catalog.query import TagQueryError
 from catalog.virtual import RouteSpec, resolve_virtual_name
 from health.classify import ErrorKind
 from router_ext import IMPORT_STARTED
-from router_ext.catalogue import Catalogue
-from router_ext.channel_health import ChannelHealth
+from router_ext.catalogue.catalogue import Catalogue
+from router_ext.catalogue.discovery import Discovery, wildcard_sources
+from router_ext.catalogue.price_book import PriceBook
+from router_ext.catalogue.reload import (
+    ReloadError,
+    ReloadResult,
+    apply_model_list,
+    read_config,
+    section_changed,
+    source_config_path,
+)
+from router_ext.catalogue.scheduler import Leader, Scheduler
 from router_ext.client_auth import KEY_ID_FIELD
 from router_ext.client_keys import ClientKey, KeyRing
-from router_ext.discovery import Discovery, wildcard_sources
 from router_ext.errors import router_error
 from router_ext.litellm_kwargs import (
     METADATA_KEY,
@@ -64,22 +73,13 @@ from router_ext.litellm_kwargs import (
 from router_ext.logs import configure as configure_logs
 from router_ext.logs import log_request
 from router_ext.metrics import RouterMetrics
-from router_ext.price_book import PriceBook
-from router_ext.reload import (
-    ReloadError,
-    ReloadResult,
-    apply_model_list,
-    read_config,
-    section_changed,
-    source_config_path,
-)
 from router_ext.request_facts import request_facts, requested_strategy
-from router_ext.scheduler import Leader, Scheduler
 from router_ext.settings import DEFAULT_DATABASE_URL, RouterSettings, SettingsError, settings_of
-from router_ext.shared_spend import SharedSpend, refresh_loop
-from router_ext.shared_state import LocalState, RedisState
-from router_ext.spend_tracker import SpendTracker, key_hash_of, session_of, utc_now
-from router_ext.state import RoutingState, UnknownStrategyError
+from router_ext.state.channel_health import ChannelHealth
+from router_ext.state.routing_state import RoutingState, UnknownStrategyError
+from router_ext.state.shared_spend import SharedSpend, refresh_loop
+from router_ext.state.shared_state import LocalState, RedisState
+from router_ext.state.spend_tracker import SpendTracker, key_hash_of, session_of, utc_now
 from strategies.base import RequestFacts
 from strategies.decision import Decision, NoChannelError, decide
 from strategies.filters import HardFilter
@@ -213,7 +213,7 @@ class SmartRouterHook(CustomLogger):
             await self.spend.start()
             store = self.spend.store
             if store is not None and store.engine is not None:
-                from router_ext.key_table import KeyTable  # SQL: loaded with the store, off the start
+                from router_ext.store.key_table import KeyTable  # SQL: loaded with the store, off the start
 
                 self.keys.attach(KeyTable(store.engine))
         except Exception:  # no database must never stop routing
@@ -823,7 +823,7 @@ def _build() -> SmartRouterHook:
     import json
 
     from router_ext.launch_config import RENDERED_ENV, SECTIONS_ENV
-    from router_ext.shared_state import redis_url_from
+    from router_ext.state.shared_state import redis_url_from
     from router_ext.yaml_io import load_yaml
 
     path = _config_path()
@@ -837,7 +837,7 @@ def _build() -> SmartRouterHook:
             document = load_yaml(handle) or {}
         settings = settings_of(document, path)
     hook = SmartRouterHook(settings, redis_url_from(document, settings.redis_url, dict(os.environ)))
-    from router_ext.routes import mount_routes
+    from router_ext.admin.routing import mount_routes
 
     mount_routes(hook)
     log.info(

@@ -9,7 +9,7 @@ from typing import Any
 from accounting.cost import Usage
 from catalog.channel import Channel
 from router_ext.request_facts import count_tokens, prompt_tokens
-from router_ext.spend_tracker import utc_now
+from router_ext.state.spend_tracker import utc_now
 
 METADATA_KEY = "smart_router"
 

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from router_ext.spend_tracker import utc_now
+from router_ext.state.spend_tracker import utc_now
 
 if TYPE_CHECKING:
     from router_ext.hook import SmartRouterHook

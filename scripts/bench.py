@@ -108,7 +108,7 @@ def priced_model_list(size: int, api_base: str = "http://127.0.0.1:9/v1") -> lis
 def bench_cost_routing(sizes: list[int], runs: int) -> list[dict[str, Any]]:
     import litellm
 
-    from router_ext.deployments import channels_from_model_list
+    from router_ext.catalogue.channels import channels_from_model_list
 
     rows = []
     strategies = build_strategies()

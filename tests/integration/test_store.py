@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from router_ext.store import MIGRATIONS, RecordStore, migrate
+from router_ext.store.record_store import MIGRATIONS, RecordStore, migrate
 from scripts.stack import PostgresServer, start_postgres
 
 
@@ -194,8 +194,8 @@ def test_records_made_before_the_store_exists_are_written_at_exit(tmp_path: Path
     """The store (and SQLAlchemy) is loaded after the proxy serves; a stop in that first second
     must not lose the records of the first answers."""
     from router_ext.settings import RouterSettings
-    from router_ext.spend_tracker import SpendTracker
-    from router_ext.state import RoutingState
+    from router_ext.state.routing_state import RoutingState
+    from router_ext.state.spend_tracker import SpendTracker
     from strategies.registry import build_strategies
 
     url = f"sqlite+aiosqlite:///{tmp_path}/early.db"
@@ -215,7 +215,7 @@ def test_starting_the_hook_does_not_load_sqlalchemy() -> None:
     import sys
 
     probe = (
-        "import sys, router_ext.hook, router_ext.routes, router_ext.client_auth;"
+        "import sys, router_ext.hook, router_ext.admin.routing, router_ext.client_auth;"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'aiosqlite', 'asyncpg'}))"
     )
     env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "PATH": "/usr/bin:/bin"}

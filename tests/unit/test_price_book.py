@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from router_ext.price_book import PRICE_SOURCE, PriceBook, Quote
+from router_ext.catalogue.price_book import PRICE_SOURCE, PriceBook, Quote
 from router_ext.settings import PriceSettings, PriceWindow
 from scrapers.prices import Price
 

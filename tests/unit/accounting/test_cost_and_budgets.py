@@ -6,8 +6,8 @@ from accounting.budgets import Limit, SpendBook, period_end
 from accounting.cost import Usage, request_cost
 from catalog.channel import Channel
 from router_ext.settings import parse_settings
-from router_ext.spend_tracker import SpendTracker
-from router_ext.state import RoutingState
+from router_ext.state.routing_state import RoutingState
+from router_ext.state.spend_tracker import SpendTracker
 from strategies.registry import build_strategies
 
 NOW = dt.datetime(2026, 11, 26, 15, 0, tzinfo=dt.UTC)

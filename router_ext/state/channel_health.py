@@ -23,8 +23,8 @@ from health.breaker import DISABLED, OPEN, Breaker, BreakerBook, Transition
 from health.classify import ErrorKind, Verdict, classify_error
 from health.masking import mask_secrets
 from router_ext.settings import HealthSettings
-from router_ext.shared_state import LocalState, RedisState, Snapshot
-from router_ext.state import RoutingState
+from router_ext.state.routing_state import RoutingState
+from router_ext.state.shared_state import LocalState, RedisState, Snapshot
 from strategies.filters import HardFilter
 
 log = logging.getLogger("smart_router")

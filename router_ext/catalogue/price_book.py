@@ -222,7 +222,9 @@ class PriceBook:
         engine = self._engine()
         if engine is None or not changed:
             return
-        from router_ext.store import price_history  # loaded with the store, never on the proxy's start
+        from router_ext.store.record_store import (
+            price_history,
+        )  # loaded with the store, never on the proxy's start
 
         at = dt.datetime.fromtimestamp(now, tz=dt.UTC)
         rows = [
@@ -250,7 +252,7 @@ class PriceBook:
             return 0
         import sqlalchemy as sa
 
-        from router_ext.store import price_history
+        from router_ext.store.record_store import price_history
 
         h = price_history.c
         newest = (
@@ -278,7 +280,7 @@ class PriceBook:
             return []
         import sqlalchemy as sa
 
-        from router_ext.store import price_history
+        from router_ext.store.record_store import price_history
 
         h = price_history.c
         query = (

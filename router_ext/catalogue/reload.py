@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from router_ext.discovery import DISCOVERED
+from router_ext.catalogue.discovery import DISCOVERED
+from router_ext.catalogue.price_book import CONFIG_PRICES, PRICE_AT, PRICE_SOURCE
 from router_ext.launch_config import prepare_launch_config
-from router_ext.price_book import CONFIG_PRICES, PRICE_AT, PRICE_SOURCE
 from router_ext.settings import SECTION
 from router_ext.yaml_io import load_yaml
 

@@ -24,11 +24,11 @@ from accounting.cost import Usage, request_cost
 from catalog.channel import Channel
 from router_ext.exit_signals import intercept_exit_signals
 from router_ext.settings import RouterSettings
-from router_ext.shared_spend import SharedSpend, session_key, total_key
-from router_ext.state import RoutingState
+from router_ext.state.routing_state import RoutingState
+from router_ext.state.shared_spend import SharedSpend, session_key, total_key
 
 if TYPE_CHECKING:
-    from router_ext.store import RecordStore
+    from router_ext.store.record_store import RecordStore
 
 log = logging.getLogger("smart_router")
 MAX_SETTLED = 20_000
@@ -157,7 +157,7 @@ class SpendTracker:
         # SQLAlchemy (~1 s of imports, 16 MB) is loaded in a thread once the proxy runs: the
         # first requests are not held up by it, and nothing on the request path needs it.
         self._guard_exit()
-        module = await asyncio.to_thread(importlib.import_module, "router_ext.store")
+        module = await asyncio.to_thread(importlib.import_module, "router_ext.store.record_store")
         store = module.RecordStore(self.store_url)
         while self._early:
             store.add(self._early.popleft())
@@ -209,7 +209,7 @@ class SpendTracker:
         flushes on its own)."""
         if self.store_url is None or self.store is not None or not self._early:
             return
-        module = importlib.import_module("router_ext.store")  # waits for the import in progress
+        module = importlib.import_module("router_ext.store.record_store")  # waits for the import in progress
         store = module.RecordStore(self.store_url)
         while self._early:
             store.add(self._early.popleft())

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from router_ext.admin_auth import require_admin
+from router_ext.admin.auth import require_admin
 from router_ext.client_keys import ClientKey, KeyRequestError
 from router_ext.errors import router_error
-from router_ext.spend_tracker import subject_of_token, utc_now
+from router_ext.state.spend_tracker import subject_of_token, utc_now
 
 if TYPE_CHECKING:
     from router_ext.hook import SmartRouterHook
-    from router_ext.key_table import KeyTable
+    from router_ext.store.key_table import KeyTable
 
 
 class KeyCreate(BaseModel):
@@ -38,7 +38,7 @@ def build_key_router(hook: SmartRouterHook) -> APIRouter:
             raise router_error(
                 503, "store_unavailable", "client keys live in the record store, which is off or not started"
             )
-        from router_ext.key_table import KeyTable  # the store is up, so SQLAlchemy is loaded
+        from router_ext.store.key_table import KeyTable  # the store is up, so SQLAlchemy is loaded
 
         return KeyTable(store.engine)
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from router_ext.deployments import api_key
+from router_ext.catalogue.channels import api_key
 from scrapers.fetch import FetchError, fetch_json
 from scrapers.listing import ListedModel, ListingError, listing_headers, listing_url, parse_listing
 
@@ -139,7 +139,7 @@ class Discovery:
             return result
         import sqlalchemy as sa  # loaded with the store, never on the proxy's start
 
-        from router_ext.store import discovered_models
+        from router_ext.store.record_store import discovered_models
 
         async with engine.connect() as conn:
             rows = (await conn.execute(sa.select(discovered_models))).mappings().all()
@@ -240,7 +240,7 @@ class Discovery:
         engine = self._engine()
         if engine is None:
             return
-        from router_ext.store import discovered_models
+        from router_ext.store.record_store import discovered_models
 
         now = dt.datetime.fromtimestamp(time.time(), tz=dt.UTC)
         try:

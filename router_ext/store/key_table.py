@@ -21,7 +21,7 @@ from router_ext.client_keys import (
     hash_key,
     new_raw_key,
 )
-from router_ext.store import client_keys
+from router_ext.store.record_store import client_keys
 
 
 def _row_to_key(row: sa.RowMapping) -> ClientKey:

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from catalog.index import TagIndex
-from router_ext.channel_health import Endpoint
-from router_ext.deployments import api_key, channels_from_model_list
+from router_ext.catalogue.channels import api_key, channels_from_model_list
+from router_ext.state.channel_health import Endpoint
 
 log = logging.getLogger("smart_router")
 

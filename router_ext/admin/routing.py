@@ -14,19 +14,19 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS
-from router_ext.admin_auth import require_admin, require_some_key
-from router_ext.catalogue_routes import build_catalogue_router
-from router_ext.discovery import DISCOVERED
+from router_ext.admin.auth import require_admin, require_some_key
+from router_ext.admin.catalogue import build_catalogue_router
+from router_ext.admin.keys import build_key_router
+from router_ext.admin.ui import build_ui_router
+from router_ext.catalogue.discovery import DISCOVERED
+from router_ext.catalogue.price_book import PRICE_AT, PRICE_SOURCE
 from router_ext.errors import router_error
-from router_ext.key_routes import build_key_router
-from router_ext.price_book import PRICE_AT, PRICE_SOURCE
-from router_ext.spend_tracker import utc_now
-from router_ext.state import UnknownStrategyError
-from router_ext.ui import build_ui_router
+from router_ext.state.routing_state import UnknownStrategyError
+from router_ext.state.spend_tracker import utc_now
 
 if TYPE_CHECKING:
     from router_ext.hook import SmartRouterHook
-    from router_ext.store import RecordStore
+    from router_ext.store.record_store import RecordStore
 
 T = TypeVar("T")
 

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from router_ext.admin_auth import require_admin
+from router_ext.admin.auth import require_admin
+from router_ext.catalogue.reload import ReloadError
 from router_ext.errors import router_error
 from router_ext.metrics import CONTENT_TYPE
-from router_ext.reload import ReloadError
 
 if TYPE_CHECKING:
     from router_ext.hook import SmartRouterHook
