@@ -49,11 +49,6 @@ class TagQuery:
     params: tuple[Bound, ...] = ()
     context: tuple[Bound, ...] = ()
 
-    def sizes_hold(self, params_b: float | None, context_tokens: int | None) -> bool:
-        return all(b.holds(params_b) for b in self.params) and all(
-            b.holds(context_tokens) for b in self.context
-        )
-
     @property
     def has_size_bounds(self) -> bool:
         return bool(self.params or self.context)

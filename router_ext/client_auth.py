@@ -15,9 +15,9 @@ from typing import Any
 from fastapi import Request
 from litellm.proxy._types import LitellmUserRoles, UserAPIKeyAuth
 
+from router_ext.bootstrap import current_runtime
+from router_ext.client_keys import KEY_ID_FIELD
 from router_ext.errors import router_error
-
-KEY_ID_FIELD = "smart_router_key_id"
 
 
 def _bearer(value: str | None) -> str:
@@ -38,11 +38,8 @@ def _is_llm_route(route: str) -> bool:
 async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     from litellm.proxy import proxy_server
 
-    from router_ext.hook import proxy_handler
-
     presented = _bearer(api_key)
     master_key = getattr(proxy_server, "master_key", None)
-    ring = proxy_handler.keys
     if not master_key:
         # No master key: the proxy is open, as LiteLLM is without one (README: set a master key
         # before issuing client keys).
@@ -51,9 +48,7 @@ async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
         raise router_error(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'")
     if hmac.compare_digest(presented.encode(), str(master_key).encode()):
         return UserAPIKeyAuth(api_key=presented, user_role=LitellmUserRoles.PROXY_ADMIN)
-    if not ring.loaded:
-        proxy_handler.start_now()  # the key table lives in the store, started after the first answer
-    key = await ring.find(presented)
+    key = await current_runtime().find_client_key(presented)
     if key is None:
         raise router_error(
             401,

@@ -22,7 +22,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -30,11 +30,9 @@ from accounting.budgets import Limit
 from catalog.index import Mask, TagIndex
 from catalog.query import TagQuery, TagQueryError, is_tag_query, parse_tag_query
 
-if TYPE_CHECKING:
-    from router_ext.store.key_table import KeyTable  # SQL, loaded once the store is up
-
 log = logging.getLogger("smart_router")
 KEY_PREFIX = "sk-sr-"
+KEY_ID_FIELD = "smart_router_key_id"  # where our custom_auth puts the key's id in LiteLLM's auth metadata
 
 
 class KeyRequestError(ValueError):
@@ -141,13 +139,21 @@ def budget_usd(name: str, value: float | None) -> float | None:
     return float(value)
 
 
+class KeySource(Protocol):
+    """Where keys are stored (the store's `KeyTable`, SQL, loaded once the store is up)."""
+
+    async def all(self) -> list[ClientKey]: ...
+
+    async def by_hash(self, key_hash: str) -> ClientKey | None: ...
+
+
 class KeyRing:
     """Every client key in memory, for the per-request auth check."""
 
     MISS_TTL_S = 2.0
 
     def __init__(self, refresh_s: float = 2.0) -> None:
-        self.table: KeyTable | None = None
+        self.table: KeySource | None = None
         self.by_hash: dict[str, ClientKey] = {}
         self.by_id: dict[str, ClientKey] = {}
         self.refresh_s = refresh_s
@@ -157,14 +163,17 @@ class KeyRing:
         self.expected = True  # False when no store will ever attach (records off)
         self._loaded = asyncio.Event()
 
-    def attach(self, table: KeyTable) -> None:
+    def attach(self, table: KeySource) -> None:
         self.table = table
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._refresh_loop())
 
-    @property
-    def has_keys(self) -> bool:
-        return bool(self.by_hash)
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
     async def load(self) -> None:
         if self.table is None:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from router_ext import deployment as shape
+
 ENV_PREFIX = "os.environ/"
 RENDERED_ENV = "SMART_ROUTER_RENDERED_CONFIG"  # the file `serve` handed to LiteLLM
 SECTIONS_ENV = "SMART_ROUTER_CONFIG_SECTIONS"  # that file minus model_list, as JSON
@@ -22,13 +24,9 @@ class LaunchConfig:
     document: dict[str, Any]
     skipped: dict[str, str] = field(default_factory=dict)  # model_name -> missing variable
 
-    @property
-    def channel_count(self) -> int:
-        return len(self.document.get("model_list") or [])
-
 
 def missing_env_var(deployment: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
-    params = deployment.get("litellm_params") or {}
+    params = shape.params(deployment)
     for key in ("api_key", "api_base"):
         value = params.get(key)
         if isinstance(value, str) and value.startswith(ENV_PREFIX):

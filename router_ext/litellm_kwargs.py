@@ -1,5 +1,5 @@
-"""Reading what LiteLLM hands our hooks: our routing record inside a request's metadata, the
-deployment that answered, token usage, and the record written for every request."""
+"""Reading what LiteLLM hands our callbacks, and writing back what its loggers keep: our routing
+ticket inside a request's metadata, the deployment that answered, timings and token usage."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from accounting.cost import Usage
-from catalog.channel import Channel
 from router_ext.request_facts import count_tokens, prompt_tokens
-from router_ext.state.spend_tracker import utc_now
-
-METADATA_KEY = "smart_router"
+from router_ext.runtime.records import METADATA_KEY
+from router_ext.runtime.request_flow import Answer
 
 
 def to_float(value: Any) -> float | None:
@@ -37,23 +35,6 @@ def usage_of(
     return Usage(prompt, count_tokens(text), counted=True)
 
 
-def record_base(
-    routed: Mapping[str, Any], channel: Channel | None, deployment_id: str | None
-) -> dict[str, Any]:
-    return {
-        "request_id": routed.get("request_id"),
-        "created_at": utc_now(),
-        "requested_model": str(routed.get("requested_model") or "")[:300],
-        "deployment_id": deployment_id,
-        "channel": channel.channel if channel else None,
-        "upstream_model": channel.upstream_model if channel else None,
-        "strategy": routed.get("strategy") or "direct",
-        "session": routed.get("session"),
-        "api_key_hash": routed.get("key"),
-        "error_class": None,
-    }
-
-
 def routing_record(kwargs: dict) -> dict[str, Any]:
     """Our routing record in a request's kwargs, wherever LiteLLM put its metadata."""
     for key in ("metadata", "litellm_metadata"):
@@ -71,3 +52,40 @@ def deployment_id_of(kwargs: dict) -> str | None:
     info = params.get("model_info") or {}
     deployment_id = info.get("id")
     return str(deployment_id) if deployment_id else None
+
+
+def answer_of(kwargs: dict, response: Any, start_time: Any, end_time: Any) -> Answer | None:
+    """A success callback's facts; None when no deployment of ours answered."""
+    deployment_id = deployment_id_of(kwargs)
+    if not deployment_id:
+        return None
+    first_token = kwargs.get("completion_start_time")
+    logged = kwargs.get("standard_logging_object") or {}
+    routed = routing_record(kwargs)
+    output_tokens = int(logged.get("completion_tokens") or 0)
+    return Answer(
+        deployment_id=deployment_id,
+        latency_ms=(end_time - start_time).total_seconds() * 1000.0,
+        ttft_ms=(first_token - start_time).total_seconds() * 1000.0 if first_token else None,
+        output_tokens=output_tokens,
+        total_tokens=int(logged.get("total_tokens") or 0),
+        litellm_cost=to_float(kwargs.get("response_cost")),
+        usage=lambda: usage_of(logged, response, routed, kwargs.get("messages")),
+    )
+
+
+def write_spend_log_metadata(kwargs: dict, outcome: Mapping[str, Any]) -> None:
+    """Where LiteLLM's spend logs (and its UI, with its database) keep custom fields:
+    `metadata.spend_logs_metadata`, in the logging object and in the call's params."""
+    logged = kwargs.get("standard_logging_object")
+    places = [logged.get("metadata") if isinstance(logged, dict) else None]
+    params = kwargs.get("litellm_params")
+    if isinstance(params, dict):
+        places.append(params.get("metadata"))
+    for metadata in places:
+        if isinstance(metadata, dict):
+            extra = metadata.get("spend_logs_metadata")
+            metadata["spend_logs_metadata"] = {
+                **(extra if isinstance(extra, dict) else {}),
+                METADATA_KEY: dict(outcome),
+            }

@@ -7,18 +7,12 @@ discovery and price results are read from the router's state when scraped.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-
-from router_ext.state.spend_tracker import utc_now
-
-if TYPE_CHECKING:
-    from router_ext.hook import SmartRouterHook
 
 BREAKER_VALUE = {"closed": 0, "half_open": 1, "open": 2, "disabled": 3}
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -46,41 +40,53 @@ class RouterMetrics:
             registry=self.registry,
         )
 
-    def attach(self, hook: SmartRouterHook) -> None:
-        self.registry.register(StateCollector(hook))
+    def attach(self, source: MetricSource) -> None:
+        self.registry.register(StateCollector(source))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
+class MetricSource(Protocol):
+    """What the runtime tells a scrape (its public read methods)."""
+
+    def breaker_states(self) -> Iterable[tuple[str, str]]: ...
+
+    def global_spend(self) -> Mapping[str, float]: ...
+
+    def global_budgets(self) -> Mapping[str, float]: ...
+
+    def discovery_state(self) -> Mapping[str, Any]: ...
+
+    def price_source_state(self) -> Mapping[str, tuple[int, bool]]: ...
+
+    def jobs(self) -> Mapping[str, Any]: ...
+
+
 class StateCollector(Collector):
-    def __init__(self, hook: SmartRouterHook) -> None:
-        self.hook = hook
+    def __init__(self, source: MetricSource) -> None:
+        self.source = source
 
     def describe(self) -> list[GaugeMetricFamily]:
         return []  # read at scrape time only (describing would need the running proxy)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        hook, now = self.hook, time.time()
+        source = self.source
         breakers = GaugeMetricFamily(
             "smart_router_breaker_state",
             "Breaker per channel: 0 closed, 1 half-open, 2 open, 3 disabled",
             labels=["channel"],
         )
-        for channel in hook.index().channels:
-            breakers.add_metric(
-                [channel.id], BREAKER_VALUE.get(hook.health.describe(channel.id, now)["state"], 0)
-            )
+        for channel_id, state in source.breaker_states():
+            breakers.add_metric([channel_id], BREAKER_VALUE.get(state, 0))
         yield breakers
         spend = GaugeMetricFamily("smart_router_spend_usd", "Global spend this period", labels=["period"])
-        today = utc_now()
-        for period in ("day", "month"):
-            spend.add_metric([period], hook.spend.book.spent("global", "*", period, today))
+        for period, usd in source.global_spend().items():
+            spend.add_metric([period], usd)
         yield spend
         limits = GaugeMetricFamily("smart_router_budget_usd", "Configured global budgets", labels=["period"])
-        for limit in hook.spend.book.limits:
-            if limit.scope == "global":
-                limits.add_metric([limit.period], limit.usd)
+        for period, usd in source.global_budgets().items():
+            limits.add_metric([period], usd)
         yield limits
         listed = GaugeMetricFamily(
             "smart_router_discovered_models", "Models listed per wildcard", labels=["source"]
@@ -90,7 +96,7 @@ class StateCollector(Collector):
             "1 when the last listing of a wildcard failed",
             labels=["source"],
         )
-        for wildcard, state in hook.discovery.describe().items():
+        for wildcard, state in source.discovery_state().items():
             listed.add_metric([wildcard], float(state["models"] or 0))
             failing.add_metric([wildcard], 1.0 if state["last_error"] else 0.0)
         yield listed
@@ -101,14 +107,14 @@ class StateCollector(Collector):
             "1 when the last scrape of a channel failed",
             labels=["channel"],
         )
-        for source in hook.settings.prices.sources:
-            prices.add_metric([source.channel], float(len(hook.prices.quotes.get(source.channel, {}))))
-            price_failing.add_metric([source.channel], 1.0 if source.channel in hook.prices.errors else 0.0)
+        for channel, (known, failed) in source.price_source_state().items():
+            prices.add_metric([channel], float(known))
+            price_failing.add_metric([channel], 1.0 if failed else 0.0)
         yield prices
         yield price_failing
         jobs = GaugeMetricFamily(
             "smart_router_job_runs", "Scheduled job runs on this replica", labels=["job"]
         )
-        for name, state in hook.scheduler.describe().items():
+        for name, state in source.jobs().items():
             jobs.add_metric([name], float(state["runs"]))
         yield jobs

@@ -5,7 +5,8 @@ Unknown keys are start-up errors that name the key; nothing in our section is si
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from accounting.budgets import Limit
 from catalog.query import TagQueryError, parse_tag_query
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS, RouteSpec
 from health.breaker import BreakerPolicy
+from scrapers.price_sources import PRICE_SOURCES
 
 SECTION = "smart_router"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/router.db"
@@ -124,12 +126,9 @@ class PriceSource(BaseModel):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, value: str) -> str:
-        if value not in PRICE_KINDS:
-            raise ValueError(f"unknown price source kind {value!r}; known: {', '.join(PRICE_KINDS)}")
+        if value not in PRICE_SOURCES:
+            raise ValueError(f"unknown price source kind {value!r}; known: {', '.join(PRICE_SOURCES)}")
         return value
-
-
-PRICE_KINDS = ("openrouter", "siliconflow_html", "siliconflow_json")
 
 
 class PriceWindow(BaseModel):
@@ -288,18 +287,30 @@ def _describe(error: ValidationError) -> str:
     for item in error.errors():
         where = ".".join(str(part) for part in (SECTION, *item["loc"]))
         if item["type"] == "extra_forbidden":
-            sections: dict[str, type[BaseModel]] = {
-                "virtual_models": VirtualModelSettings,
-                "health": HealthSettings,
-                "budgets": BudgetSettings,
-                "on_budget": OnBudgetRule,
-                "discovery": DiscoverySettings,
-                "prices": PriceSettings,
-                "schedule": ScheduleSettings,
-            }
-            model = sections.get(str(item["loc"][0]), RouterSettings)
+            model = _model_at(item["loc"][:-1])
             known = ", ".join(field.alias or name for name, field in model.model_fields.items())
             problems.append(f"{where}: unknown setting (known settings: {known})")
         else:
             problems.append(f"{where}: {item['msg']}")
     return "invalid smart_router settings: " + "; ".join(problems)
+
+
+def _model_at(path: Sequence[int | str]) -> type[BaseModel]:
+    """The settings model an error path points into: `prices.sources.0` -> PriceSource."""
+    model: type[BaseModel] = RouterSettings
+    for part in path:
+        fields = {field.alias or name: field for name, field in model.model_fields.items()}
+        field = fields.get(str(part)) if isinstance(part, str) else None
+        if field is not None:  # a list index or a mapping key leaves the model as it is
+            model = _inner_model(field.annotation) or model
+    return model
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _inner_model(argument)
+        if found is not None:
+            return found
+    return None

@@ -13,7 +13,6 @@ from catalog.index import TagIndex
 
 # Priors used until a channel has been observed: a typical hosted model.
 PRIOR_TTFT_MS = 800.0
-PRIOR_LATENCY_MS = 1500.0
 PRIOR_TOKENS_PER_S = 50.0
 EWMA_ALPHA = 0.2  # weight of the newest observation
 RELIABILITY_WINDOW = 50.0  # outcomes remembered, roughly (exponential decay)

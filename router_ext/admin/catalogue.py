@@ -13,64 +13,49 @@ from router_ext.errors import router_error
 from router_ext.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
-    from router_ext.hook import SmartRouterHook
+    from router_ext.runtime.runtime import RouterRuntime
 
 
-def build_catalogue_router(hook: SmartRouterHook) -> APIRouter:
+def build_catalogue_router(runtime: RouterRuntime) -> APIRouter:
     router = APIRouter(prefix="/routing", tags=["smart-router"], dependencies=[Depends(require_admin)])
+    admin = runtime.admin
 
     @router.post("/discover", summary="List every wildcard channel now; answers models added / removed")
     async def discover() -> dict[str, Any]:
-        if not hook.settings.discovery.enabled:
-            raise router_error(409, "discovery_disabled", "discovery is off: smart_router.discovery.enabled")
-        result = await hook.scheduler.run("discovery", hook.discover)
-        return {**result.as_dict(), "sources": hook.discovery.describe()}
+        return await admin.discover()
 
     @router.get("/discovery", summary="Wildcard channels: models listed, when, last error")
     async def discovery_state() -> dict[str, Any]:
-        return {"sources": hook.discovery.describe()}
+        return {"sources": admin.discovery_state()}
 
     @router.post("/prices/refresh", summary="Fetch prices now; answers prices parsed / changed per channel")
     async def refresh_prices(
         channel: str | None = Query(None, description="only this channel"),
     ) -> dict[str, Any]:
-        known = {s.channel for s in hook.settings.prices.sources}
-        if not known:
-            raise router_error(
-                409, "no_price_sources", "no price source is configured: smart_router.prices.sources"
-            )
-        if channel is not None and channel not in known:
-            raise router_error(
-                404,
-                "channel_not_found",
-                f"no price source for channel {channel!r}; known: {', '.join(sorted(known))}",
-                param="channel",
-            )
-        result = await hook.prices.refresh(channel)
-        return result.as_dict()
+        return await admin.refresh_prices(channel)
 
     @router.get("/prices", summary="The price table: USD per million tokens, per channel, with age")
     async def prices(channel: str | None = Query(None)) -> dict[str, Any]:
-        return {"prices": hook.prices.table(channel), "errors": hook.prices.errors}
+        return admin.prices(channel)
 
     @router.get("/prices/history", summary="Every price seen for one model of one channel, newest first")
     async def price_history(channel: str = Query(...), model: str = Query(...)) -> dict[str, Any]:
-        return {"history": await hook.prices.history(channel, model)}
+        return {"history": await admin.price_history(channel, model)}
 
     @router.post("/reload", summary="Re-read the config file and apply added / removed / changed channels")
     async def reload() -> dict[str, Any]:
         try:
-            result = await hook.reload()
+            result = await runtime.reload()
         except ReloadError as error:
             raise router_error(400, "invalid_config", str(error)) from None
         return result.as_dict()
 
     @router.get("/metrics", summary="Prometheus metrics (text format)", response_class=Response)
     async def metrics() -> Response:
-        return Response(hook.metrics.render(), media_type=CONTENT_TYPE)
+        return Response(admin.metrics_text(), media_type=CONTENT_TYPE)
 
     @router.get("/jobs", summary="Scheduled jobs on this replica: runs, firings another replica took")
     async def jobs() -> dict[str, Any]:
-        return {"replica": hook.scheduler.leader.identity, "jobs": hook.scheduler.describe()}
+        return {"replica": admin.replica(), "jobs": admin.jobs()}
 
     return router

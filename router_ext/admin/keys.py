@@ -8,13 +8,9 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from router_ext.admin.auth import require_admin
-from router_ext.client_keys import ClientKey, KeyRequestError
-from router_ext.errors import router_error
-from router_ext.state.spend_tracker import subject_of_token, utc_now
 
 if TYPE_CHECKING:
-    from router_ext.hook import SmartRouterHook
-    from router_ext.store.key_table import KeyTable
+    from router_ext.runtime.runtime import RouterRuntime
 
 
 class KeyCreate(BaseModel):
@@ -28,67 +24,20 @@ class KeyCreate(BaseModel):
     )
 
 
-def build_key_router(hook: SmartRouterHook) -> APIRouter:
+def build_key_router(runtime: RouterRuntime) -> APIRouter:
     router = APIRouter(prefix="/routing", tags=["smart-router"], dependencies=[Depends(require_admin)])
-
-    def table() -> KeyTable:
-        store = hook.spend.store
-        if store is None or store.engine is None:
-            hook.start_now()
-            raise router_error(
-                503, "store_unavailable", "client keys live in the record store, which is off or not started"
-            )
-        from router_ext.store.key_table import KeyTable  # the store is up, so SQLAlchemy is loaded
-
-        return KeyTable(store.engine)
-
-    def described(key: ClientKey) -> dict[str, Any]:
-        subject = subject_of_token(key.key_hash)
-        now = utc_now()
-        return {
-            **key.public(),
-            "spent_today_usd": round(hook.spend.book.spent("key", subject, "day", now), 10),
-            "spent_month_usd": round(hook.spend.book.spent("key", subject, "month", now), 10),
-        }
+    admin = runtime.admin
 
     @router.get("/keys", summary="Client keys (never the keys themselves)")
     async def list_keys() -> dict[str, Any]:
-        keys = await _guarded(table().all())
-        return {"keys": [described(k) for k in keys]}
+        return {"keys": await admin.keys()}
 
     @router.post("/keys", status_code=201, summary="Issue a client key; the key is shown only here")
     async def create_key(body: KeyCreate) -> dict[str, Any]:
-        try:
-            key, raw = await _guarded(
-                table().create(body.name, body.budget_day_usd, body.budget_month_usd, body.models)
-            )
-        except KeyRequestError as error:
-            raise router_error(400, "invalid_key_request", str(error)) from None
-        hook.keys.put(key)
-        return {**described(key), "key": raw, "note": "store this key now: it is not shown again"}
+        return await admin.create_key(body.name, body.budget_day_usd, body.budget_month_usd, body.models)
 
     @router.delete("/keys/{key_id}", summary="Revoke a client key (at once on this replica)")
     async def revoke_key(key_id: str) -> dict[str, Any]:
-        key = await _guarded(table().revoke(key_id))
-        if key is None:
-            raise router_error(
-                404,
-                "key_not_found",
-                f"no client key with id {key_id!r}; see GET /routing/keys",
-                param="key_id",
-            )
-        hook.keys.put(key)
-        return described(key)
+        return await admin.revoke_key(key_id)
 
     return router
-
-
-async def _guarded(action: Any) -> Any:
-    try:
-        return await action
-    except KeyRequestError:
-        raise
-    except Exception as error:  # noqa: BLE001  # driver errors vary by database
-        raise router_error(
-            503, "store_unavailable", f"the key store is unreachable ({type(error).__name__}); try again"
-        ) from None

@@ -1,34 +1,18 @@
-"""Our admin API under `/routing/*`, and virtual names added to `GET /v1/models`."""
+"""`/routing/*`: tags, strategy, explain, records, stats, spend and channels, for admins."""
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-import math
-import time
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from catalog.virtual import BUILTIN_VIRTUAL_MODELS
-from router_ext.admin.auth import require_admin, require_some_key
-from router_ext.admin.catalogue import build_catalogue_router
-from router_ext.admin.keys import build_key_router
-from router_ext.admin.ui import build_ui_router
-from router_ext.catalogue.discovery import DISCOVERED
-from router_ext.catalogue.price_book import PRICE_AT, PRICE_SOURCE
+from router_ext.admin.auth import require_admin
 from router_ext.errors import router_error
-from router_ext.state.routing_state import UnknownStrategyError
-from router_ext.state.spend_tracker import utc_now
 
 if TYPE_CHECKING:
-    from router_ext.hook import SmartRouterHook
-    from router_ext.store.record_store import RecordStore
-
-T = TypeVar("T")
+    from router_ext.runtime.runtime import RouterRuntime
+    from strategies.decision import Decision
 
 
 class TagCount(BaseModel):
@@ -120,32 +104,21 @@ class ChannelsResponse(BaseModel):
     channels: list[ChannelStatus]
 
 
-def build_admin_router(hook: SmartRouterHook) -> APIRouter:
+def build_admin_router(runtime: RouterRuntime) -> APIRouter:
     router = APIRouter(prefix="/routing", tags=["smart-router"], dependencies=[Depends(require_admin)])
+    admin = runtime.admin
 
     @router.get("/tags", response_model=TagsResponse, summary="Tags and how many channels carry each")
     async def list_tags() -> TagsResponse:
-        index = hook.index()
-        return TagsResponse(
-            channels=index.size,
-            tags=[TagCount(tag=t, channels=n) for t, n in index.tag_counts().items()],
-        )
+        return TagsResponse.model_validate(admin.tags())
 
     @router.get("/strategy", response_model=StrategyResponse, summary="The active strategy")
     async def get_strategy() -> StrategyResponse:
-        return StrategyResponse(
-            strategy=hook.state.active, available=hook.state.available, reason=hook.state.reason
-        )
+        return StrategyResponse(**admin.strategy())
 
     @router.put("/strategy", response_model=StrategyResponse, summary="Switch the active strategy")
     async def put_strategy(update: StrategyUpdate) -> StrategyResponse:
-        try:
-            hook.state.set_active(update.strategy)
-        except UnknownStrategyError as error:
-            raise router_error(400, "invalid_strategy", str(error), param="strategy") from None
-        return StrategyResponse(
-            strategy=hook.state.active, available=hook.state.available, reason=hook.state.reason
-        )
+        return StrategyResponse(**admin.set_strategy(update.strategy))
 
     @router.get(
         "/explain",
@@ -172,7 +145,7 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
             data["messages"] = [
                 {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}
             ]
-        decision = hook.decide(model, data, explain=True, prompt_tokens=prompt_tokens)
+        decision = runtime.decide(model, data, prompt_tokens=prompt_tokens)
         if decision is None:
             raise router_error(
                 400,
@@ -181,38 +154,7 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
                 "explain takes a virtual name (tag:..., auto, auto:free, ...)",
                 param="model",
             )
-        weights = decision.strategy.weights
-        ranked = []
-        for rank, channel in enumerate(decision.ranked[:limit]):
-            signals = {
-                name: SignalDetail(
-                    value=round(float(values[rank]), 6),
-                    weight=weights.get(name, 0.0),
-                    contribution=round(float(values[rank]) * weights.get(name, 0.0), 6),
-                )
-                for name, values in decision.ranking.signals.items()
-            }
-            ranked.append(
-                RankedCandidate(
-                    rank=rank + 1,
-                    channel=channel.id,
-                    model_name=channel.model_name,
-                    upstream_model=channel.upstream_model,
-                    total=round(decision.scores[rank], 6),
-                    signals=signals,
-                )
-            )
-        return ExplainResponse(
-            model=model,
-            strategy=decision.strategy.name,
-            weights=dict(weights),
-            eligible=decision.eligible,
-            ranked=ranked,
-            excluded=[
-                ExcludedCandidate(channel=e.channel.id, filter=e.filter, reason=e.reason)
-                for e in decision.excluded
-            ],
-        )
+        return _explained(model, decision, limit)
 
     @router.get("/records", summary="Request records, newest first")
     async def list_records(
@@ -222,100 +164,19 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
     ) -> dict[str, Any]:
         count = _int_param("limit", limit, 1, 1000)
         before = _int_param("before_id", before_id, 1, None) if before_id is not None else None
-        store = _store(hook)
-        rows = await _reading(store.records(count, session, before))
-        for row in rows:
-            row["created_at"] = row["created_at"].isoformat() if row.get("created_at") else None
-        return {
-            "records": rows,
-            "next_before_id": rows[-1]["id"] if len(rows) == count else None,
-            "buffered": len(store.buffer),
-            "dropped": store.dropped,
-        }
+        return await admin.records(count, session, before)
 
     @router.get("/stats", summary="Totals by model and channel for a period")
     async def stats(period: str = Query("day", description="day | week | month")) -> dict[str, Any]:
-        days = {"day": 1, "week": 7, "month": 30}.get(period)
-        if days is None:
-            raise router_error(
-                400, "invalid_parameter", f"period must be day, week or month, not {period!r}", param="period"
-            )
-        since = utc_now() - dt.timedelta(days=days)
-        result = await _reading(_store(hook).stats(since))
-        top = result["by_model"][:5], result["by_channel"][:5]
-        return {
-            "period": period,
-            "since": since.isoformat(),
-            **result,
-            "top_models": top[0],
-            "top_channels": top[1],
-        }
+        return await admin.stats(period)
 
     @router.get("/spend", summary="Global spend and budgets for today and this month (UTC)")
     async def spend() -> dict[str, Any]:
-        now = utc_now()
-        book = hook.spend.book
-        budgets = {f"{limit.scope}:{limit.period}": limit.usd for limit in book.limits}
-        return {
-            "day": {
-                "spent_usd": book.spent("global", "*", "day", now),
-                "budget_usd": budgets.get("global:day"),
-            },
-            "month": {
-                "spent_usd": book.spent("global", "*", "month", now),
-                "budget_usd": budgets.get("global:month"),
-            },
-            "budgets": budgets,
-        }
+        return admin.spend()
 
     @router.get("/channels", response_model=ChannelsResponse, summary="Every channel with its health")
     async def list_channels() -> ChannelsResponse:
-        index = hook.index()
-        now = time.time()
-        rates = hook.observations.success_rate()
-        today = utc_now()
-        statuses = []
-        infos = _model_infos()
-        latency = hook.observations.latency_ms
-        for p, c in enumerate(index.channels):
-            left = hook.quotas.remaining(c.id, today)
-            info = infos.get(c.id, {})
-            price_at = info.get(PRICE_AT)
-            statuses.append(
-                ChannelStatus(
-                    id=c.id,
-                    model_name=c.model_name,
-                    upstream_model=c.upstream_model,
-                    channel=c.channel,
-                    provider=c.provider,
-                    local=c.local,
-                    free=c.is_free,
-                    input_cost_per_token=c.input_cost_per_token,
-                    output_cost_per_token=c.output_cost_per_token,
-                    success_rate=round(float(rates[p]), 4),
-                    quota_requests_left=left["requests"],
-                    quota_tokens_left=left["tokens"],
-                    latency_ms=None if math.isnan(latency[p]) else round(float(latency[p]), 1),
-                    price_source=info.get(PRICE_SOURCE) or ("map" if c.price_verified else None),
-                    price_at=dt.datetime.fromtimestamp(price_at, tz=dt.UTC).isoformat()
-                    if isinstance(price_at, (int, float))
-                    else None,
-                    price_stale=hook.prices.stale(info, now),
-                    discovered_from=info.get(DISCOVERED),
-                    **hook.health.describe(c.id, now),
-                )
-            )
-        return ChannelsResponse(channels=statuses)
-
-    def _known(channel_id: str) -> str:
-        if channel_id not in hook.index().position_by_id:
-            raise router_error(
-                404,
-                "channel_not_found",
-                f"no channel with id {channel_id!r}; see GET /routing/channels",
-                param="channel_id",
-            )
-        return channel_id
+        return ChannelsResponse(channels=[ChannelStatus(**c) for c in admin.channels()])
 
     @router.post(
         "/channels/{channel_id}/enable",
@@ -323,38 +184,54 @@ def build_admin_router(hook: SmartRouterHook) -> APIRouter:
         summary="Re-admit a channel and its key",
     )
     async def enable_channel(channel_id: str) -> ChannelStatus:
-        hook.health.enable(_known(channel_id), time.time())
-        return await _status(channel_id)
+        return ChannelStatus(**admin.enable_channel(channel_id))
 
     @router.post("/channels/{channel_id}/disable", response_model=ChannelStatus, summary="Take a channel out")
     async def disable_channel(channel_id: str) -> ChannelStatus:
-        hook.health.disable(_known(channel_id), time.time())
-        return await _status(channel_id)
+        return ChannelStatus(**admin.disable_channel(channel_id))
 
     @router.post(
         "/channels/{channel_id}/reset", response_model=ChannelStatus, summary="Forget a channel's failures"
     )
     async def reset_channel(channel_id: str) -> ChannelStatus:
-        hook.health.reset(_known(channel_id), time.time())
-        return await _status(channel_id)
-
-    async def _status(channel_id: str) -> ChannelStatus:
-        listing = await list_channels()
-        return next(c for c in listing.channels if c.id == channel_id)
+        return ChannelStatus(**admin.reset_channel(channel_id))
 
     return router
 
 
-def _model_infos() -> dict[str, dict[str, Any]]:
-    from litellm.proxy import proxy_server
-
-    router = proxy_server.llm_router
-    infos: dict[str, dict[str, Any]] = {}
-    for deployment in router.model_list if router is not None else []:
-        info = deployment.get("model_info")
-        if isinstance(info, dict) and info.get("id"):
-            infos[str(info["id"])] = info
-    return infos
+def _explained(model: str, decision: Decision, limit: int) -> ExplainResponse:
+    weights = decision.strategy.weights
+    ranked = []
+    for rank, channel in enumerate(decision.ranked[:limit]):
+        signals = {
+            name: SignalDetail(
+                value=round(float(values[rank]), 6),
+                weight=weights.get(name, 0.0),
+                contribution=round(float(values[rank]) * weights.get(name, 0.0), 6),
+            )
+            for name, values in decision.ranking.signals.items()
+        }
+        ranked.append(
+            RankedCandidate(
+                rank=rank + 1,
+                channel=channel.id,
+                model_name=channel.model_name,
+                upstream_model=channel.upstream_model,
+                total=round(decision.scores[rank], 6),
+                signals=signals,
+            )
+        )
+    return ExplainResponse(
+        model=model,
+        strategy=decision.strategy.name,
+        weights=dict(weights),
+        eligible=decision.eligible,
+        ranked=ranked,
+        excluded=[
+            ExcludedCandidate(channel=e.channel.id, filter=e.filter, reason=e.reason)
+            for e in decision.excluded
+        ],
+    )
 
 
 def _int_param(name: str, value: str, low: int, high: int | None) -> int:
@@ -368,74 +245,3 @@ def _int_param(name: str, value: str, low: int, high: int | None) -> int:
         bounds = f"between {low} and {high}" if high is not None else f">= {low}"
         raise router_error(400, "invalid_parameter", f"{name} must be {bounds}, not {number}", param=name)
     return number
-
-
-async def _reading(query: Awaitable[T]) -> T:
-    """A read while the database is down is a 503 that says so, not a 500."""
-    try:
-        return await query
-    except Exception as error:  # noqa: BLE001  # driver errors vary by database
-        raise router_error(
-            503,
-            "store_unavailable",
-            f"the record database is unreachable ({type(error).__name__}); "
-            "records are buffered and written when it returns",
-        ) from None
-
-
-def _store(hook: SmartRouterHook) -> RecordStore:
-    store = hook.spend.store
-    if store is None or store.engine is None:
-        if hook.spend.store_url is not None:
-            hook.start_now()
-            raise router_error(
-                503, "store_unavailable", "the record store is starting or its database is unreachable; retry"
-            )
-        raise router_error(503, "store_unavailable", "request records are off (smart_router.records: false)")
-    return store
-
-
-def virtual_model_entries(hook: SmartRouterHook) -> list[dict[str, Any]]:
-    created = int(time.time())
-    names = [*BUILTIN_VIRTUAL_MODELS, *(spec.name for spec in hook.virtual_models.values())]
-    return [{"id": name, "object": "model", "created": created, "owned_by": "smart-router"} for name in names]
-
-
-def _with_virtual_models(hook: SmartRouterHook, listing: Any) -> Any:
-    @functools.wraps(listing)
-    async def model_list(*args: Any, **kwargs: Any) -> Any:
-        result = await listing(*args, **kwargs)
-        if isinstance(result, dict) and isinstance(result.get("data"), list):
-            listed = {entry.get("id") for entry in result["data"] if isinstance(entry, dict)}
-            result["data"] += [e for e in virtual_model_entries(hook) if e["id"] not in listed]
-        return result
-
-    return model_list
-
-
-def mount_routes(hook: SmartRouterHook) -> None:
-    from litellm.proxy import proxy_server
-
-    app: FastAPI = proxy_server.app
-    if getattr(app.state, "smart_router_mounted", False):
-        return
-    app.include_router(build_admin_router(hook))
-    app.include_router(build_key_router(hook))
-    app.include_router(build_catalogue_router(hook))
-    app.include_router(build_ui_router())
-    # LiteLLM's listing can only be narrowed by callbacks, so we put a route in front of it
-    # that calls LiteLLM's own handler (same signature, same auth) and appends our names.
-    from litellm.proxy.auth.user_api_key_auth import user_api_key_auth
-
-    listing = _with_virtual_models(hook, proxy_server.model_list)
-    for path in ("/v1/models", "/models"):
-        route = APIRoute(
-            path,
-            listing,
-            methods=["GET"],
-            dependencies=[Depends(require_some_key), Depends(user_api_key_auth)],
-            tags=["model management"],
-            include_in_schema=False,
-        )
-        app.router.routes.insert(0, route)
-    app.state.smart_router_mounted = True

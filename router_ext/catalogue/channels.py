@@ -7,8 +7,6 @@ LiteLLM's own keys (`supports_function_calling`, `supports_vision`, `max_input_t
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -19,6 +17,7 @@ from catalog.locality import is_local_endpoint
 from catalog.sizes import context_from_tags, params_from_tags, parse_param_size
 from catalog.tags import merge_tags
 from health.masking import key_fingerprint
+from router_ext import deployment as shape
 
 
 def channels_from_model_list(model_list: Iterable[Mapping[str, Any]]) -> list[Channel]:
@@ -31,15 +30,13 @@ def channels_from_model_list(model_list: Iterable[Mapping[str, Any]]) -> list[Ch
 
 
 def channel_from_deployment(deployment: Mapping[str, Any]) -> Channel | None:
-    params: Mapping[str, Any] = deployment.get("litellm_params") or {}
-    info: Mapping[str, Any] = deployment.get("model_info") or {}
-    model_name = str(deployment.get("model_name") or "")
-    upstream = str(params.get("model") or "")
-    deployment_id = info.get("id")
-    if not deployment_id or not upstream or "*" in model_name or "*" in upstream:
+    params, info = shape.params(deployment), shape.info(deployment)
+    model_name, upstream = shape.model_name(deployment), shape.upstream_model(deployment)
+    deployment_id = shape.deployment_id(deployment)
+    if not deployment_id or not upstream or shape.is_wildcard(deployment):
         return None  # wildcard deployments are expanded by discovery, not routed as they stand
-    provider = _provider(upstream, params)
-    api_base = params.get("api_base") or None
+    provider = shape.provider(deployment)
+    api_base = shape.api_base(deployment)
     known = _litellm_model_facts(upstream, provider)
 
     tags = merge_tags((model_name, upstream), (*_tag_list(info.get("tags")), *_tag_list(params.get("tags"))))
@@ -66,7 +63,7 @@ def channel_from_deployment(deployment: Mapping[str, Any]) -> Channel | None:
         model_name=model_name,
         upstream_model=upstream,
         provider=provider,
-        channel=str(info.get("channel") or provider),
+        channel=shape.channel_name(deployment),
         api_base=str(api_base) if api_base else None,
         tags=tags,
         params_b=params_b,
@@ -81,32 +78,10 @@ def channel_from_deployment(deployment: Mapping[str, Any]) -> Channel | None:
             info.get("supports_function_calling"), known.get("supports_function_calling")
         ),
         supports_vision=_first_bool(info.get("supports_vision"), known.get("supports_vision")),
-        key_fingerprint=key_fingerprint(api_key(deployment)),
+        key_fingerprint=key_fingerprint(shape.api_key(deployment)),
         daily_request_quota=_first_int(info.get("daily_requests")),
         daily_token_quota=_first_int(info.get("daily_tokens")),
     )
-
-
-def api_key(deployment: Mapping[str, Any]) -> str | None:
-    """The deployment's key, resolving LiteLLM's `os.environ/NAME` references."""
-    value = (deployment.get("litellm_params") or {}).get("api_key")
-    if not isinstance(value, str) or not value:
-        return None
-    if value.startswith("os.environ/"):
-        return os.environ.get(value.split("/", 1)[1]) or None
-    return value
-
-
-def _provider(upstream: str, params: Mapping[str, Any]) -> str:
-    explicit = params.get("custom_llm_provider")
-    if explicit:
-        return str(explicit)
-    if "/" in upstream:
-        return sys.intern(upstream.split("/", 1)[0].lower())  # one string per provider, not per channel
-    try:
-        return str(litellm.get_llm_provider(model=upstream)[1])
-    except Exception:  # noqa: BLE001  # LiteLLM raises bare exceptions for names it cannot place
-        return "openai"
 
 
 def _litellm_model_facts(upstream: str, provider: str) -> Mapping[str, Any]:

@@ -19,12 +19,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from router_ext.catalogue.channels import api_key
+from router_ext import deployment as shape
 from scrapers.fetch import FetchError, fetch_json
 from scrapers.listing import ListedModel, ListingError, listing_headers, listing_url, parse_listing
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
+
+from router_ext.clock import aware
 
 log = logging.getLogger("smart_router")
 DISCOVERED = "discovered_from"  # model_info key naming the wildcard a deployment came from
@@ -41,17 +43,18 @@ class WildcardSource:
 
     @property
     def url(self) -> str:
-        info = self.deployment.get("model_info") or {}
-        params = self.deployment.get("litellm_params") or {}
-        return str(info.get("discovery_url") or listing_url(self.provider, params.get("api_base")))
+        return str(
+            shape.info(self.deployment).get("discovery_url")
+            or listing_url(self.provider, shape.api_base(self.deployment))
+        )
 
     def deployment_for(self, model: ListedModel) -> dict[str, Any]:
         concrete = copy.deepcopy(dict(self.deployment))
         concrete["model_name"] = self.name_prefix + model.id
-        params = dict(concrete.get("litellm_params") or {})
+        params = dict(shape.params(concrete))
         params["model"] = self.upstream_prefix + model.id
         concrete["litellm_params"] = params
-        info = dict(concrete.get("model_info") or {})
+        info = dict(shape.info(concrete))
         info["id"] = f"{self.channel}/{model.id}"
         info[DISCOVERED] = self.key
         info.setdefault("channel", self.channel)
@@ -81,14 +84,10 @@ class DiscoveryResult:
 def wildcard_sources(model_list: Sequence[Mapping[str, Any]]) -> list[WildcardSource]:
     sources = []
     for deployment in model_list:
-        name = str(deployment.get("model_name") or "")
-        params = deployment.get("litellm_params") or {}
-        upstream = str(params.get("model") or "")
+        name, upstream = shape.model_name(deployment), shape.upstream_model(deployment)
         if not name.endswith("*") or not upstream.endswith("*"):
             continue
-        provider = upstream.split("/", 1)[0] if "/" in upstream else "openai"
-        info = deployment.get("model_info") or {}
-        if info.get("discover") is False:
+        if shape.info(deployment).get("discover") is False:
             continue
         sources.append(
             WildcardSource(
@@ -96,8 +95,8 @@ def wildcard_sources(model_list: Sequence[Mapping[str, Any]]) -> list[WildcardSo
                 deployment=deployment,
                 name_prefix=name[:-1],
                 upstream_prefix=upstream[:-1],
-                provider=provider,
-                channel=str(info.get("channel") or provider),
+                provider=shape.provider(deployment),
+                channel=shape.channel_name(deployment),
             )
         )
     return sources
@@ -109,8 +108,9 @@ class Discovery:
         router: Callable[[], Any],
         engine: Callable[[], AsyncEngine | None],
         on_change: Callable[[], None],
-        timeout_s: float = 15.0,
+        *,
         attempts: int = 3,
+        timeout_s: float = 15.0,
     ) -> None:
         self._router = router
         self._engine = engine
@@ -149,7 +149,7 @@ class Discovery:
             stored.setdefault(row["source"], []).append(
                 ListedModel(row["model_id"], row["context_tokens"], row["params_b"])
             )
-            times[row["source"]] = _aware(row["listed_at"]).timestamp()
+            times[row["source"]] = aware(row["listed_at"]).timestamp()
         async with self._lock:
             for key, models in stored.items():
                 mine = self.listings.get(key)
@@ -200,7 +200,7 @@ class Discovery:
         try:
             body = await fetch_json(
                 source.url,
-                listing_headers(source.provider, api_key(source.deployment)),
+                listing_headers(source.provider, shape.api_key(source.deployment)),
                 attempts=self.attempts,
                 timeout_s=self.timeout_s,
             )
@@ -215,14 +215,14 @@ class Discovery:
         from litellm.types.router import Deployment
 
         present = {
-            str((d.get("model_info") or {}).get("id")): d
+            str(shape.deployment_id(d)): d
             for d in router.model_list
-            if (d.get("model_info") or {}).get(DISCOVERED) == source.key
+            if shape.info(d).get(DISCOVERED) == source.key
         }
         configured = {
             _route_key(d)
             for d in router.model_list
-            if not (d.get("model_info") or {}).get(DISCOVERED) and "*" not in str(d.get("model_name"))
+            if not shape.info(d).get(DISCOVERED) and "*" not in shape.model_name(d)
         }
         wanted: dict[str, dict[str, Any]] = {}
         for model in models:
@@ -276,12 +276,7 @@ class Discovery:
 
 
 def _route_key(deployment: Mapping[str, Any]) -> tuple[str, str]:
-    params = deployment.get("litellm_params") or {}
-    return (str(params.get("model")), str(params.get("api_base") or ""))
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return (shape.upstream_model(deployment), shape.api_base(deployment) or "")
 
 
 def _iso(epoch: float) -> str:

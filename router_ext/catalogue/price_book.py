@@ -18,9 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from router_ext import deployment as shape
 from router_ext.settings import PriceSettings, PriceSource
-from scrapers import openrouter, siliconflow
 from scrapers.fetch import FetchError, fetch, fetch_json
+from scrapers.price_sources import PRICE_SOURCES
 from scrapers.prices import LayoutChanged, Price
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def model_id_of(upstream: str) -> str:
 
 
 def default_url(kind: str) -> str:
-    return openrouter.DEFAULT_URL if kind == "openrouter" else siliconflow.DEFAULT_URL
+    return PRICE_SOURCES[kind].default_url
 
 
 class PriceBook:
@@ -70,6 +71,7 @@ class PriceBook:
         router: Callable[[], Any],
         engine: Callable[[], AsyncEngine | None],
         on_change: Callable[[], None],
+        *,
         attempts: int = 3,
         timeout_s: float = 15.0,
     ) -> None:
@@ -85,18 +87,15 @@ class PriceBook:
 
     # -- reading sources ----------------------------------------------------------------------
     async def _read(self, source: PriceSource) -> dict[str, Price]:
-        url = source.url or default_url(source.kind)
-        usd_per_cny = self.rate("CNY")
-        if source.kind == "openrouter":
-            return openrouter.parse_models(
-                await fetch_json(url, attempts=self.attempts, timeout_s=self.timeout_s)
-            )
-        if source.kind == "siliconflow_json":
-            return siliconflow.parse_catalogue_json(
-                await fetch_json(url, attempts=self.attempts, timeout_s=self.timeout_s), usd_per_cny
+        kind = PRICE_SOURCES[source.kind]
+        url = source.url or kind.default_url
+        usd_rate = self.rate(kind.currency)
+        if kind.body == "json":
+            return kind.parse(
+                await fetch_json(url, attempts=self.attempts, timeout_s=self.timeout_s), usd_rate
             )
         page = await fetch(url, attempts=self.attempts, timeout_s=self.timeout_s)
-        return siliconflow.parse_pricing_html(page.text, usd_per_cny)
+        return kind.parse(page.text, usd_rate)
 
     def rate(self, currency: str) -> float:
         rate = self.settings.currency_rates.get(currency)
@@ -144,12 +143,7 @@ class PriceBook:
         router = self._router()
         if router is None:
             return None
-        names = set()
-        for deployment in router.model_list:
-            info = deployment.get("model_info") or {}
-            upstream = str((deployment.get("litellm_params") or {}).get("model") or "")
-            names.add(str(info.get("channel") or upstream.split("/", 1)[0]))
-        return names
+        return {shape.channel_name(deployment) for deployment in router.model_list}
 
     async def _read_safely(self, source: PriceSource) -> dict[str, Price] | str:
         try:
@@ -173,8 +167,8 @@ class PriceBook:
             info = deployment.get("model_info")
             if not isinstance(info, dict):
                 continue
-            upstream = str((deployment.get("litellm_params") or {}).get("model") or "")
-            channel = str(info.get("channel") or upstream.split("/", 1)[0])
+            upstream = shape.upstream_model(deployment)
+            channel = shape.channel_name(deployment)
             window = self.settings.window_factor(channel, minute)
             if info.get(PRICE_SOURCE) is None and (
                 info.get("input_cost_per_token") is not None or info.get("output_cost_per_token") is not None

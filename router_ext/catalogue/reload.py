@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from router_ext import deployment as shape
 from router_ext.catalogue.discovery import DISCOVERED
 from router_ext.catalogue.price_book import CONFIG_PRICES, PRICE_AT, PRICE_SOURCE
 from router_ext.launch_config import prepare_launch_config
@@ -95,9 +96,9 @@ def _resolved(params: Mapping[str, Any]) -> dict[str, Any]:
 def _identity(deployment: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     from litellm import Router
 
-    name = str(deployment.get("model_name") or "")
-    params = _resolved(deployment.get("litellm_params") or {})
-    info = dict(deployment.get("model_info") or {})
+    name = shape.model_name(deployment)
+    params = _resolved(shape.params(deployment))
+    info = dict(shape.info(deployment))
     deployment_id = str(info.get("id") or Router.generate_model_id(name, dict(params)))
     info["id"] = deployment_id
     return deployment_id, {"model_name": name, "litellm_params": params, "model_info": info}
@@ -105,7 +106,7 @@ def _identity(deployment: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def _shape(deployment: Mapping[str, Any]) -> str:
     """What the config says of a deployment, without what we set at run time."""
-    original = deployment.get("model_info") or {}
+    original = shape.info(deployment)
     info = {k: v for k, v in original.items() if k not in OURS}
     if original.get(PRICE_SOURCE) == "config":  # configured prices, before any time window
         info["input_cost_per_token"], info["output_cost_per_token"] = original.get(CONFIG_PRICES) or [
@@ -115,25 +116,21 @@ def _shape(deployment: Mapping[str, Any]) -> str:
     elif original.get(PRICE_SOURCE):  # scraped, not configured
         info.pop("input_cost_per_token", None)
         info.pop("output_cost_per_token", None)
-    params = {k: v for k, v in (deployment.get("litellm_params") or {}).items() if v is not None}
+    params = {k: v for k, v in shape.params(deployment).items() if v is not None}
     return json.dumps([deployment.get("model_name"), params, info], sort_keys=True, default=str)
 
 
 def apply_model_list(router: Any, wanted: list[Mapping[str, Any]], result: ReloadResult) -> None:
     from litellm.types.router import Deployment
 
-    current = {
-        str((d.get("model_info") or {}).get("id")): d
-        for d in router.model_list
-        if not (d.get("model_info") or {}).get(DISCOVERED)
-    }
+    current = {str(shape.deployment_id(d)): d for d in router.model_list if not shape.info(d).get(DISCOVERED)}
     desired = dict(_identity(d) for d in wanted)
     wildcards = {str(d.get("model_name")) for d in desired.values() if str(d.get("model_name")).endswith("*")}
     for deployment in list(router.model_list):
-        source = (deployment.get("model_info") or {}).get(DISCOVERED)
+        source = shape.info(deployment).get(DISCOVERED)
         if source and source not in wildcards:  # its wildcard is gone from the config
-            router.delete_deployment(id=str(deployment["model_info"]["id"]))
-            result.removed.append(str(deployment["model_info"]["id"]))
+            router.delete_deployment(id=str(shape.deployment_id(deployment)))
+            result.removed.append(str(shape.deployment_id(deployment)))
     for deployment_id in current.keys() - desired.keys():
         router.delete_deployment(id=deployment_id)
         result.removed.append(deployment_id)

@@ -6,6 +6,7 @@ Without Redis every process runs its own jobs (one process = one leader).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -48,6 +49,10 @@ class Leader:
             log.warning("smart-router: job lock unavailable (%s); running %s here", type(error).__name__, job)
             return True
         return bool(taken)
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
 
 
 class Scheduler:
@@ -116,6 +121,15 @@ class Scheduler:
         record.last_result = result.as_dict() if hasattr(result, "as_dict") else result
         record.last_error = None
         return result
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.leader.close()
 
     def describe(self) -> dict[str, Any]:
         return {

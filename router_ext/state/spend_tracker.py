@@ -30,13 +30,11 @@ from router_ext.state.shared_spend import SharedSpend, session_key, total_key
 if TYPE_CHECKING:
     from router_ext.store.record_store import RecordStore
 
+from router_ext.clock import utc_now
+
 log = logging.getLogger("smart_router")
 MAX_SETTLED = 20_000
 EARLY_RECORDS = 50_000  # records made before the store exists (until the first answer, + ~1 s)
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.fromtimestamp(time.time(), tz=dt.UTC)
 
 
 def session_of(data: Mapping[str, Any], key_hash: str | None) -> str | None:
@@ -214,6 +212,16 @@ class SpendTracker:
         while self._early:
             store.add(self._early.popleft())
         store.flush_at_exit(migrate_first=True)
+
+    async def close(self) -> None:
+        """At shutdown: write what is buffered, then close the database and Redis clients."""
+        for task in self._exits:
+            with contextlib.suppress(Exception):
+                await task
+        if self.store is not None and self.store.running:
+            await self.store.close()
+        if self.shared is not None:
+            await self.shared.close()
 
     # -- after the call ----------------------------------------------------------------------------
     def settle(

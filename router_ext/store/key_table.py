@@ -21,6 +21,7 @@ from router_ext.client_keys import (
     hash_key,
     new_raw_key,
 )
+from router_ext.clock import aware
 from router_ext.store.record_store import client_keys
 
 
@@ -31,16 +32,12 @@ def _row_to_key(row: sa.RowMapping) -> ClientKey:
         name=row["name"],
         key_hash=row["key_hash"],
         key_prefix=row["key_prefix"],
-        created_at=_aware(row["created_at"]),
-        revoked_at=_aware(row["revoked_at"]) if row["revoked_at"] else None,
+        created_at=aware(row["created_at"]),
+        revoked_at=aware(row["revoked_at"]) if row["revoked_at"] else None,
         budget_day_usd=row["budget_day_usd"],
         budget_month_usd=row["budget_month_usd"],
         models=AllowedModels.parse(models),
     )
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 class KeyTable:

@@ -18,7 +18,6 @@ import contextlib
 import datetime as dt
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from router_ext.clock import aware
 from router_ext.exit_signals import intercept_exit_signals
 from router_ext.settings import DEFAULT_DATABASE_URL
 
@@ -185,7 +185,6 @@ class RecordStore:
         self.flush_interval_s = flush_interval_s
         self.dropped = 0
         self.rejected = 0
-        self.written = 0
         self.healthy = True
         self.engine: AsyncEngine | None = None
         self._task: asyncio.Task[None] | None = None
@@ -334,7 +333,6 @@ class RecordStore:
                 continue
             for _ in batch:
                 self.buffer.popleft()
-            self.written += len(batch)
         if not self.healthy:
             log.warning("smart-router: database is back; buffered records written")
         self.healthy = True
@@ -478,7 +476,7 @@ class RecordStore:
                     )
                 )
             ).all()
-        return [(row[0], row[1], _aware(row[2]), float(row[3] or 0.0)) for row in rows]
+        return [(row[0], row[1], aware(row[2]), float(row[3] or 0.0)) for row in rows]
 
 
 RECORD_COLUMNS = tuple(column.name for column in requests.columns if column.name != "id")
@@ -517,11 +515,3 @@ def _daily(batch: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, A
         numbers["tokens"] += int(record.get("prompt_tokens") or 0) + int(record.get("completion_tokens") or 0)
         numbers["cost_usd"] += float(record.get("cost_usd") or 0.0)
     return days
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.fromtimestamp(time.time(), tz=dt.UTC)

@@ -1,0 +1,66 @@
+"""Our routes on LiteLLM's proxy app: `/routing/*`, the dashboard, and virtual names added to
+`GET /v1/models`."""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
+
+from router_ext.admin.auth import require_some_key
+from router_ext.admin.catalogue import build_catalogue_router
+from router_ext.admin.keys import build_key_router
+from router_ext.admin.routing import build_admin_router
+from router_ext.admin.ui import build_ui_router
+
+if TYPE_CHECKING:
+    from router_ext.runtime.runtime import RouterRuntime
+
+
+def virtual_model_entries(names: list[str]) -> list[dict[str, Any]]:
+    created = int(time.time())
+    return [{"id": name, "object": "model", "created": created, "owned_by": "smart-router"} for name in names]
+
+
+def _with_virtual_models(runtime: RouterRuntime, listing: Any) -> Any:
+    @functools.wraps(listing)
+    async def model_list(*args: Any, **kwargs: Any) -> Any:
+        result = await listing(*args, **kwargs)
+        if isinstance(result, dict) and isinstance(result.get("data"), list):
+            listed = {entry.get("id") for entry in result["data"] if isinstance(entry, dict)}
+            entries = virtual_model_entries(runtime.virtual_model_names())
+            result["data"] += [e for e in entries if e["id"] not in listed]
+        return result
+
+    return model_list
+
+
+def mount_routes(runtime: RouterRuntime) -> None:
+    from litellm.proxy import proxy_server
+
+    app: FastAPI = proxy_server.app
+    if getattr(app.state, "smart_router_mounted", False):
+        return
+    app.include_router(build_admin_router(runtime))
+    app.include_router(build_key_router(runtime))
+    app.include_router(build_catalogue_router(runtime))
+    app.include_router(build_ui_router())
+    # LiteLLM's listing can only be narrowed by callbacks, so we put a route in front of it
+    # that calls LiteLLM's own handler (same signature, same auth) and appends our names.
+    from litellm.proxy.auth.user_api_key_auth import user_api_key_auth
+
+    listing = _with_virtual_models(runtime, proxy_server.model_list)
+    for path in ("/v1/models", "/models"):
+        route = APIRoute(
+            path,
+            listing,
+            methods=["GET"],
+            dependencies=[Depends(require_some_key), Depends(user_api_key_auth)],
+            tags=["model management"],
+            include_in_schema=False,
+        )
+        app.router.routes.insert(0, route)
+    app.state.smart_router_mounted = True

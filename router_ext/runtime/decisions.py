@@ -1,0 +1,145 @@
+"""One routing decision: a virtual name resolved, filtered (access, health, quotas) and ranked.
+
+Memory only: the tag index, breakers, quotas and key masks are all in this process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from accounting.quotas import QuotaBook, next_reset
+from catalog.index import TagIndex
+from catalog.query import TagQueryError
+from catalog.virtual import RouteSpec, resolve_virtual_name
+from router_ext.catalogue.catalogue import Catalogue
+from router_ext.client_keys import ClientKey, KeyRing
+from router_ext.clock import utc_now
+from router_ext.errors import router_error
+from router_ext.request_facts import request_facts, requested_strategy
+from router_ext.settings import RouterSettings
+from router_ext.state.channel_health import ChannelHealth
+from router_ext.state.routing_state import RoutingState, UnknownStrategyError
+from strategies.base import RequestFacts
+from strategies.decision import Decision, NoChannelError, decide
+from strategies.filters import HardFilter
+
+
+class Decider:
+    def __init__(
+        self,
+        settings: RouterSettings,
+        virtual_models: Mapping[str, RouteSpec],
+        state: RoutingState,
+        catalogue: Catalogue,
+        health: ChannelHealth,
+        quotas: QuotaBook,
+        keys: KeyRing,
+    ) -> None:
+        self.settings = settings
+        self.virtual_models = virtual_models
+        self.state = state
+        self.catalogue = catalogue
+        self.health = health
+        self.quotas = quotas
+        self.keys = keys
+
+    def decide(
+        self,
+        model: str,
+        data: Mapping[str, Any],
+        explain: bool = False,
+        prompt_tokens: int | None = None,
+        facts: RequestFacts | None = None,
+        client_key: ClientKey | None = None,
+    ) -> Decision | None:
+        """The decision for a virtual name, None for a concrete one; raises ProxyException."""
+        try:
+            spec = resolve_virtual_name(model, self.virtual_models)
+        except TagQueryError as error:
+            raise router_error(
+                400, "invalid_tag_query", str(error), param="model", router_status="tag-query-invalid"
+            ) from None
+        access = self.access_filter(client_key, model, spec is None)
+        if spec is None:
+            return None
+        try:
+            strategy_name = self.state.validated(
+                requested_strategy(data) or spec.strategy or self.state.active
+            )
+        except UnknownStrategyError as error:
+            raise router_error(
+                400, "invalid_strategy", str(error), param="strategy", router_status="strategy-invalid"
+            ) from None
+        if facts is None:
+            facts = request_facts(data, self.settings.default_max_tokens)
+        if prompt_tokens is not None:
+            facts = dataclasses.replace(facts, prompt_tokens=prompt_tokens)
+        index = self.catalogue.index()
+        exclusions = [f for f in (self.health.exclusions(index, time.time()), self.quota_filter(index)) if f]
+        try:
+            return decide(
+                index,
+                spec,
+                self.state.strategies[strategy_name],
+                facts,
+                index.size if explain else self.settings.max_candidates,
+                self.catalogue.observations,
+                extra_exclusions=exclusions,
+                explain=explain,
+                access=access,
+            )
+        except NoChannelError as error:
+            raise no_channel(error) from None
+
+    def access_filter(self, key: ClientKey | None, model: str, concrete: bool) -> HardFilter | None:
+        """What a client key may use: a name on its list as is; a virtual name narrowed to
+        the channels its list allows; any other concrete name refused (403)."""
+        if key is None or key.models.unrestricted or key.models.names_model(model):
+            return None
+        index = self.catalogue.index()
+        allowed = self.keys.allowed_mask(key, index, self.catalogue.generation)
+        listing = ", ".join(key.models.entries)
+        reason = f"API key {key.name!r} may use only: {listing}"
+        if concrete:
+            if any(allowed[p] for p, c in enumerate(index.channels) if c.model_name == model):
+                return None
+            raise router_error(
+                403,
+                "model_not_allowed",
+                f"model {model!r} is not allowed: {reason}",
+                param="model",
+                router_status="model-not-allowed",
+            )
+        return HardFilter("access", ~allowed, reason)
+
+    def quota_filter(self, index: TagIndex) -> HardFilter | None:
+        now = utc_now()
+        exhausted = self.quotas.exhausted(now)
+        if not exhausted:
+            return None
+        rejects = np.zeros(index.size, dtype=np.bool_)
+        reasons, until = {}, {}
+        back = next_reset(now).timestamp()
+        for channel_id, why in exhausted.items():
+            position = index.position_by_id.get(channel_id)
+            if position is not None:
+                rejects[position] = True
+                reasons[position], until[position] = why, back
+        return HardFilter("quota", rejects, "daily quota reached", reasons, until) if rejects.any() else None
+
+
+def no_channel(error: NoChannelError) -> Exception:
+    exception = router_error(
+        error.status, error.kind, error.message, param="model", router_status=error.kind.replace("_", "-")
+    )
+    if error.retry_at is not None:
+        exception.headers["retry-after"] = str(max(1, math.ceil(error.retry_at - time.time())))
+    if error.details:
+        exception.provider_specific_fields = {"channels": error.details}
+    return exception

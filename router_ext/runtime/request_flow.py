@@ -1,0 +1,402 @@
+"""One request through smart-router, from the pre-call hook to its record.
+
+`route` (pre-call): a virtual name becomes the deployment id of the best candidate, and the
+next candidates become the request's LiteLLM `fallbacks`, so the Router makes one concrete call
+at a time. Then the attempts: `attempt_failed` feeds the breakers for each failed one. The end,
+each exactly once per request: `succeeded` (settles the cost, writes the record), `failed`
+(records and answers 503 `all_channels_failed` unless the caller was at fault) or a rejection
+(recorded by `failed` too). `response_headers` names the deployment that answered.
+
+Nothing here reads LiteLLM's callback arguments: the adapter (hook.py) hands plain values.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import HTTPException
+from litellm.proxy._types import ProxyException
+
+from accounting.cost import Usage, price_cost
+from accounting.quotas import QuotaBook
+from health.classify import ErrorKind
+from router_ext.catalogue.catalogue import Catalogue
+from router_ext.client_keys import ClientKey, KeyRing
+from router_ext.clock import utc_now
+from router_ext.errors import router_error
+from router_ext.logs import log_request
+from router_ext.metrics import RouterMetrics
+from router_ext.request_facts import request_facts
+from router_ext.runtime.decisions import Decider
+from router_ext.runtime.records import FAILED, METADATA_KEY, REJECTED, SUCCESS, RequestRecord
+from router_ext.settings import RouterSettings
+from router_ext.state.channel_health import ChannelHealth
+from router_ext.state.spend_tracker import SpendTracker, session_of
+from strategies.base import RequestFacts
+from strategies.rotation import rotate_pools
+
+
+class AllChannelsFailed(HTTPException):
+    """Every candidate failed: LiteLLM renders an HTTPException returned by the failure hook."""
+
+    type = "all_channels_failed"
+    param = None
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent the request, as the adapter read it from LiteLLM's auth object."""
+
+    key_hash: str | None  # our budget subject of the key (never the key)
+    client_key_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A served call, as the adapter read it from LiteLLM's success callback."""
+
+    deployment_id: str
+    latency_ms: float
+    ttft_ms: float | None
+    output_tokens: int
+    total_tokens: int
+    litellm_cost: float | None
+    usage: Callable[[], Usage]  # counted only if the request is ours and not settled yet
+
+
+class RequestFlow:
+    def __init__(
+        self,
+        settings: RouterSettings,
+        decider: Decider,
+        catalogue: Catalogue,
+        health: ChannelHealth,
+        spend: SpendTracker,
+        quotas: QuotaBook,
+        keys: KeyRing,
+        metrics: RouterMetrics,
+        ready: Callable[[], Awaitable[None]],
+        first_answer: Callable[[], None],
+    ) -> None:
+        self.settings = settings
+        self.decider = decider
+        self.catalogue = catalogue
+        self.health = health
+        self.spend = spend
+        self.quotas = quotas
+        self.keys = keys
+        self.metrics = metrics
+        self._ready = ready
+        self._first_answer = first_answer
+
+    # -- before the call -------------------------------------------------------------------------
+    async def route(self, data: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        await self._ready()
+        model = data.get("model")
+        metadata = data.get("metadata")
+        if not isinstance(metadata, dict):
+            metadata = data["metadata"] = {}
+        client_key = self.keys.by_id.get(caller.client_key_id) if caller.client_key_id else None
+        session = session_of(data, caller.key_hash)
+        facts = request_facts(data, self.settings.default_max_tokens)
+        routed: dict[str, Any] = {
+            "request_id": uuid.uuid4().hex[:16],
+            "requested_model": model,
+            "session": session,
+            "key": caller.key_hash,
+            "prompt_tokens": facts.prompt_tokens,
+            "started_at": time.time(),
+        }
+        if client_key is not None:
+            routed["client_key"] = client_key.name
+        metadata[METADATA_KEY] = routed
+        try:
+            return await self._rewrite(model, data, routed, facts, client_key)
+        except ProxyException as rejection:
+            routed["rejected"] = rejection.type  # refused before any upstream call
+            raise
+
+    async def _rewrite(
+        self,
+        model: Any,
+        data: dict[str, Any],
+        routed: dict[str, Any],
+        facts: RequestFacts,
+        client_key: ClientKey | None,
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        decision = (
+            self.decider.decide(model, data, facts=facts, client_key=client_key)
+            if isinstance(model, str)
+            else None
+        )
+        estimate = 0.0
+        if decision is not None:
+            self.metrics.decision_seconds.observe(time.perf_counter() - started)
+            ranked = rotate_pools(decision.ranked, self.health.last_used)
+            attempts = ranked[: self.settings.health.max_attempts]
+            data["model"] = attempts[0].id
+            # Our ranked list is the failover order; the Router walks it on errors before the
+            # first byte. LiteLLM's own retries of the same deployment would only delay that.
+            data["fallbacks"] = [{"*": [c.id for c in attempts[1:]]}] if len(attempts) > 1 else []
+            data["num_retries"] = 0
+            self.health.dispatched(attempts[0].id, time.time())
+            scores = dict(zip((c.id for c in decision.ranked), decision.scores, strict=True))
+            routed.update(
+                strategy=decision.strategy.name,
+                candidates=[c.id for c in attempts],
+                scores=[round(scores[c.id], 6) for c in attempts],
+                eligible=decision.eligible,
+                channel=attempts[0].channel,
+            )
+            estimate = price_cost(attempts[0], Usage(facts.prompt_tokens, facts.max_output_tokens)) or 0.0
+        exceeded = await self.spend.check(
+            routed.get("key"),
+            routed.get("session"),
+            estimate,
+            client_key.limits if client_key else (),
+            client_key.name if client_key else None,
+        )
+        if exceeded is not None:
+            raise router_error(429, "budget_exceeded", exceeded.message, router_status="budget-exceeded")
+        return data
+
+    def healthy(self, deployments: list[Any], deployment_id: Callable[[Any], str | None]) -> list[Any]:
+        """Plain model names: drop deployments whose breaker is open or key is dead (if any
+        deployment is left; otherwise let LiteLLM try rather than invent an error)."""
+        book = self.health.book
+        if len(deployments) < 2 or not (book.breakers or book.disabled_keys):
+            return deployments
+        now = time.time()
+        fingerprints = self.health.fingerprints
+        allowed = []
+        for deployment in deployments:
+            found = str(deployment_id(deployment))
+            if book.allows(found, fingerprints.get(found), now):
+                allowed.append(deployment)
+        return allowed or deployments
+
+    # -- attempts --------------------------------------------------------------------------------
+    def attempt_failed(self, channel_id: str, exception: BaseException, routed: Mapping[str, Any]) -> None:
+        verdict = self.health.failed(channel_id, exception, routed.get("request_id"), time.time())
+        if verdict is not None:
+            self._count_failure(channel_id, verdict.kind.value)
+
+    def fallback_happened(self, failed_id: str, routed: Mapping[str, Any], exception: BaseException) -> None:
+        """Some failures (a stream that breaks before its first chunk) reach no deployment
+        failure hook, only the Router's fallback events; `failed` ignores a failure already
+        counted for this request, so seeing one twice is harmless."""
+        if failed_id not in (routed.get("candidates") or []):
+            return
+        cause = getattr(exception, "original_exception", None) or exception
+        self.attempt_failed(failed_id, cause, routed)
+
+    def _count_failure(self, channel_id: str, kind: str) -> None:
+        self.metrics.attempt_failures.labels(channel_id, kind).inc()
+        self.catalogue.observations.record_failure(channel_id)
+        self.quotas.count(channel_id, utc_now(), requests=1)
+
+    # -- the end ---------------------------------------------------------------------------------
+    async def succeeded(self, answer: Answer, routed: dict[str, Any]) -> None:
+        self._first_answer()
+        deployment_id = answer.deployment_id
+        self.catalogue.observations.record_success(
+            deployment_id, answer.latency_ms, answer.ttft_ms, answer.output_tokens
+        )
+        # The request was counted against the daily quota when its headers went out (before the
+        # client could send the next one); its tokens are known only now.
+        self.quotas.count(
+            deployment_id,
+            utc_now(),
+            requests=0 if routed.get("quota_counted") else 1,
+            tokens=answer.total_tokens or answer.output_tokens,
+        )
+        self.health.succeeded(deployment_id, time.time())
+        if not routed.get("request_id"):
+            return
+        channel = self.catalogue.channel(deployment_id)
+        usage, cost = await self.settle(routed, deployment_id, answer.usage, answer.litellm_cost)
+        attempts = self.health.finish(routed["request_id"])
+        self._conclude(
+            RequestRecord.of(
+                routed,
+                SUCCESS,
+                len(attempts.failures) + 1,
+                deployment_id,
+                channel,
+                latency_ms=answer.latency_ms,
+                ttft_ms=answer.ttft_ms,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost_usd=cost,
+            )
+        )
+
+    async def settle(
+        self,
+        routed: dict[str, Any],
+        deployment_id: str,
+        usage_of: Callable[[], Usage],
+        litellm_cost: float | None,
+    ) -> tuple[Usage, float]:
+        """The request's cost, settled once however many callbacks ask (the headers of a
+        non-stream, LiteLLM's logging hook, the success event); shared with other replicas."""
+        counted = routed.get("settled_usage")  # plain values: the ticket travels in LiteLLM's metadata
+        if isinstance(counted, list):
+            usage = Usage(*counted)
+        else:
+            usage = usage_of()
+            routed["settled_usage"] = [usage.prompt_tokens, usage.completion_tokens, usage.counted]
+        key, session = routed.get("key"), routed.get("session")
+        cost, newly = self.spend.settle(
+            str(routed["request_id"]),
+            self.catalogue.channel(deployment_id),
+            usage,
+            litellm_cost,
+            key,
+            session,
+        )
+        if newly and self.spend.shared is not None:
+            await self.spend.share(key, session, cost)
+        return usage, cost
+
+    async def logged_outcome(
+        self,
+        routed: dict[str, Any],
+        deployment_id: str,
+        usage_of: Callable[[], Usage],
+        litellm_cost: float | None,
+    ) -> dict[str, Any] | None:
+        """What LiteLLM's own spend logs keep of our routing (`spend_logs_metadata`)."""
+        if not routed.get("request_id"):
+            return None
+        _, cost = await self.settle(routed, deployment_id, usage_of, litellm_cost)
+        return {
+            "request_id": routed["request_id"],
+            "requested_model": routed.get("requested_model"),
+            "channel": deployment_id,
+            "strategy": routed.get("strategy") or "direct",
+            "score": self._score(routed, deployment_id),
+            "attempts": len(self.health.attempts_for(routed["request_id"]).failures) + 1,
+            "cost_usd": cost,
+        }
+
+    def failed(self, routed: dict[str, Any], exception: BaseException) -> HTTPException | None:
+        """The request ended without an answer. None: let LiteLLM answer as it would (the
+        caller's own 4xx, our rejection)."""
+        self._first_answer()
+        request_id = routed.get("request_id")
+        if routed.get("rejected"):
+            self.health.finish(request_id)
+            self._conclude(RequestRecord.of(routed, REJECTED, 0, error_class=str(routed["rejected"])[:32]))
+            return None
+        candidates = routed.get("candidates") or []
+        tried = len(self.health.attempts_for(request_id).failures) if request_id else 0
+        if tried < len(candidates):
+            # The last attempt's failure can reach no hook (a stream broken before its first
+            # chunk, with no fallback left): the Router walks candidates in order, so it was this one.
+            self.health.failed(candidates[tried], exception, request_id, time.time())
+        attempts = self.health.finish(request_id)
+        routed["attempts"] = len(attempts.failures) or 1
+        if request_id:
+            last = attempts.failures[-1] if attempts.failures else None
+            self._conclude(
+                RequestRecord.of(
+                    routed,
+                    FAILED,
+                    routed["attempts"],
+                    last[0] if last else None,
+                    self.catalogue.channel(last[0]) if last else None,
+                    error_class=last[1].kind.value if last else None,
+                    latency_ms=(time.time() - float(routed.get("started_at") or time.time())) * 1000,
+                )
+            )
+        if not attempts.failures or all(v.kind is ErrorKind.CALLER for _, v in attempts.failures):
+            return None  # the request itself was wrong: pass the upstream's 4xx through
+        now = time.time()
+        reopen = [
+            self.health.book.breaker(cid).reopen_at
+            for cid, _ in attempts.failures
+            if self.health.book.breaker(cid).reopen_at > now
+        ]
+        routed["failure_headers"] = {
+            "x-router-status": "all-channels-failed",
+            "retry-after": str(max(1, math.ceil(min(reopen) - now))) if reopen else "1",
+        }
+        channels = [
+            {"channel": cid, "error_class": v.kind.value, "reason": v.reason, "status": str(v.status or "")}
+            for cid, v in attempts.failures
+        ]
+        summary = "; ".join(f"{c['channel']}: {c['reason']}" for c in channels)
+        return AllChannelsFailed(
+            status_code=503,
+            detail={
+                "message": f"all {len(channels)} channel(s) tried for {routed.get('requested_model')!r} failed ({summary})",
+                "channels": channels,
+            },
+        )
+
+    def _conclude(self, record: RequestRecord) -> None:
+        """Every request ends here, once: metrics, the request log line, the store."""
+        row = record.as_row()
+        self.metrics.requests.labels(record.deployment_id or "-", record.status).inc()
+        if self.settings.log_requests:
+            log_request(row)
+        self.spend.record(row)
+
+    # -- response headers ------------------------------------------------------------------------
+    def rejection_headers(self, routed: Mapping[str, Any]) -> dict[str, str] | None:
+        if not routed:
+            return None
+        return {
+            **routed.get("failure_headers", {}),
+            "x-router-attempts": str(routed.get("attempts", 1)),
+            "x-router-strategy": str(routed.get("strategy", "")),
+        }
+
+    async def response_headers(
+        self,
+        routed: dict[str, Any],
+        served_id: str,
+        requested: str,
+        usage: Usage | None,
+        litellm_cost: float | None,
+    ) -> dict[str, str]:
+        """`usage`: a non-stream's, known now, so its cost is settled and shown; a stream is
+        settled when LiteLLM reports its end."""
+        request_id = routed.get("request_id")
+        if request_id and not routed.get("quota_counted"):
+            routed["quota_counted"] = True
+            self.quotas.count(served_id, utc_now(), requests=1)
+        failures = len(self.health.attempts_for(request_id).failures) if request_id else 0
+        channel = self.catalogue.channel(served_id)
+        headers = {
+            "x-router-channel": served_id,
+            "x-router-model": channel.upstream_model if channel else requested,
+            "x-router-strategy": str(routed.get("strategy") or "direct"),
+            "x-router-attempts": str(failures + 1),
+        }
+        if request_id and usage is not None:
+            _, cost = await self.settle(routed, served_id, lambda: usage, litellm_cost)
+            headers["x-router-cost-usd"] = _usd(cost)
+            headers["x-router-session-cost-usd"] = _usd(self.spend.session_total(routed.get("session")))
+        score = self._score(routed, served_id)
+        if score is not None:
+            headers["x-router-score"] = f"{score:.4f}"
+        if request_id:
+            headers["x-router-request-id"] = str(request_id)
+        return headers
+
+    @staticmethod
+    def _score(routed: Mapping[str, Any], deployment_id: str) -> float | None:
+        candidates = routed.get("candidates") or []
+        return routed["scores"][candidates.index(deployment_id)] if deployment_id in candidates else None
+
+
+def _usd(amount: float) -> str:
+    return f"{amount:.10f}".rstrip("0").rstrip(".") or "0"

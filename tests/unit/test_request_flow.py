@@ -1,0 +1,161 @@
+"""The request flow without a proxy: the adapter and the runtime driven by an in-process fake of
+LiteLLM's Router (tests/unit/fake_router.py), which calls them as the proxy does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from router_ext.hook import SmartRouterHook
+from router_ext.runtime.runtime import RouterRuntime
+from router_ext.settings import parse_settings
+from tests.unit.fake_router import Auth, FakeRouter, Reply, deployment, failure
+
+PAID = {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
+FREE = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
+
+
+def stack(settings: dict[str, Any] | None = None) -> tuple[FakeRouter, RouterRuntime, SmartRouterHook]:
+    router = FakeRouter(
+        [
+            deployment("free-a", "openai/qwen3-8b:free", **FREE),
+            deployment("cheap-b", "openai/qwen3-32b", input_cost_per_token=1e-7, output_cost_per_token=1e-7),
+            deployment("dear-c", "openai/qwen3-235b", **PAID),
+        ]
+    )
+    for found in ("free-a", "cheap-b", "dear-c"):
+        router.answers(found, Reply())
+    runtime = RouterRuntime(
+        parse_settings({"records": False, "strategy": "cost_first", **(settings or {})}),
+        router=lambda: router,
+    )
+    return router, runtime, SmartRouterHook(runtime)
+
+
+def request(model: str = "tag:qwen3", **extra: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": "hello"}], **extra}
+
+
+async def test_a_virtual_name_becomes_one_deployment_with_the_ranked_rest_as_fallbacks() -> None:
+    router, runtime, hook = stack()
+    outcome = await router.call(hook, request())
+    assert outcome.status == 200
+    assert outcome.served_by == "free-a"
+    assert outcome.headers["x-router-channel"] == "free-a"
+    assert outcome.headers["x-router-strategy"] == "cost_first"
+    assert outcome.headers["x-router-attempts"] == "1"
+    assert outcome.headers["x-router-cost-usd"] == "0"
+    await runtime.shutdown()
+
+
+async def test_failover_walks_the_ranking_and_every_failure_reaches_the_breakers() -> None:
+    router, runtime, hook = stack()
+    router.answers("free-a", failure(500))
+    router.answers("cheap-b", failure(429, "slow down", **{"retry-after": "30"}))
+    outcome = await router.call(hook, request())
+    assert outcome.tried == ["free-a", "cheap-b", "dear-c"]
+    assert outcome.served_by == "dear-c"
+    assert outcome.headers["x-router-attempts"] == "3"
+    states = {c["id"]: c for c in runtime.admin.channels()}
+    assert states["cheap-b"]["last_error_class"] == "temporary"
+    assert states["free-a"]["consecutive_failures"] == 1
+    # Settled on the channel that answered: 10 prompt + 5 completion tokens at dear-c's price.
+    assert float(outcome.headers["x-router-cost-usd"]) == pytest.approx(10 * 1e-6 + 5 * 2e-6)
+    assert runtime.admin.spend()["day"]["spent_usd"] == pytest.approx(10 * 1e-6 + 5 * 2e-6)
+    await runtime.shutdown()
+
+
+async def test_a_dead_key_is_disabled_and_the_next_request_skips_it() -> None:
+    router, runtime, hook = stack()
+    router.answers("free-a", failure(401, "invalid api key"))
+    first = await router.call(hook, request())
+    assert first.served_by == "cheap-b"
+    second = await router.call(hook, request())
+    assert second.tried == ["cheap-b"]
+    assert {c["id"]: c["state"] for c in runtime.admin.channels()}["free-a"] == "disabled"
+    await runtime.shutdown()
+
+
+async def test_every_candidate_failing_is_one_503_naming_each_reason() -> None:
+    router, runtime, hook = stack()
+    for found in ("free-a", "cheap-b", "dear-c"):
+        router.answers(found, failure(500, f"{found} is down"))
+    outcome = await router.call(hook, request())
+    assert outcome.status == 503
+    assert outcome.headers["x-router-status"] == "all-channels-failed"
+    detail = outcome.error.detail  # type: ignore[union-attr]
+    assert [c["channel"] for c in detail["channels"]] == ["free-a", "cheap-b", "dear-c"]
+    assert runtime.metrics.requests.labels("dear-c", "failed")._value.get() == 1
+    await runtime.shutdown()
+
+
+async def test_the_callers_own_400_is_passed_through_not_turned_into_503() -> None:
+    router, runtime, hook = stack()
+    for found in ("free-a", "cheap-b", "dear-c"):
+        router.answers(found, failure(400, "messages: field required"))
+    outcome = await router.call(hook, request())
+    assert outcome.status == 400
+    assert "x-router-status" not in outcome.headers
+    assert {c["state"] for c in runtime.admin.channels()} == {"closed"}  # not the channels' fault
+    await runtime.shutdown()
+
+
+async def test_a_rejection_is_recorded_once_and_tells_its_type() -> None:
+    router, runtime, hook = stack()
+    outcome = await router.call(hook, request("tag:nothing-has-this"))
+    assert outcome.status == 404
+    assert runtime.metrics.requests.labels("-", "rejected")._value.get() == 1
+    assert outcome.tried == []
+    await runtime.shutdown()
+
+
+async def test_a_budget_refuses_what_would_pass_it_and_counts_what_was_spent() -> None:
+    router, runtime, hook = stack({"strategy": "quality_optimized", "budgets": {"global": {"day": 0.00002}}})
+    first = await router.call(hook, request(max_tokens=5))
+    assert first.served_by == "dear-c"
+    assert runtime.admin.spend()["day"]["spent_usd"] == pytest.approx(2e-5)
+    second = await router.call(hook, request(max_tokens=5))
+    assert second.status == 429
+    assert "budget" in str(second.error)
+    await runtime.shutdown()
+
+
+async def test_a_plain_model_name_is_left_to_litellm_but_still_gets_headers() -> None:
+    router, runtime, hook = stack()
+    outcome = await router.call(hook, request("cheap-b"))
+    assert outcome.served_by == "cheap-b"
+    assert outcome.headers["x-router-strategy"] == "direct"
+    await runtime.shutdown()
+
+
+async def test_plain_names_skip_deployments_whose_breaker_is_open() -> None:
+    router, runtime, hook = stack()
+    router.answers("free-a", failure(401, "invalid api key"))
+    await router.call(hook, request())
+    group = [d for d in router.model_list if d["model_info"]["id"] in ("free-a", "cheap-b")]
+    kept = await hook.async_filter_deployments("qwen", group)
+    assert [d["model_info"]["id"] for d in kept] == ["cheap-b"]
+    await runtime.shutdown()
+
+
+async def test_a_client_key_limited_to_free_channels_never_reaches_a_paid_one() -> None:
+    from router_ext.client_keys import KEY_ID_FIELD, AllowedModels, ClientKey
+
+    router, runtime, hook = stack()
+    import datetime as dt
+
+    key = ClientKey(
+        id="k1",
+        name="alice",
+        key_hash="h" * 64,
+        key_prefix="sk-sr-abc",
+        created_at=dt.datetime.now(tz=dt.UTC),
+        models=AllowedModels.parse(["tag:free"]),
+    )
+    runtime.keys.put(key)
+    router.answers("free-a", failure(500))
+    outcome = await router.call(hook, request(), Auth(api_key=key.key_hash, metadata={KEY_ID_FIELD: "k1"}))
+    assert outcome.tried == ["free-a"]
+    assert outcome.status == 503
+    await runtime.shutdown()
