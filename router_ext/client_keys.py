@@ -29,6 +29,7 @@ import numpy as np
 from accounting.budgets import Limit
 from catalog.index import Mask, TagIndex
 from catalog.query import TagQuery, TagQueryError, is_tag_query, parse_tag_query
+from router_ext.tasks import cancel_and_wait
 
 log = logging.getLogger("smart_router")
 KEY_PREFIX = "sk-sr-"
@@ -169,11 +170,8 @@ class KeyRing:
             self._task = asyncio.get_running_loop().create_task(self._refresh_loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait([self._task])
+        self._task = None
 
     async def load(self) -> None:
         if self.table is None:

@@ -6,7 +6,6 @@ Without Redis every process runs its own jobs (one process = one leader).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -14,6 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from router_ext.tasks import cancel_and_wait
 
 log = logging.getLogger("smart_router")
 LOCK_PREFIX = "smart_router:job:"
@@ -123,11 +124,7 @@ class Scheduler:
         return result
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         await self.leader.close()
 

@@ -49,6 +49,7 @@ from router_ext.state.routing_state import RoutingState, UnknownStrategyError
 from router_ext.state.shared_spend import SharedSpend, refresh_loop
 from router_ext.state.shared_state import LocalState, RedisState
 from router_ext.state.spend_tracker import SpendTracker
+from router_ext.tasks import cancel_and_wait
 from strategies.decision import Decision
 from strategies.registry import build_strategies
 
@@ -319,17 +320,13 @@ class RouterRuntime:
         """Stop every background task, write what is buffered, close every client. Safe to
         call twice."""
         tasks, self._background = self._background, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        cancelled = await cancel_and_wait(tasks)
         await self.scheduler.stop()
         await self.health.stop()
         await self.keys.stop()
         await self.spend.close()
         await self._redis_state.close()
-        log.info("smart-router: stopped (%d background task(s) cancelled)", len(tasks))
+        log.info("smart-router: stopped (%d background task(s) cancelled)", cancelled)
 
 
 def _strategies(settings: RouterSettings, virtual_models: Mapping[str, RouteSpec]) -> Any:

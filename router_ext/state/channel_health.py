@@ -7,7 +7,6 @@ The request path only reads memory (`exclusions`); Redis and probes run in backg
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -25,6 +24,7 @@ from health.masking import mask_secrets
 from router_ext.settings import HealthSettings
 from router_ext.state.routing_state import RoutingState
 from router_ext.state.shared_state import LocalState, RedisState, Snapshot
+from router_ext.tasks import cancel_and_wait
 from strategies.filters import HardFilter
 
 log = logging.getLogger("smart_router")
@@ -182,11 +182,7 @@ class ChannelHealth:
         self._tasks = [loop.create_task(self._probe_loop()), loop.create_task(self._sync_loop())]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
 
     async def _probe_loop(self) -> None:

@@ -207,6 +207,9 @@ def test_postgres_stopped_mid_run_loses_no_record(simulator: Simulator, postgres
         postgres.stop()
         for _ in range(20):  # served while the database is down
             assert call(client, "pg-run").parse().choices[0].message.content
+        deadline = time.monotonic() + 15  # the writer tries every 0.5 s: let it meet the outage
+        while "database unreachable" not in proxy.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
         postgres.start()
         admin = httpx.Client(base_url=proxy.base_url, headers={"Authorization": f"Bearer {proxy.master_key}"})
         records = wait_records(admin, "pg-run", 40, seconds=30)

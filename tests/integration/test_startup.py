@@ -51,6 +51,20 @@ def test_plain_litellm_loads_the_extension_by_import_path(simulator: Simulator) 
         proxy.stop()
 
 
+def test_a_sigterm_stops_our_background_work_and_closes_our_clients(simulator: Simulator) -> None:
+    config = render_config(Path(__file__).parent / "routing_config.yaml", simulator.ports)
+    proxy = start_proxy(config)
+    try:
+        client = openai_client(proxy)
+        client.chat.completions.create(model="tag:qwen,free", messages=[{"role": "user", "content": "hi"}])
+        proxy.wait_store()  # the store, the key table and the catalogue jobs are running now
+    finally:
+        proxy.stop()
+    log = proxy.log()
+    assert "smart-router: stopped (" in log
+    assert "Traceback" not in log[log.index("smart-router: stopped (") :]
+
+
 def test_a_misspelled_setting_stops_start_up_and_names_the_key(tmp_path: Path) -> None:
     document = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     document["smart_router"] = {"stratgy": "cost_first"}

@@ -75,3 +75,20 @@ def test_config_wins_multipliers_and_windows_apply() -> None:
     assert c["input_cost_per_token"] == pytest.approx(1.1e-6)
     prices.apply(now=at("08:00"))
     assert (a["input_cost_per_token"], b["output_cost_per_token"]) == (1e-6, 4e-6)
+
+
+def test_a_model_without_a_provider_prefix_gets_its_channels_price() -> None:
+    # `gpt-4o-mini` has no `openai/` prefix: its channel is still its provider (openai), the name
+    # a price source, the channel listing and the deployment's own Channel all agree on.
+    from router_ext import deployment as shape
+    from router_ext.catalogue.channels import channel_from_deployment
+
+    bare = {"model_name": "mini", "litellm_params": {"model": "gpt-4o-mini"}, "model_info": {"id": "mini"}}
+    assert shape.channel_name(bare) == "openai"
+    built = channel_from_deployment(bare)
+    assert built is not None and built.channel == "openai"
+    prices = book(PriceSettings(multipliers={"openai": 2.0}), [bare])
+    prices.quotes = {"openai": {"gpt-4o-mini": Quote(Price(1e-7, 4e-7, "openrouter"), at("10:00"))}}
+    assert prices.apply(now=at("12:00")) == 1
+    assert bare["model_info"]["input_cost_per_token"] == pytest.approx(2e-7)
+    assert prices._channels() == {"openai"}  # asked for: its channel is on

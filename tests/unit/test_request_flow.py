@@ -159,3 +159,38 @@ async def test_a_client_key_limited_to_free_channels_never_reaches_a_paid_one() 
     assert outcome.tried == ["free-a"]
     assert outcome.status == 503
     await runtime.shutdown()
+
+
+async def test_shutdown_leaves_no_background_task_running() -> None:
+    import asyncio
+
+    router, runtime, hook = stack(
+        {"prices": {"windows": [{"channel": "openai", "start": "00:00", "end": "12:00", "factor": 0.5}]}}
+    )
+    before = asyncio.all_tasks()
+    runtime.ensure_started()
+    await router.call(hook, request())  # the first answer starts the rest of the start-up
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+    assert len(asyncio.all_tasks() - before) >= 3  # probes, Redis-less sync, start-up, price windows
+    await runtime.shutdown()
+    await asyncio.sleep(0)
+    assert asyncio.all_tasks() - before == set()
+    await runtime.shutdown()  # twice is harmless
+
+
+async def test_a_request_counts_against_its_daily_quota_before_the_client_can_send_the_next() -> None:
+    router, runtime, hook = stack()
+    router.model_list[0]["model_info"]["daily_requests"] = 1
+    runtime.catalogue.invalidate()
+    data = await hook.async_pre_call_hook(Auth(), None, request(), "acompletion")
+    assert data["model"] == "free-a"
+    from tests.unit.fake_router import Response, Usage
+
+    await hook.async_post_call_response_headers_hook(
+        data, Auth(), Response(Usage(1, 1, 2)), litellm_call_info={"model_id": "free-a"}
+    )
+    # The success event (LiteLLM runs it in the background) has not run yet: free-a is spent anyway.
+    following = await hook.async_pre_call_hook(Auth(), None, request(), "acompletion")
+    assert following["model"] == "cheap-b"
+    await runtime.shutdown()
