@@ -30,6 +30,10 @@ class Channel:
     key_fingerprint: str | None = None  # `fp-...` of the API key: never the key itself
     daily_request_quota: int | None = None  # model_info.daily_requests (a free tier's 50/day)
     daily_token_quota: int | None = None  # model_info.daily_tokens
+    mode: str = "chat"  # model_info.mode as LiteLLM knows it: chat, embedding, completion, ...
+    # Wire APIs the upstream speaks natively besides chat completions ("responses", "messages");
+    # a request in another shape is bridged through chat completions.
+    native_apis: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.tags, tuple):

@@ -59,6 +59,7 @@ def build_runtime() -> RouterRuntime:
         with open(path, encoding="utf-8") as handle:
             document = load_yaml(handle) or {}
         settings = settings_of(document, path)
+    _bridge_messages_through_chat()
     runtime = RouterRuntime(
         settings,
         redis_url_from(document, settings.redis_url, dict(os.environ)),
@@ -77,6 +78,18 @@ def build_runtime() -> RouterRuntime:
         (time.perf_counter() - imported) * 1000,
     )
     return runtime
+
+
+def _bridge_messages_through_chat() -> None:
+    """Anthropic Messages sent to an OpenAI-style channel: LiteLLM 1.108 turns them into a
+    Responses call, which most OpenAI-compatible upstreams do not serve; chat completions every
+    one does. Channels with a native Messages API (Anthropic, or `model_info.supported_endpoints:
+    ["/v1/messages"]`) are still called natively: LiteLLM checks that first. The environment
+    variable, when set, keeps the choice."""
+    import litellm
+
+    if "LITELLM_USE_CHAT_COMPLETIONS_URL_FOR_ANTHROPIC_MESSAGES" not in os.environ:
+        litellm.use_chat_completions_url_for_anthropic_messages = True
 
 
 def _shut_down_with_the_proxy(shutdown: Callable[[], Awaitable[None]]) -> None:

@@ -30,7 +30,6 @@ from typing import Any
 from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
 
-from accounting.cost import Usage
 from router_ext import deployment as shape
 from router_ext.bootstrap import current_runtime
 from router_ext.client_keys import KEY_ID_FIELD
@@ -39,11 +38,11 @@ from router_ext.litellm_kwargs import (
     deployment_id_of,
     routing_record,
     to_float,
+    usage_in_response,
     usage_of,
     write_spend_log_metadata,
 )
-from router_ext.runtime.records import METADATA_KEY
-from router_ext.runtime.request_flow import Caller
+from router_ext.runtime.request_flow import Caller, endpoint_of
 from router_ext.runtime.runtime import RouterRuntime
 from router_ext.state.spend_tracker import key_hash_of
 
@@ -61,7 +60,7 @@ class SmartRouterHook(CustomLogger):
         metadata = getattr(user_api_key_dict, "metadata", None) or {}
         key_id = metadata.get(KEY_ID_FIELD) if isinstance(metadata, dict) else None
         caller = Caller(key_hash_of(user_api_key_dict), str(key_id) if key_id else None)
-        return await self.flow.route(data, caller)
+        return await self.flow.route(data, caller, endpoint_of(call_type))
 
     async def async_filter_deployments(
         self,
@@ -125,7 +124,7 @@ class SmartRouterHook(CustomLogger):
         user_api_key_dict: Any,
         traceback_str: Any = None,
     ) -> HTTPException | None:
-        routed = (request_data.get("metadata") or {}).get(METADATA_KEY)
+        routed = routing_record(request_data)
         if not routed:
             self.runtime.start_now()
             return None
@@ -139,19 +138,24 @@ class SmartRouterHook(CustomLogger):
         request_headers: dict[str, str] | None = None,
         litellm_call_info: dict[str, Any] | None = None,
     ) -> dict[str, str] | None:
-        routed = (data.get("metadata") or {}).get(METADATA_KEY) or {}
+        routed = routing_record(data)
         if response is None:
             return self.flow.rejection_headers(routed)
-        served_id = str((litellm_call_info or {}).get("model_id") or "")
+        info = litellm_call_info or {}
+        served_id = str(info.get("model_id") or (info.get("model_info") or {}).get("id") or "")
+        if not served_id:
+            # An Anthropic Messages answer is a dict whose hidden params LiteLLM drops before
+            # this hook: the Router walked our candidates in order, past the ones that failed.
+            served_id = self.flow.serving(routed) or ""
         if not served_id:
             return None
-        usage = getattr(response, "usage", None)
-        counted = None
-        if usage is not None and getattr(usage, "total_tokens", None):
-            counted = Usage(int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0))
         hidden = getattr(response, "_hidden_params", None) or {}
         return await self.flow.response_headers(
-            routed, served_id, str(data.get("model", "")), counted, to_float(hidden.get("response_cost"))
+            routed,
+            served_id,
+            str(data.get("model", "")),
+            usage_in_response(response),
+            to_float(hidden.get("response_cost")),
         )
 
 

@@ -89,3 +89,25 @@ def write_spend_log_metadata(kwargs: dict, outcome: Mapping[str, Any]) -> None:
                 **(extra if isinstance(extra, dict) else {}),
                 METADATA_KEY: dict(outcome),
             }
+
+
+def usage_in_response(response: Any) -> Usage | None:
+    """A non-stream's usage, whatever its shape: chat / embeddings (`prompt_tokens`,
+    `completion_tokens`), Responses and Anthropic Messages (`input_tokens`, `output_tokens`; a
+    Messages answer is a dict). None for a stream (settled at its end) or no usage."""
+    usage = response.get("usage") if isinstance(response, Mapping) else getattr(response, "usage", None)
+    if usage is None:
+        return None
+
+    def field(*names: str) -> int:
+        for name in names:
+            value = usage.get(name) if isinstance(usage, Mapping) else getattr(usage, name, None)
+            if isinstance(value, (int, float)):
+                return int(value)
+        return 0
+
+    prompt = field("prompt_tokens", "input_tokens")
+    completion = field("completion_tokens", "output_tokens")
+    if isinstance(response, Mapping):  # Anthropic: cache reads and writes are input too
+        prompt += field("cache_read_input_tokens") + field("cache_creation_input_tokens")
+    return Usage(prompt, completion) if prompt or completion else None

@@ -20,6 +20,7 @@ REQUESTS_LOGGER = "smart_router.requests"
 REQUEST_FIELDS = (
     "request_id",
     "requested_model",
+    "endpoint",
     "deployment_id",
     "channel",
     "strategy",

@@ -11,15 +11,30 @@ from typing import Any
 from strategies.base import RequestFacts
 
 
-def request_facts(data: Mapping[str, Any], default_max_tokens: int) -> RequestFacts:
-    max_tokens = data.get("max_completion_tokens") or data.get("max_tokens")
+def request_facts(data: Mapping[str, Any], default_max_tokens: int, endpoint: str = "chat") -> RequestFacts:
+    """The same facts from every shape: chat `messages`, Anthropic `system` + content blocks,
+    Responses `input` items + `instructions`, embeddings `input`."""
+    max_tokens = data.get("max_completion_tokens") or data.get("max_tokens") or data.get("max_output_tokens")
+    texts: list[str] = []
+    images = _collect(data.get("system"), texts) | _collect(data.get("instructions"), texts)
+    items = data.get("messages")
+    if items is None:
+        items = data.get("input") if endpoint != "completions" else data.get("prompt")
+    images |= _collect(items, texts)
+    framing = 4 * len(items) if isinstance(items, list) else (4 if items else 0)
+    tools = data.get("tools") or data.get("functions")
     return RequestFacts(
-        prompt_tokens=prompt_tokens(data.get("messages")),
-        max_output_tokens=int(max_tokens)
+        prompt_tokens=estimate_tokens("\n".join(texts)) + framing,
+        max_output_tokens=0
+        if endpoint == "embeddings"
+        else int(max_tokens)
         if isinstance(max_tokens, int) and max_tokens > 0
         else default_max_tokens,
-        needs_tools=bool(data.get("tools") or data.get("functions")),
-        needs_vision=_has_image(data.get("messages")),
+        needs_tools=bool(tools),
+        needs_vision=images,
+        endpoint=endpoint,
+        thinking=_thinking(data),
+        tool_names=tuple(_tool_names(tools)),
     )
 
 
@@ -29,18 +44,65 @@ def prompt_tokens(messages: Any, exact: bool = False) -> int:
     if not isinstance(messages, list):
         return 0
     texts: list[str] = []
-    for message in messages:
-        if not isinstance(message, Mapping):
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            texts.append(content)
-        elif isinstance(content, list):
-            texts += [
-                str(p.get("text", "")) for p in content if isinstance(p, Mapping) and p.get("type") == "text"
-            ]
+    _collect(messages, texts)
     text = "\n".join(texts)
     return (count_tokens(text) if exact else estimate_tokens(text)) + 4 * len(messages)
+
+
+IMAGE_PARTS = ("image_url", "input_image", "image")
+TEXT_KEYS = ("text", "content", "output", "arguments", "input")
+
+
+def _collect(value: Any, texts: list[str]) -> bool:
+    """Append every text inside a message list / content blocks / Responses items; True when an
+    image is among them."""
+    if isinstance(value, str):
+        texts.append(value)
+        return False
+    if isinstance(value, list):
+        found = False
+        for item in value:
+            found |= _collect(item, texts)
+        return found
+    if not isinstance(value, Mapping):
+        return False
+    if value.get("type") in IMAGE_PARTS:
+        return True
+    found = False
+    for key in TEXT_KEYS:
+        inner = value.get(key)
+        if isinstance(inner, (str, list)):
+            found |= _collect(inner, texts)
+        elif isinstance(inner, Mapping) and key == "input":  # an Anthropic tool_use's arguments
+            texts.append(str(dict(inner)))
+    return found
+
+
+def _thinking(data: Mapping[str, Any]) -> bool:
+    thinking = data.get("thinking")
+    if isinstance(thinking, Mapping):
+        return thinking.get("type") not in (None, "disabled")
+    reasoning = data.get("reasoning")
+    effort = reasoning.get("effort") if isinstance(reasoning, Mapping) else None
+    return (
+        bool(thinking)
+        or bool(effort and effort not in ("none", "minimal"))
+        or bool(data.get("reasoning_effort"))
+    )
+
+
+def _tool_names(tools: Any) -> list[str]:
+    """Chat `{"type": "function", "function": {"name"}}`, Responses `{"type": "function", "name"}`,
+    Anthropic `{"name"}` or server tools `{"type": "web_search_20250305", "name": "web_search"}`."""
+    names = []
+    for tool in tools if isinstance(tools, list) else []:
+        if not isinstance(tool, Mapping):
+            continue
+        function = tool.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else tool.get("name") or tool.get("type")
+        if name:
+            names.append(str(name))
+    return names
 
 
 # Scripts written without spaces between words: about one token a character or more.
@@ -77,18 +139,6 @@ def _encoding() -> Any:
     return encoding
 
 
-def _has_image(messages: Any) -> bool:
-    if not isinstance(messages, list):
-        return False
-    for message in messages:
-        content = message.get("content") if isinstance(message, Mapping) else None
-        if isinstance(content, list):
-            for part in content:
-                if isinstance(part, Mapping) and part.get("type") in ("image_url", "input_image", "image"):
-                    return True
-    return False
-
-
 def requested_strategy(data: Mapping[str, Any]) -> str | None:
     """Per-request override: header `x-router-strategy`, else `metadata.router_strategy`."""
     request = data.get("proxy_server_request")
@@ -97,7 +147,8 @@ def requested_strategy(data: Mapping[str, Any]) -> str | None:
         for key, value in headers.items():
             if key.lower() == "x-router-strategy" and value:
                 return str(value)
-    metadata = data.get("metadata")
-    if isinstance(metadata, Mapping) and metadata.get("router_strategy"):
-        return str(metadata["router_strategy"])
+    for key in ("metadata", "litellm_metadata"):
+        metadata = data.get(key)
+        if isinstance(metadata, Mapping) and metadata.get("router_strategy"):
+            return str(metadata["router_strategy"])
     return None

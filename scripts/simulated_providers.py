@@ -5,8 +5,10 @@ One process serves several providers, each on its own port, from a JSON spec:
     {"providers": [{"name": "paid", "models": ["openai/gpt-4o-mini"], "api_key": "sk-x",
                     "latency_ms": 5, "style": "openai"}]}
 
-Each provider speaks the OpenAI chat API (JSON and SSE with the usage chunk), `GET /v1/models`
-and Ollama's `GET /api/tags`. Failures are scriptable at run time through `POST /_control`:
+Each provider speaks the OpenAI chat API (JSON and SSE with the usage chunk, scripted tool calls),
+`GET /v1/models` and Ollama's `GET /api/tags`; with `"native": ["responses", "messages"]` the OpenAI
+Responses API and Anthropic Messages too, with `"embedding_models"` embeddings (see
+simulated_wire_apis.py); other paths answer 404 Not Found, as most OpenAI-compatible upstreams do. Failures are scriptable at run time through `POST /_control`:
 a list of steps, each `{"status", "body", "headers", "delay", "drop", "malformed",
 "drop_stream", "times", "model"}`, consumed in order by matching chat requests. `"pages":
 {path: file}` serves files as is (a models API with prices, a pricing page); `POST /_control`
@@ -36,6 +38,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from scripts import simulated_wire_apis as wire
+
 
 @dataclass
 class Provider:
@@ -50,6 +54,8 @@ class Provider:
     failures: int = 0
     successes: int = 0
     pages: dict[str, str] = field(default_factory=dict)  # path -> body served as is
+    native: list[str] = field(default_factory=list)  # "responses", "messages": other wire APIs served
+    embedding_models: list[str] = field(default_factory=list)  # served on /v1/embeddings
 
     def next_step(self, model: str) -> dict[str, Any] | None:
         for step in self.steps:
@@ -118,7 +124,7 @@ def build_app(provider: Provider) -> Starlette:
                 "object": "list",
                 "data": [
                     {"id": m, "object": "model", "created": created, "owned_by": provider.name}
-                    for m in provider.models
+                    for m in [*provider.models, *provider.embedding_models]
                 ],
             }
         )
@@ -189,6 +195,12 @@ def build_app(provider: Provider) -> Starlette:
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 16
         completion_tokens = min(int(max_tokens), 8)
         text = f"[{provider.name}] {model} says hello"
+        tool, tool_text = wire.chat_tool_call(body)
+        text = tool_text or text
+        if tool and body.get("stream"):
+            return StreamingResponse(
+                _sse_tool_call(model, tool, prompt_tokens, completion_tokens), media_type="text/event-stream"
+            )
         if body.get("stream"):
             if step and step.get("drop_stream"):
                 provider.failures += 1
@@ -216,9 +228,11 @@ def build_app(provider: Provider) -> Starlette:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": text, "refusal": None},
+                        "message": wire.tool_call_message(tool)
+                        if tool
+                        else {"role": "assistant", "content": text, "refusal": None},
                         "logprobs": None,
-                        "finish_reason": "stop",
+                        "finish_reason": "tool_calls" if tool else "stop",
                     }
                 ],
                 "usage": {
@@ -265,6 +279,40 @@ def build_app(provider: Provider) -> Starlette:
             }
         )
 
+    async def other_api(request: Request) -> Response:
+        """Responses, Messages, embeddings: served when the spec says so, else 404 Not Found."""
+        body = await request.json()
+        model = str(body.get("model", ""))
+        path = request.url.path.removeprefix("/v1")
+        provider.requests[f"POST {path}"] += 1
+        if not authorised(request):
+            return _openai_error(
+                401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+            )
+        if path == "/embeddings":
+            if not provider.embedding_models:
+                return wire.not_found()
+            if model not in provider.embedding_models:
+                return _openai_error(
+                    404, f"The model `{model}` does not exist.", "invalid_request_error", "model_not_found"
+                )
+            return wire.embeddings(body, model)
+        api = "responses" if path == "/responses" else "messages"
+        if api not in provider.native:
+            return wire.not_found()
+        if model not in provider.models:
+            return _openai_error(
+                404, f"The model `{model}` does not exist.", "invalid_request_error", "model_not_found"
+            )
+        provider.successes += 1
+        if path == "/messages/count_tokens":
+            return wire.count_tokens(body)
+        return (
+            wire.responses(body, provider.name, model)
+            if api == "responses"
+            else wire.messages(body, provider.name, model)
+        )
+
     page_routes = [Route(path, page) for path in provider.pages]
     return Starlette(
         routes=[
@@ -275,6 +323,11 @@ def build_app(provider: Provider) -> Starlette:
             Route("/v1/chat/completions", chat, methods=["POST"]),
             Route("/chat/completions", chat, methods=["POST"]),
             Route("/{prefix:path}/chat/completions", chat, methods=["POST"]),  # OpenRouter's /api/v1
+            *(
+                Route(prefix + path, other_api, methods=["POST"])
+                for prefix in ("/v1", "")
+                for path in ("/responses", "/messages", "/messages/count_tokens", "/embeddings")
+            ),
             Route("/_control", control, methods=["GET", "POST"]),
         ]
     )
@@ -327,6 +380,38 @@ async def _sse(
     yield b"data: [DONE]\n\n"
 
 
+async def _sse_tool_call(
+    model: str, tool: str, prompt_tokens: int, completion_tokens: int
+) -> AsyncIterator[bytes]:
+    chunk_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    call = wire.tool_call_message(tool)["tool_calls"][0]
+
+    def frame(delta: dict[str, Any], finish: str | None, usage: Any = None) -> bytes:
+        payload: dict[str, Any] = {
+            "id": chunk_id,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}] if usage is None else [],
+        }
+        if usage is not None:
+            payload["usage"] = usage
+        return f"data: {json.dumps(payload)}\n\n".encode()
+
+    yield frame({"role": "assistant", "content": None, "tool_calls": [{**call, "index": 0}]}, None)
+    yield frame({}, "tool_calls")
+    yield frame(
+        {},
+        None,
+        {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    )
+    yield b"data: [DONE]\n\n"
+
+
 def _bind(port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -350,6 +435,8 @@ async def serve(spec: dict[str, Any]) -> None:
             stream_chunk_delay_ms=float(entry.get("stream_chunk_delay_ms", 0)),
             style=entry.get("style", "openai"),
             steps=list(entry.get("steps", [])),
+            native=list(entry.get("native", [])),
+            embedding_models=list(entry.get("embedding_models", [])),
             pages={
                 path: Path(file).read_text(encoding="utf-8") for path, file in entry.get("pages", {}).items()
             },

@@ -23,6 +23,9 @@ class RequestFacts:
     max_output_tokens: int = 0
     needs_tools: bool = False
     needs_vision: bool = False
+    endpoint: str = "chat"  # chat | responses | messages | embeddings | completions
+    thinking: bool = False  # extended thinking / reasoning asked for
+    tool_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

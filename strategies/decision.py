@@ -130,6 +130,12 @@ def _emptied_by(
             f"each {step.reason}",
             400,
         )
+    if step.name == "mode":
+        return NoChannelError(
+            "no_capable_channel",
+            f"no channel matching {spec.name!r} serves this endpoint: each is {step.reason}",
+            400,
+        )
     times = [step.until[int(p)] for p in np.flatnonzero(rejected) if int(p) in step.until]
     finite = [t for t in times if t != float("inf")]
     return NoChannelError(

@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 from router_ext.admin.auth import require_admin
 from router_ext.errors import router_error
 
+ENDPOINT_NAMES = ("chat", "responses", "messages", "embeddings", "completions")
+
 if TYPE_CHECKING:
     from router_ext.runtime.runtime import RouterRuntime
     from strategies.decision import Decision
@@ -135,7 +137,18 @@ def build_admin_router(runtime: RouterRuntime) -> APIRouter:
         tools: bool = Query(False, description="the request carries tools"),
         vision: bool = Query(False, description="the request carries images"),
         limit: int = Query(20, ge=1, le=1000, description="ranked candidates to return"),
+        endpoint: str = Query(
+            "chat",
+            description="chat | responses | messages | embeddings | completions: what the request calls",
+        ),
     ) -> ExplainResponse:
+        if endpoint not in ENDPOINT_NAMES:
+            raise router_error(
+                400,
+                "invalid_parameter",
+                f"endpoint must be one of {', '.join(ENDPOINT_NAMES)}, not {endpoint!r}",
+                param="endpoint",
+            )
         data: dict[str, Any] = {"model": model, "messages": [], "max_tokens": max_tokens}
         if strategy:
             data["metadata"] = {"router_strategy": strategy}
@@ -145,7 +158,7 @@ def build_admin_router(runtime: RouterRuntime) -> APIRouter:
             data["messages"] = [
                 {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}
             ]
-        decision = runtime.decide(model, data, prompt_tokens=prompt_tokens)
+        decision = runtime.decide(model, data, prompt_tokens=prompt_tokens, endpoint=endpoint)
         if decision is None:
             raise router_error(
                 400,

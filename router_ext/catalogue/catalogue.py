@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,8 @@ class Catalogue:
         self.generation = 0  # bumped on every rebuild
         self._bound = -1
         self.observations = Observations(self._index)
+        self.missing: set[tuple[str, str]] = set()  # (channel id, endpoint) the upstream has no path for
+        self._by_name: dict[str, list[Channel]] = {}
 
     def deployments(self) -> list[Any]:
         router = self._router()
@@ -55,6 +58,33 @@ class Catalogue:
                 )
         return index
 
+    def named(self, model_name: str) -> list[Channel]:
+        """The channels of a plain model name (its LiteLLM model group)."""
+        self.index()
+        return self._by_name.get(model_name, [])
+
+    def lacks(self, channel_id: str, endpoint: str) -> None:
+        """The channel's upstream answered "no such path" for this endpoint: Responses and
+        Messages are bridged through chat completions from now on, embeddings not asked for."""
+        if (channel_id, endpoint) in self.missing:
+            return
+        self.missing.add((channel_id, endpoint))
+        deployment = shape.ids(self.deployments()).get(channel_id)
+        info = shape.info(deployment) if deployment is not None else None
+        declared = info.get("supported_endpoints") if isinstance(info, dict) else None
+        if isinstance(info, dict) and isinstance(declared, list):
+            # LiteLLM reads this per call: without the path it calls the channel's chat completions.
+            info["supported_endpoints"] = [p for p in declared if p != f"/v1/{endpoint}"]
+        log.warning(
+            "smart-router: %s has no %s endpoint upstream; %s",
+            channel_id,
+            endpoint,
+            "bridging through chat completions from now on"
+            if endpoint in ("responses", "messages")
+            else "not asked again",
+        )
+        self.invalidate()
+
     def channel(self, deployment_id: str) -> Channel | None:
         index = self.index()
         position = index.position_by_id.get(deployment_id)
@@ -67,7 +97,13 @@ class Catalogue:
         fingerprint = (id(deployments), len(deployments))
         if fingerprint != self._fingerprint:
             started = time.perf_counter()
-            self._index = TagIndex(channels_from_model_list(deployments))
+            channels = channels_from_model_list(deployments)
+            if self.missing:
+                channels = [self._without_missing(c) for c in channels]
+            self._index = TagIndex(channels)
+            self._by_name = {}
+            for built in channels:
+                self._by_name.setdefault(built.model_name, []).append(built)
             self.endpoints = _endpoints(deployments, self._index)
             self._fingerprint = fingerprint
             self.generation += 1
@@ -81,6 +117,10 @@ class Catalogue:
 
     def invalidate(self) -> None:
         self._fingerprint = None
+
+    def _without_missing(self, channel: Channel) -> Channel:
+        kept = tuple(api for api in channel.native_apis if (channel.id, api) not in self.missing)
+        return channel if kept == channel.native_apis else dataclasses.replace(channel, native_apis=kept)
 
 
 def _endpoints(deployments: Sequence[Mapping[str, Any]], index: TagIndex) -> dict[str, Endpoint]:

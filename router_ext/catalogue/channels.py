@@ -81,7 +81,28 @@ def channel_from_deployment(deployment: Mapping[str, Any]) -> Channel | None:
         key_fingerprint=key_fingerprint(shape.api_key(deployment)),
         daily_request_quota=_first_int(info.get("daily_requests")),
         daily_token_quota=_first_int(info.get("daily_tokens")),
+        mode=str(info.get("mode") or known.get("mode") or "chat"),
+        native_apis=native_apis(deployment, provider),
     )
+
+
+NATIVE_PATHS = {"/v1/responses": "responses", "/v1/messages": "messages"}
+
+
+def native_apis(deployment: Mapping[str, Any], provider: str) -> tuple[str, ...]:
+    """What the upstream speaks besides chat completions. `model_info.supported_endpoints` (LiteLLM's
+    own key, which also makes LiteLLM call those paths natively) says it; otherwise Anthropic
+    speaks Messages and OpenAI itself (no `api_base`, or api.openai.com) the Responses API, while
+    an arbitrary OpenAI-compatible base is taken to speak chat completions only."""
+    declared = shape.info(deployment).get("supported_endpoints")
+    if isinstance(declared, (list, tuple)):
+        return tuple(sorted({NATIVE_PATHS[p] for p in declared if p in NATIVE_PATHS}))
+    if provider == "anthropic":
+        return ("messages",)
+    base = shape.api_base(deployment)
+    if provider == "openai" and (base is None or "api.openai.com" in base):
+        return ("responses",)
+    return ()
 
 
 def _litellm_model_facts(upstream: str, provider: str) -> Mapping[str, Any]:

@@ -48,6 +48,7 @@ class Decider:
         self.health = health
         self.quotas = quotas
         self.keys = keys
+        self._modes: dict[tuple[int, bool], HardFilter | None] = {}
 
     def decide(
         self,
@@ -81,7 +82,15 @@ class Decider:
         if prompt_tokens is not None:
             facts = dataclasses.replace(facts, prompt_tokens=prompt_tokens)
         index = self.catalogue.index()
-        exclusions = [f for f in (self.health.exclusions(index, time.time()), self.quota_filter(index)) if f]
+        exclusions = [
+            f
+            for f in (
+                self.mode_filter(index, facts.endpoint),
+                self.health.exclusions(index, time.time()),
+                self.quota_filter(index),
+            )
+            if f
+        ]
         try:
             return decide(
                 index,
@@ -118,6 +127,17 @@ class Decider:
             )
         return HardFilter("access", ~allowed, reason)
 
+    def mode_filter(self, index: TagIndex, endpoint: str) -> HardFilter | None:
+        """An embedding model answers embeddings only, a chat model everything else; a channel
+        whose upstream has no embeddings path is not asked again."""
+        key = (self.catalogue.generation, endpoint == "embeddings")
+        cached = self._modes.get(key)
+        if cached is None:
+            if len(self._modes) > 8:
+                self._modes.clear()
+            cached = self._modes[key] = _mode_filter(index, endpoint == "embeddings", self.catalogue.missing)
+        return cached
+
     def quota_filter(self, index: TagIndex) -> HardFilter | None:
         now = utc_now()
         exhausted = self.quotas.exhausted(now)
@@ -132,6 +152,25 @@ class Decider:
                 rejects[position] = True
                 reasons[position], until[position] = why, back
         return HardFilter("quota", rejects, "daily quota reached", reasons, until) if rejects.any() else None
+
+
+def _mode_filter(index: TagIndex, embeddings: bool, missing: set[tuple[str, str]]) -> HardFilter | None:
+    if embeddings:
+        rejects = np.array(
+            [c.mode != "embedding" or (c.id, "embeddings") in missing for c in index.channels], dtype=np.bool_
+        )
+        reasons = {
+            p: "its upstream has no embeddings endpoint"
+            for p, c in enumerate(index.channels)
+            if c.mode == "embedding" and (c.id, "embeddings") in missing
+        }
+        return HardFilter("mode", rejects, "not an embedding model (model_info.mode)", reasons)
+    rejects = np.array([c.mode == "embedding" for c in index.channels], dtype=np.bool_)
+    return (
+        HardFilter("mode", rejects, "an embedding model: it answers /v1/embeddings only")
+        if rejects.any()
+        else None
+    )
 
 
 def no_channel(error: NoChannelError) -> Exception:

@@ -31,6 +31,7 @@ class RequestRecord:
     requested_model: str
     status: str  # success | failed | rejected
     attempts: int
+    endpoint: str = "chat"  # chat | responses | messages | embeddings | completions
     deployment_id: str | None = None  # the channel that answered, or was tried last
     channel: str | None = None
     upstream_model: str | None = None
@@ -63,6 +64,7 @@ class RequestRecord:
             requested_model=str(routed.get("requested_model") or "")[:300],
             status=status,
             attempts=attempts,
+            endpoint=str(routed.get("endpoint") or "chat"),
             deployment_id=deployment_id,
             channel=channel.channel if channel else None,
             upstream_model=channel.upstream_model if channel else None,

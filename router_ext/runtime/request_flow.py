@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from litellm.proxy._types import ProxyException
 
 from accounting.cost import Usage, price_cost
 from accounting.quotas import QuotaBook
+from catalog.channel import Channel
 from health.classify import ErrorKind
 from router_ext.catalogue.catalogue import Catalogue
 from router_ext.client_keys import ClientKey, KeyRing
@@ -39,6 +40,36 @@ from router_ext.state.channel_health import ChannelHealth
 from router_ext.state.spend_tracker import SpendTracker, session_of
 from strategies.base import RequestFacts
 from strategies.rotation import rotate_pools
+
+LITELLM_METADATA_ENDPOINTS = ("responses", "messages")
+ENDPOINTS = {  # LiteLLM's call type -> our endpoint name
+    "acompletion": "chat",
+    "completion": "chat",
+    "aresponses": "responses",
+    "responses": "responses",
+    "anthropic_messages": "messages",
+    "aembedding": "embeddings",
+    "embedding": "embeddings",
+    "atext_completion": "completions",
+    "text_completion": "completions",
+}
+
+
+def endpoint_of(call_type: Any) -> str:
+    name = str(getattr(call_type, "value", call_type) or "")
+    return ENDPOINTS.get(name, "chat")
+
+
+MODEL_UNKNOWN = ("model_not_found", "does not exist", "unknown model", "model not found", "no such model")
+
+
+def route_missing(exception: BaseException) -> bool:
+    """A 404 / 405 about the path (`{"detail": "Not Found"}`, Ollama's `404 page not found`), not
+    about the model (`The model x does not exist`, `model_not_found`)."""
+    if getattr(exception, "status_code", None) not in (404, 405):
+        return False
+    text = f"{getattr(exception, 'message', '')} {getattr(exception, 'body', '') or ''}".lower()
+    return not any(sign in text for sign in MODEL_UNKNOWN)
 
 
 class AllChannelsFailed(HTTPException):
@@ -95,17 +126,23 @@ class RequestFlow:
         self._first_answer = first_answer
 
     # -- before the call -------------------------------------------------------------------------
-    async def route(self, data: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    async def route(self, data: dict[str, Any], caller: Caller, endpoint: str = "chat") -> dict[str, Any]:
+        """`endpoint`: chat, responses, messages, embeddings or completions."""
         await self._ready()
         model = data.get("model")
-        metadata = data.get("metadata")
+        # LiteLLM keeps its own metadata of Responses and Messages calls under `litellm_metadata`:
+        # there `metadata` is the API's own field and would be sent upstream.
+        where = "litellm_metadata" if endpoint in LITELLM_METADATA_ENDPOINTS else "metadata"
+        metadata = data.get(where)
         if not isinstance(metadata, dict):
-            metadata = data["metadata"] = {}
+            metadata = data[where] = {}
+        data.pop("use_chat_completions_api", None)  # ours to set: a client must not pick the wire API
         client_key = self.keys.by_id.get(caller.client_key_id) if caller.client_key_id else None
         session = session_of(data, caller.key_hash)
-        facts = request_facts(data, self.settings.default_max_tokens)
+        facts = request_facts(data, self.settings.default_max_tokens, endpoint)
         routed: dict[str, Any] = {
             "request_id": uuid.uuid4().hex[:16],
+            "endpoint": endpoint,
             "requested_model": model,
             "session": session,
             "key": caller.key_hash,
@@ -155,6 +192,9 @@ class RequestFlow:
                 channel=attempts[0].channel,
             )
             estimate = price_cost(attempts[0], Usage(facts.prompt_tokens, facts.max_output_tokens)) or 0.0
+            self._bridge(data, facts.endpoint, attempts)
+        elif isinstance(model, str):
+            self._bridge(data, facts.endpoint, self.catalogue.named(model))
         exceeded = await self.spend.check(
             routed.get("key"),
             routed.get("session"),
@@ -165,6 +205,14 @@ class RequestFlow:
         if exceeded is not None:
             raise router_error(429, "budget_exceeded", exceeded.message, router_status="budget-exceeded")
         return data
+
+    def _bridge(self, data: dict[str, Any], endpoint: str, channels: Sequence[Channel]) -> None:
+        """A Responses call goes through chat completions when any channel it may reach does not
+        speak the Responses API itself (the flag holds for every fallback, and a native channel
+        serves chat completions too). Messages need no flag: LiteLLM sends them to an OpenAI-style
+        channel's chat completions (set at start-up) unless the channel declares `/v1/messages`."""
+        if endpoint == "responses" and any("responses" not in c.native_apis for c in channels):
+            data["use_chat_completions_api"] = True
 
     def healthy(self, deployments: list[Any], deployment_id: Callable[[Any], str | None]) -> list[Any]:
         """Plain model names: drop deployments whose breaker is open or key is dead (if any
@@ -183,6 +231,13 @@ class RequestFlow:
 
     # -- attempts --------------------------------------------------------------------------------
     def attempt_failed(self, channel_id: str, exception: BaseException, routed: Mapping[str, Any]) -> None:
+        endpoint = str(routed.get("endpoint") or "chat")
+        if endpoint != "chat" and route_missing(exception):
+            # The upstream has no such path: a fact about (channel, endpoint), not about the model.
+            # Bridge from now on (or, for embeddings, stop asking); chat on this channel goes on.
+            self.catalogue.lacks(channel_id, endpoint)
+            self.health.failed(channel_id, exception, routed.get("request_id"), time.time(), bench=False)
+            return
         verdict = self.health.failed(channel_id, exception, routed.get("request_id"), time.time())
         if verdict is not None:
             self._count_failure(channel_id, verdict.kind.value)
@@ -324,10 +379,14 @@ class RequestFlow:
             for cid, _ in attempts.failures
             if self.health.book.breaker(cid).reopen_at > now
         ]
-        routed["failure_headers"] = {
+        routed["failure_headers"] = headers = {
             "x-router-status": "all-channels-failed",
             "retry-after": str(max(1, math.ceil(min(reopen) - now))) if reopen else "1",
+            "x-router-attempts": str(routed["attempts"]),
+            "x-router-strategy": str(routed.get("strategy") or "direct"),
         }
+        if request_id:
+            headers["x-router-request-id"] = str(request_id)
         channels = [
             {"channel": cid, "error_class": v.kind.value, "reason": v.reason, "status": str(v.status or "")}
             for cid, v in attempts.failures
@@ -335,6 +394,7 @@ class RequestFlow:
         summary = "; ".join(f"{c['channel']}: {c['reason']}" for c in channels)
         return AllChannelsFailed(
             status_code=503,
+            headers=headers,  # on the error itself: LiteLLM's /v1/messages errors skip the header hook
             detail={
                 "message": f"all {len(channels)} channel(s) tried for {routed.get('requested_model')!r} failed ({summary})",
                 "channels": channels,
@@ -391,6 +451,16 @@ class RequestFlow:
         if request_id:
             headers["x-router-request-id"] = str(request_id)
         return headers
+
+    def serving(self, routed: Mapping[str, Any]) -> str | None:
+        """The candidate the Router is on: the first one past those that failed for this request."""
+        candidates = routed.get("candidates") or []
+        if not candidates:  # a plain model name: known when its group has one deployment
+            named = self.catalogue.named(str(routed.get("requested_model") or ""))
+            return named[0].id if len(named) == 1 else None
+        request_id = routed.get("request_id")
+        tried = len(self.health.attempts_for(request_id).failures) if request_id else 0
+        return str(candidates[tried]) if tried < len(candidates) else None
 
     @staticmethod
     def _score(routed: Mapping[str, Any], deployment_id: str) -> float | None:

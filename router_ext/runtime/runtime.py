@@ -40,6 +40,7 @@ from router_ext.catalogue.scheduler import Leader, Scheduler
 from router_ext.client_keys import ClientKey, KeyRing
 from router_ext.logs import configure as configure_logs
 from router_ext.metrics import RouterMetrics
+from router_ext.request_facts import request_facts
 from router_ext.runtime.admin_views import AdminViews
 from router_ext.runtime.decisions import Decider
 from router_ext.runtime.request_flow import RequestFlow
@@ -137,10 +138,11 @@ class RouterRuntime:
         return self.catalogue.index()
 
     def decide(
-        self, model: str, data: Mapping[str, Any], prompt_tokens: int | None = None
+        self, model: str, data: Mapping[str, Any], prompt_tokens: int | None = None, endpoint: str = "chat"
     ) -> Decision | None:
         """Explain's decision: every candidate ranked, none cut."""
-        return self.decider.decide(model, data, explain=True, prompt_tokens=prompt_tokens)
+        facts = request_facts(data, self.settings.default_max_tokens, endpoint)
+        return self.decider.decide(model, data, explain=True, prompt_tokens=prompt_tokens, facts=facts)
 
     def virtual_model_names(self) -> list[str]:
         return [*BUILTIN_VIRTUAL_MODELS, *(spec.name for spec in self.virtual_models.values())]

@@ -102,9 +102,15 @@ class ChannelHealth:
         self._note(self.book.record_success(channel_id, now))
 
     def failed(
-        self, channel_id: str, exception: BaseException, request_id: str | None, now: float
+        self,
+        channel_id: str,
+        exception: BaseException,
+        request_id: str | None,
+        now: float,
+        bench: bool = True,
     ) -> Verdict | None:
-        """Count one failed attempt; None when this request's failure there was already counted."""
+        """Count one failed attempt; None when this request's failure there was already counted.
+        `bench=False`: the attempt is the request's, but not held against the channel's breaker."""
         if request_id and any(cid == channel_id for cid, _ in self.attempts_for(request_id).failures):
             return None
         verdict = classify_exception(exception, now)
@@ -115,6 +121,10 @@ class ChannelHealth:
             verdict.retry_at,
             mask_secrets(verdict.message, self.secrets),
         )
+        if not bench:
+            if request_id:
+                self.attempts_for(request_id).failures.append((channel_id, verdict))
+            return verdict
         transition = self.book.record_failure(channel_id, self.fingerprints.get(channel_id), verdict, now)
         self._dirty_breakers.add(channel_id)
         if verdict.kind is ErrorKind.PERMANENT and (fingerprint := self.fingerprints.get(channel_id)):

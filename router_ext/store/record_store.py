@@ -57,6 +57,7 @@ requests = sa.Table(
     sa.Column("cost_usd", sa.Float),
     sa.Column("session", sa.String(300), index=True),
     sa.Column("api_key_hash", sa.String(128)),
+    sa.Column("endpoint", sa.String(32)),  # chat, responses, messages, embeddings, completions
 )
 channel_daily = sa.Table(
     "channel_daily",
@@ -154,7 +155,11 @@ async def _v4(conn: AsyncConnection) -> None:
     await conn.run_sync(lambda sync: price_history.create(sync, checkfirst=True))
 
 
-MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2, _v3, _v4]
+async def _v5(conn: AsyncConnection) -> None:
+    await conn.execute(sa.text("ALTER TABLE request_records ADD COLUMN endpoint VARCHAR(32)"))
+
+
+MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2, _v3, _v4, _v5]
 
 
 async def migrate(engine: AsyncEngine, up_to: int | None = None) -> int:
@@ -437,6 +442,14 @@ class RecordStore:
                     .order_by(sa.func.count().desc())
                 )
             ).all()
+            by_endpoint = (
+                await conn.execute(
+                    sa.select(sa.func.coalesce(r.endpoint, "chat"), sa.func.count(), errors, tokens, cost)
+                    .where(where)
+                    .group_by(sa.func.coalesce(r.endpoint, "chat"))
+                    .order_by(sa.func.count().desc())
+                )
+            ).all()
 
         def rows(result: Sequence[Any], key: str) -> list[dict[str, Any]]:
             return [
@@ -461,6 +474,7 @@ class RecordStore:
             "free_share": (int(total[4] or 0) / count) if count else 0.0,
             "by_model": rows(by_model, "model"),
             "by_channel": rows(by_channel, "channel"),
+            "by_endpoint": rows(by_endpoint, "endpoint"),
         }
 
     async def spend_since(

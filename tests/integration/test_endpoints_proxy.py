@@ -1,0 +1,283 @@
+"""Every endpoint on the same routing, through the real proxy: the official `openai` SDK on the
+Responses API and embeddings, the official `anthropic` SDK on Messages, against chat-only
+channels (bridged through chat completions) and native ones."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from scripts.stack import Proxy, Simulator, openai_client, render_config, start_proxy, start_simulator
+
+HERE = Path(__file__).parent
+PROVIDERS = {
+    "providers": [
+        {
+            "name": "chatonly",
+            "models": ["qwen/qwen3-8b", "glm-4.5-air", "qwen/qwen3-14b"],
+            "api_key": "sk-sim-chat",
+        },
+        {
+            "name": "native",
+            "models": ["gpt-5-mini", "claude-haiku-4-5"],
+            "api_key": "sk-sim-native",
+            "native": ["responses", "messages"],
+        },
+        {
+            "name": "embed",
+            "models": [],
+            "embedding_models": ["text-embedding-3-small"],
+            "api_key": "sk-sim-embed",
+        },
+    ]
+}
+WEATHER_TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "the weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+ANTHROPIC_TOOL = {
+    "name": "get_weather",
+    "description": "the weather in a city",
+    "input_schema": WEATHER_TOOL["parameters"],
+}
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[Simulator]:
+    sim = start_simulator(PROVIDERS)
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(simulator: Simulator) -> Iterator[Proxy]:
+    running = start_proxy(render_config(HERE / "endpoints_config.yaml", simulator.ports))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(proxy: Proxy) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=proxy.base_url, headers={"Authorization": f"Bearer {proxy.master_key}"}
+    ) as client:
+        yield client
+
+
+def claude(proxy: Proxy, key: str | None = None) -> anthropic.Anthropic:
+    return anthropic.Anthropic(
+        base_url=proxy.base_url, api_key=key or proxy.master_key, max_retries=0, timeout=30
+    )
+
+
+def upstream_calls(simulator: Simulator, provider: str) -> dict[str, int]:
+    return dict(httpx.get(f"http://127.0.0.1:{simulator.ports[provider]}/_control").json()["requests"])
+
+
+# -- Responses API ---------------------------------------------------------------------------------
+def test_responses_on_a_chat_only_channel_are_bridged_through_chat(
+    proxy: Proxy, simulator: Simulator
+) -> None:
+    raw = openai_client(proxy).responses.with_raw_response.create(model="tag:qwen3,8b", input="hi there")
+    response = raw.parse()
+    assert "[chatonly] qwen/qwen3-8b says hello" in response.output_text
+    assert raw.headers["x-router-channel"] == "chat-qwen3-8b"
+    assert raw.headers["x-router-strategy"] == "cost_first"
+    assert response.usage is not None and response.usage.input_tokens > 0
+    assert "POST /responses" not in upstream_calls(simulator, "chatonly")
+
+
+def test_a_responses_stream_has_the_event_sequence_the_sdk_expects(proxy: Proxy) -> None:
+    with openai_client(proxy).responses.stream(model="tag:qwen3,8b", input="stream please") as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds[0] == "response.created"
+    assert "response.output_text.delta" in kinds
+    assert kinds[-1] == "response.completed"
+    assert "says hello" in final.output_text
+
+
+def test_a_responses_tool_call_through_the_bridge(proxy: Proxy) -> None:
+    response = openai_client(proxy).responses.create(
+        model="tag:qwen3,8b", input="what is the weather? [call:get_weather]", tools=[WEATHER_TOOL]
+    )
+    calls = [item for item in response.output if item.type == "function_call"]
+    assert [call.name for call in calls] == ["get_weather"]
+    assert '"Paris"' in calls[0].arguments
+
+
+def test_responses_on_a_native_channel_go_to_its_responses_api(proxy: Proxy, simulator: Simulator) -> None:
+    raw = openai_client(proxy).responses.with_raw_response.create(model="tag:gpt-5-mini", input="hi")
+    assert raw.headers["x-router-channel"] == "native-gpt-5-mini"
+    assert "(responses)" in raw.parse().output_text
+    assert upstream_calls(simulator, "native").get("POST /responses", 0) >= 1
+
+
+def test_a_channel_that_has_no_responses_path_is_bridged_from_then_on_and_keeps_serving_chat(
+    proxy: Proxy, admin: httpx.Client
+) -> None:
+    client = openai_client(proxy)
+    # Its upstream answers 404 Not Found on /v1/responses, and this tag has no other channel to
+    # fall back to: the first request fails, the next ones are bridged.
+    with pytest.raises(openai.APIStatusError) as raised:
+        client.responses.create(model="tag:qwen3,14b", input="one")
+    assert raised.value.status_code == 503
+    second = client.responses.with_raw_response.create(model="tag:qwen3,14b", input="two")
+    assert second.headers["x-router-channel"] == "liar-qwen3-14b"
+    assert "says hello" in second.parse().output_text
+    chat = client.chat.completions.with_raw_response.create(
+        model="tag:qwen3,14b", messages=[{"role": "user", "content": "chat still works"}]
+    )
+    assert chat.headers["x-router-channel"] == "liar-qwen3-14b"
+    channels = {c["id"]: c for c in admin.get("/routing/channels").json()["channels"]}
+    assert channels["liar-qwen3-14b"]["state"] == "closed"
+    assert "has no responses endpoint upstream" in proxy.log()
+
+
+# -- embeddings ------------------------------------------------------------------------------------
+def test_embeddings_go_to_embedding_models_only(proxy: Proxy) -> None:
+    raw = openai_client(proxy).embeddings.with_raw_response.create(
+        model="auto", input=["one text", "another"]
+    )
+    assert raw.headers["x-router-channel"] == "embed-small"
+    assert len(raw.parse().data) == 2
+
+
+def test_an_embedding_model_is_never_a_chat_candidate(admin: httpx.Client, proxy: Proxy) -> None:
+    explain = admin.get("/routing/explain", params={"model": "auto:best"}).json()
+    assert "embed-small" not in [c["channel"] for c in explain["ranked"]]
+    assert any(e["channel"] == "embed-small" and e["filter"] == "mode" for e in explain["excluded"])
+    raw = openai_client(proxy).chat.completions.with_raw_response.create(
+        model="auto:best", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert raw.headers["x-router-channel"] != "embed-small"
+    embeddings = admin.get("/routing/explain", params={"model": "auto", "endpoint": "embeddings"}).json()
+    assert [c["channel"] for c in embeddings["ranked"]] == ["embed-small"]
+    bad = admin.get("/routing/explain", params={"model": "auto", "endpoint": "fax"})
+    assert bad.status_code == 400 and "endpoint must be one of" in bad.json()["error"]["message"]
+
+
+def test_a_chat_model_asked_for_embeddings_is_a_clear_400(proxy: Proxy) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        openai_client(proxy).embeddings.create(model="tag:glm", input="x")
+    assert "serves this endpoint" in raised.value.response.json()["error"]["message"]
+
+
+# -- Anthropic Messages ----------------------------------------------------------------------------
+def test_messages_on_a_chat_only_channel(proxy: Proxy, simulator: Simulator) -> None:
+    raw = claude(proxy).messages.with_raw_response.create(
+        model="tag:qwen3,8b", max_tokens=64, system="be brief", messages=[{"role": "user", "content": "hi"}]
+    )
+    message = raw.parse()
+    assert message.content[0].type == "text"
+    assert "[chatonly] qwen/qwen3-8b says hello" in message.content[0].text
+    assert raw.headers["x-router-channel"] == "chat-qwen3-8b"
+    assert message.usage.input_tokens > 0
+    assert "POST /messages" not in upstream_calls(simulator, "chatonly")
+
+
+def test_a_messages_stream_and_tool_use_through_the_bridge(proxy: Proxy) -> None:
+    with claude(proxy).messages.stream(
+        model="tag:qwen3,8b", max_tokens=64, messages=[{"role": "user", "content": "stream"}]
+    ) as stream:
+        text = "".join(stream.text_stream)
+    assert "says hello" in text
+    message = claude(proxy).messages.create(
+        model="tag:qwen3,8b",
+        max_tokens=64,
+        tools=[ANTHROPIC_TOOL],  # type: ignore[list-item]
+        messages=[{"role": "user", "content": "weather? [call:get_weather]"}],
+    )
+    uses = [block for block in message.content if block.type == "tool_use"]
+    assert [block.name for block in uses] == ["get_weather"]
+    assert message.stop_reason == "tool_use"
+
+
+def test_messages_on_an_anthropic_channel_are_native(proxy: Proxy, simulator: Simulator) -> None:
+    raw = claude(proxy).messages.with_raw_response.create(
+        model="tag:claude,haiku", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert raw.headers["x-router-channel"] == "native-claude-haiku"
+    assert "(messages)" in raw.parse().content[0].text
+
+
+def test_count_tokens_answers_for_a_virtual_name(proxy: Proxy) -> None:
+    counted = claude(proxy).messages.count_tokens(
+        model="tag:qwen3,8b", messages=[{"role": "user", "content": "count these few words please"}]
+    )
+    assert counted.input_tokens > 0
+
+
+def test_messages_errors_are_in_anthropics_shape_with_our_headers(proxy: Proxy) -> None:
+    with pytest.raises(anthropic.NotFoundError) as raised:
+        claude(proxy).messages.create(
+            model="tag:nothing-has-this", max_tokens=8, messages=[{"role": "user", "content": "x"}]
+        )
+    body: Any = raised.value.body
+    assert body["type"] == "error" and body["error"]["type"]
+    assert "nothing-has-this" in body["error"]["message"]
+    assert raised.value.response.headers["x-router-status"] == "tag-not-found"
+
+
+# -- the same bookkeeping everywhere ---------------------------------------------------------------
+def test_records_and_stats_know_the_endpoint(proxy: Proxy, admin: httpx.Client) -> None:
+    proxy.wait_store()
+    openai_client(proxy).chat.completions.create(
+        model="tag:qwen3,8b", messages=[{"role": "user", "content": "hi"}]
+    )
+    endpoints: set[str] = set()
+    deadline = time.monotonic() + 15  # the writer flushes every 0.5 s
+    while time.monotonic() < deadline:
+        records = admin.get("/routing/records", params={"limit": 200}).json()["records"]
+        endpoints = {r["endpoint"] for r in records}
+        if {"chat", "responses", "messages", "embeddings"} <= endpoints:
+            break
+        time.sleep(0.2)
+    assert {"chat", "responses", "messages", "embeddings"} <= endpoints
+    stats = admin.get("/routing/stats").json()
+    assert {"chat", "responses", "messages", "embeddings"} <= {
+        row["endpoint"] for row in stats["by_endpoint"]
+    }
+
+
+def test_a_client_keys_limits_hold_on_every_endpoint(proxy: Proxy, admin: httpx.Client) -> None:
+    proxy.wait_store()
+    created = admin.post("/routing/keys", json={"name": "free-only", "models": ["auto:free"]}).json()
+    key = created["key"]
+    client = openai_client(proxy, api_key=key)
+    raw = client.responses.with_raw_response.create(model="auto:free", input="hi")
+    assert raw.headers["x-router-channel"] == "chat-qwen3-8b"
+    message = claude(proxy, key).messages.with_raw_response.create(
+        model="auto:free", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert message.headers["x-router-channel"] == "chat-qwen3-8b"
+    with pytest.raises(openai.PermissionDeniedError):
+        client.responses.create(model="gpt-5-mini", input="not allowed")
+    with pytest.raises(anthropic.PermissionDeniedError):
+        claude(proxy, key).messages.create(
+            model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "x"}]
+        )
+    with pytest.raises(openai.APIStatusError) as raised:
+        client.embeddings.create(model="auto:free", input="the embedding model is not free")
+    assert raised.value.status_code in (400, 403)
+
+
+def test_chat_still_serves_on_every_chat_channel_after_all_of_the_above(
+    proxy: Proxy, admin: httpx.Client
+) -> None:
+    client = openai_client(proxy)
+    for model in ("tag:qwen3,8b", "tag:glm", "tag:qwen3,14b"):
+        assert client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "hi"}]
+        ).choices
+    states = {c["id"]: c["state"] for c in admin.get("/routing/channels").json()["channels"]}
+    assert {states[c] for c in ("chat-qwen3-8b", "chat-glm-air", "liar-qwen3-14b")} == {"closed"}
