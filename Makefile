@@ -4,8 +4,10 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
+CLAUDE_CODE_VERSION ?= 2.1.332
+CODEX_VERSION ?= 0.171.0
 
-.PHONY: run test demo lint unit integration bench uv env services conformance
+.PHONY: run test demo lint unit integration bench uv env services conformance agents
 
 uv:  ## install uv from PyPI when it is missing
 	@command -v $(UV) >/dev/null 2>&1 || $(PYTHON) -m pip install --user --quiet uv
@@ -33,6 +35,12 @@ services:  ## what the tests need from Debian: redis-server, PostgreSQL, docker-
 	@redis-server --version
 	@ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null || command -v initdb
 
+agents:  ## the real coding agents the tests drive: Claude Code and Codex CLI, from the npm registry, in .agents/
+	@mkdir -p .agents
+	@test -f .agents/package.json || echo '{"name": "smart-router-test-agents", "private": true}' > .agents/package.json
+	@test -x .agents/node_modules/.bin/claude -a -x .agents/node_modules/.bin/codex || \
+	  npm install --prefix .agents --no-audit --no-fund --silent @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) @openai/codex@$(CODEX_VERSION)
+
 run: env  ## serve config/config.yaml on 127.0.0.1:7602 (writes .env with a random master key first)
 	$(UV) run --frozen smart-router serve --config config/config.yaml --host 127.0.0.1 --port 7602
 
@@ -47,10 +55,10 @@ lint: env
 unit: env
 	$(UV) run --frozen pytest tests/unit -q
 
-integration: env services
+integration: env services agents
 	$(UV) run --frozen pytest tests/integration -q
 
-test: env services lint  ## everything: lint, unit and integration tests (real proxy, Redis)
+test: env services agents lint  ## everything: lint, unit and integration tests (real proxy, Redis)
 	$(UV) run --frozen pytest tests -q --ignore=tests/conformance
 
 conformance: env  ## replay the real provider samples in ../shared/fixtures

@@ -17,6 +17,7 @@ from typing import Any
 from router_ext import IMPORT_STARTED
 from router_ext.catalogue.reload import source_config_path
 from router_ext.launch_config import RENDERED_ENV, SECTIONS_ENV
+from router_ext.runtime.rules import check_rules
 from router_ext.runtime.runtime import RouterRuntime
 from router_ext.settings import RouterSettings, settings_of
 from router_ext.state.shared_state import redis_url_from
@@ -59,6 +60,7 @@ def build_runtime() -> RouterRuntime:
         with open(path, encoding="utf-8") as handle:
             document = load_yaml(handle) or {}
         settings = settings_of(document, path)
+        check_rules(document, settings)  # `serve` checked them already
     _bridge_messages_through_chat()
     runtime = RouterRuntime(
         settings,

@@ -66,6 +66,14 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     document = load_yaml(config_path.read_text(encoding="utf-8")) or {}
     launch = prepare_launch_config(document, os.environ)
+    from router_ext.runtime.rules import check_rules
+    from router_ext.settings import SettingsError, settings_of
+
+    try:
+        check_rules(launch.document, settings_of(launch.document, config_path))
+    except SettingsError as error:
+        print(f"smart-router: {error}", file=sys.stderr)
+        return 2
     for model_name, variable in sorted(launch.skipped.items()):
         print(f"smart-router: channel {model_name!r} is off: set {variable} to enable it", file=sys.stderr)
     if not any(os.environ.get(k) for k in PROVIDER_KEYS):

@@ -128,7 +128,7 @@ class SmartRouterHook(CustomLogger):
         if not routed:
             self.runtime.start_now()
             return None
-        return self.flow.failed(routed, original_exception)
+        return self.flow.failed(routed, original_exception, request_data.get("litellm_call_id"))
 
     async def async_post_call_response_headers_hook(
         self,

@@ -21,6 +21,7 @@ REQUEST_FIELDS = (
     "request_id",
     "requested_model",
     "endpoint",
+    "rule",
     "deployment_id",
     "channel",
     "strategy",

@@ -43,6 +43,35 @@ class VirtualModelSettings(BaseModel):
         return value
 
 
+class RuleMatch(BaseModel):
+    """What a scenario rule matches (every condition given must hold)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | list[str] | None = Field(None, description="requested model name globs: 'claude-*haiku*'")
+    endpoint: str | list[str] | None = Field(
+        None, description="chat | responses | messages | embeddings | completions"
+    )
+    prompt_tokens_over: int | None = Field(None, ge=0, description="estimated prompt tokens above this")
+    tools: bool | None = Field(None, description="the request offers tools (true) or none (false)")
+    tool: str | None = Field(None, description="a tool of this name (glob) is offered, e.g. 'web_search*'")
+    images: bool | None = None
+    thinking: bool | None = Field(None, description="extended thinking / reasoning asked for")
+    header: dict[str, str] | None = Field(None, description="request header name -> value glob")
+    client_key: str | list[str] | None = Field(None, description="the client key's name (glob)")
+
+
+class RuleSettings(BaseModel):
+    """`smart_router.rules[]`: the first rule that matches a request decides where it goes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., min_length=1)
+    match: RuleMatch = Field(default_factory=RuleMatch)
+    route: str | None = Field(None, description="a virtual name: tag query, auto, auto:*, a virtual model")
+    strategy: str | None = Field(None, description="rank with this strategy")
+
+
 class HealthSettings(BaseModel):
     """Breakers, failover and recovery (`smart_router.health`)."""
 
@@ -222,6 +251,7 @@ class RouterSettings(BaseModel):
         512, ge=1, description="expected output tokens when a request sets no max_tokens"
     )
     virtual_models: dict[str, VirtualModelSettings] = Field(default_factory=dict)
+    rules: list[RuleSettings] = Field(default_factory=list, description="scenario rules, first match wins")
     strategies: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="extra strategies: name -> {signal: weight}"
     )

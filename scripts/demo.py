@@ -40,6 +40,19 @@ smart-router demo on {proxy.base_url}  (admin/master key: {key})
   curl -X PUT {proxy.base_url}/routing/strategy -H 'Authorization: Bearer {key}' \\
        -H 'content-type: application/json' -d '{{"strategy": "local_first"}}'
 
+  Claude Code:  ANTHROPIC_BASE_URL={proxy.base_url} ANTHROPIC_AUTH_TOKEN={key} \\
+                ANTHROPIC_MODEL='tag:qwen,free' ANTHROPIC_DEFAULT_HAIKU_MODEL=auto:cheap claude
+  Codex CLI:    in ~/.codex/config.toml
+                  model = "tag:qwen,free"
+                  model_provider = "smartrouter"
+                  [model_providers.smartrouter]
+                  name = "smart-router"
+                  base_url = "{proxy.base_url}/v1"
+                  env_key = "SMART_ROUTER_KEY"
+                  wire_api = "responses"
+                then SMART_ROUTER_KEY={key} codex
+  Anthropic SDK / Responses API: the same model names on {proxy.base_url}/v1/messages and /v1/responses
+
 Ctrl-C stops the demo.""",
             flush=True,
         )

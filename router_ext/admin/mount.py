@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
 from router_ext.admin.auth import require_some_key
@@ -38,6 +39,35 @@ def _with_virtual_models(runtime: RouterRuntime, listing: Any) -> Any:
     return model_list
 
 
+def _with_our_failures(runtime: RouterRuntime, handler: Any) -> Any:
+    """LiteLLM's `/v1/messages` renders the last upstream error (a 500) and drops what our
+    failure hook returns: put our 503 `all_channels_failed`, with its headers, in Anthropic's
+    error shape instead."""
+
+    @functools.wraps(handler)
+    async def messages(*args: Any, **kwargs: Any) -> Any:
+        result = await handler(*args, **kwargs)
+        if isinstance(result, Response) and result.status_code >= 500:
+            answer = runtime.flow.answer_for(result.headers.get("x-litellm-call-id"))
+            if answer is not None:
+                detail = answer.detail if isinstance(answer.detail, dict) else {"message": str(answer.detail)}
+                body = {
+                    "type": "error",
+                    "error": {"type": answer.type, "message": detail.get("message"), **detail},
+                }
+                headers = {
+                    k: v
+                    for k, v in result.headers.items()
+                    if k.lower() not in ("content-length", "content-type")
+                }
+                return JSONResponse(
+                    body, status_code=answer.status_code, headers={**headers, **(answer.headers or {})}
+                )
+        return result
+
+    return messages
+
+
 def mount_routes(runtime: RouterRuntime) -> None:
     from litellm.proxy import proxy_server
 
@@ -63,4 +93,19 @@ def mount_routes(runtime: RouterRuntime) -> None:
             include_in_schema=False,
         )
         app.router.routes.insert(0, route)
+    # LiteLLM registers its own routers during its start-up, after or before this: a route of
+    # ours in front calls its handler (same signature, so the same auth dependency).
+    from litellm.proxy.anthropic_endpoints.endpoints import anthropic_response
+
+    app.router.routes.insert(
+        0,
+        APIRoute(
+            "/v1/messages",
+            _with_our_failures(runtime, anthropic_response),
+            methods=["POST"],
+            dependencies=[Depends(user_api_key_auth)],
+            tags=["[beta] Anthropic `/v1/messages`"],
+            include_in_schema=False,
+        ),
+    )
     app.state.smart_router_mounted = True

@@ -67,6 +67,8 @@ class ExplainResponse(BaseModel):
     eligible: int = Field(description="candidates left after filters")
     ranked: list[RankedCandidate]
     excluded: list[ExcludedCandidate]
+    rule: str | None = Field(None, description="the scenario rule that matched (smart_router.rules)")
+    routed_as: str = Field(description="the virtual name ranked: the model, or the rule's route")
 
 
 class ChannelStatus(BaseModel):
@@ -158,7 +160,7 @@ def build_admin_router(runtime: RouterRuntime) -> APIRouter:
             data["messages"] = [
                 {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}
             ]
-        decision = runtime.decide(model, data, prompt_tokens=prompt_tokens, endpoint=endpoint)
+        decision, rule = runtime.explain(model, data, prompt_tokens=prompt_tokens, endpoint=endpoint)
         if decision is None:
             raise router_error(
                 400,
@@ -167,7 +169,7 @@ def build_admin_router(runtime: RouterRuntime) -> APIRouter:
                 "explain takes a virtual name (tag:..., auto, auto:free, ...)",
                 param="model",
             )
-        return _explained(model, decision, limit)
+        return _explained(model, decision, limit, rule)
 
     @router.get("/records", summary="Request records, newest first")
     async def list_records(
@@ -212,7 +214,7 @@ def build_admin_router(runtime: RouterRuntime) -> APIRouter:
     return router
 
 
-def _explained(model: str, decision: Decision, limit: int) -> ExplainResponse:
+def _explained(model: str, decision: Decision, limit: int, rule: str | None) -> ExplainResponse:
     weights = decision.strategy.weights
     ranked = []
     for rank, channel in enumerate(decision.ranked[:limit]):
@@ -236,6 +238,8 @@ def _explained(model: str, decision: Decision, limit: int) -> ExplainResponse:
         )
     return ExplainResponse(
         model=model,
+        rule=rule,
+        routed_as=decision.spec.name,
         strategy=decision.strategy.name,
         weights=dict(weights),
         eligible=decision.eligible,

@@ -58,8 +58,10 @@ class Decider:
         prompt_tokens: int | None = None,
         facts: RequestFacts | None = None,
         client_key: ClientKey | None = None,
+        strategy: str | None = None,
     ) -> Decision | None:
-        """The decision for a virtual name, None for a concrete one; raises ProxyException."""
+        """The decision for a virtual name, None for a concrete one; raises ProxyException.
+        `strategy`: a rule's; the request's own choice still wins."""
         try:
             spec = resolve_virtual_name(model, self.virtual_models)
         except TagQueryError as error:
@@ -71,7 +73,7 @@ class Decider:
             return None
         try:
             strategy_name = self.state.validated(
-                requested_strategy(data) or spec.strategy or self.state.active
+                requested_strategy(data) or strategy or spec.strategy or self.state.active
             )
         except UnknownStrategyError as error:
             raise router_error(

@@ -32,6 +32,7 @@ class RequestRecord:
     status: str  # success | failed | rejected
     attempts: int
     endpoint: str = "chat"  # chat | responses | messages | embeddings | completions
+    rule: str | None = None  # the scenario rule that routed it
     deployment_id: str | None = None  # the channel that answered, or was tried last
     channel: str | None = None
     upstream_model: str | None = None
@@ -65,6 +66,7 @@ class RequestRecord:
             status=status,
             attempts=attempts,
             endpoint=str(routed.get("endpoint") or "chat"),
+            rule=routed.get("rule"),
             deployment_id=deployment_id,
             channel=channel.channel if channel else None,
             upstream_model=channel.upstream_model if channel else None,

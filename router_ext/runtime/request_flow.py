@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ from router_ext.metrics import RouterMetrics
 from router_ext.request_facts import request_facts
 from router_ext.runtime.decisions import Decider
 from router_ext.runtime.records import FAILED, METADATA_KEY, REJECTED, SUCCESS, RequestRecord
+from router_ext.runtime.rules import Rules
 from router_ext.settings import RouterSettings
 from router_ext.state.channel_health import ChannelHealth
 from router_ext.state.spend_tracker import SpendTracker, session_of
@@ -42,6 +44,7 @@ from strategies.base import RequestFacts
 from strategies.rotation import rotate_pools
 
 LITELLM_METADATA_ENDPOINTS = ("responses", "messages")
+MAX_KEPT_ANSWERS = 1_000
 ENDPOINTS = {  # LiteLLM's call type -> our endpoint name
     "acompletion": "chat",
     "completion": "chat",
@@ -111,6 +114,7 @@ class RequestFlow:
         quotas: QuotaBook,
         keys: KeyRing,
         metrics: RouterMetrics,
+        rules: Rules,
         ready: Callable[[], Awaitable[None]],
         first_answer: Callable[[], None],
     ) -> None:
@@ -122,6 +126,8 @@ class RequestFlow:
         self.quotas = quotas
         self.keys = keys
         self.metrics = metrics
+        self.rules = rules
+        self._answers: OrderedDict[str, AllChannelsFailed] = OrderedDict()
         self._ready = ready
         self._first_answer = first_answer
 
@@ -152,8 +158,14 @@ class RequestFlow:
         if client_key is not None:
             routed["client_key"] = client_key.name
         metadata[METADATA_KEY] = routed
+        rule = self.rules.first_match(model, facts, data, client_key.name if client_key else None)
+        strategy = None
+        if rule is not None:
+            routed["rule"] = rule.name
+            model = rule.settings.route or model
+            strategy = rule.settings.strategy
         try:
-            return await self._rewrite(model, data, routed, facts, client_key)
+            return await self._rewrite(model, data, routed, facts, client_key, strategy)
         except ProxyException as rejection:
             routed["rejected"] = rejection.type  # refused before any upstream call
             raise
@@ -165,10 +177,11 @@ class RequestFlow:
         routed: dict[str, Any],
         facts: RequestFacts,
         client_key: ClientKey | None,
+        strategy: str | None = None,
     ) -> dict[str, Any]:
         started = time.perf_counter()
         decision = (
-            self.decider.decide(model, data, facts=facts, client_key=client_key)
+            self.decider.decide(model, data, facts=facts, client_key=client_key, strategy=strategy)
             if isinstance(model, str)
             else None
         )
@@ -341,9 +354,12 @@ class RequestFlow:
             "cost_usd": cost,
         }
 
-    def failed(self, routed: dict[str, Any], exception: BaseException) -> HTTPException | None:
+    def failed(
+        self, routed: dict[str, Any], exception: BaseException, call_id: str | None = None
+    ) -> HTTPException | None:
         """The request ended without an answer. None: let LiteLLM answer as it would (the
-        caller's own 4xx, our rejection)."""
+        caller's own 4xx, our rejection). `call_id`: LiteLLM's, to find the answer again where
+        LiteLLM ignores the one returned (`answer_for`)."""
         self._first_answer()
         request_id = routed.get("request_id")
         if routed.get("rejected"):
@@ -392,7 +408,7 @@ class RequestFlow:
             for cid, v in attempts.failures
         ]
         summary = "; ".join(f"{c['channel']}: {c['reason']}" for c in channels)
-        return AllChannelsFailed(
+        answer = AllChannelsFailed(
             status_code=503,
             headers=headers,  # on the error itself: LiteLLM's /v1/messages errors skip the header hook
             detail={
@@ -400,6 +416,16 @@ class RequestFlow:
                 "channels": channels,
             },
         )
+        if call_id:
+            self._answers[call_id] = answer
+            while len(self._answers) > MAX_KEPT_ANSWERS:
+                self._answers.popitem(last=False)
+        return answer
+
+    def answer_for(self, call_id: str | None) -> AllChannelsFailed | None:
+        """The failure answer of a LiteLLM call, once (LiteLLM's /v1/messages route renders
+        the last upstream error instead of what the failure hook returns)."""
+        return self._answers.pop(call_id, None) if call_id else None
 
     def _conclude(self, record: RequestRecord) -> None:
         """Every request ends here, once: metrics, the request log line, the store."""
@@ -413,11 +439,14 @@ class RequestFlow:
     def rejection_headers(self, routed: Mapping[str, Any]) -> dict[str, str] | None:
         if not routed:
             return None
-        return {
+        headers = {
             **routed.get("failure_headers", {}),
             "x-router-attempts": str(routed.get("attempts", 1)),
             "x-router-strategy": str(routed.get("strategy", "")),
         }
+        if routed.get("rule"):
+            headers["x-router-rule"] = str(routed["rule"])
+        return headers
 
     async def response_headers(
         self,
@@ -450,6 +479,8 @@ class RequestFlow:
             headers["x-router-score"] = f"{score:.4f}"
         if request_id:
             headers["x-router-request-id"] = str(request_id)
+        if routed.get("rule"):
+            headers["x-router-rule"] = str(routed["rule"])
         return headers
 
     def serving(self, routed: Mapping[str, Any]) -> str | None:

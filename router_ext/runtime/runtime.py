@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import logging
 import signal
@@ -44,6 +45,7 @@ from router_ext.request_facts import request_facts
 from router_ext.runtime.admin_views import AdminViews
 from router_ext.runtime.decisions import Decider
 from router_ext.runtime.request_flow import RequestFlow
+from router_ext.runtime.rules import Rules, validate_rules
 from router_ext.settings import DEFAULT_DATABASE_URL, RouterSettings, SettingsError
 from router_ext.state.channel_health import ChannelHealth
 from router_ext.state.routing_state import RoutingState, UnknownStrategyError
@@ -108,6 +110,8 @@ class RouterRuntime:
         )
         self.scheduler = Scheduler(Leader(redis_url))
         self.metrics = RouterMetrics()
+        self.rules = Rules(settings.rules)
+        validate_rules(settings.rules, self.virtual_models, self.state.available, None, growing=True)
         self.decider = Decider(
             settings, self.virtual_models, self.state, self.catalogue, self.health, self.quotas, self.keys
         )
@@ -120,6 +124,7 @@ class RouterRuntime:
             self.quotas,
             self.keys,
             self.metrics,
+            self.rules,
             ready=self.until_routable,
             first_answer=self.start_now,
         )
@@ -137,12 +142,19 @@ class RouterRuntime:
     def index(self) -> TagIndex:
         return self.catalogue.index()
 
-    def decide(
+    def explain(
         self, model: str, data: Mapping[str, Any], prompt_tokens: int | None = None, endpoint: str = "chat"
-    ) -> Decision | None:
-        """Explain's decision: every candidate ranked, none cut."""
+    ) -> tuple[Decision | None, str | None]:
+        """Explain's decision (every candidate ranked, none cut) after the rules, as a request
+        meets them, and the name of the rule that matched."""
         facts = request_facts(data, self.settings.default_max_tokens, endpoint)
-        return self.decider.decide(model, data, explain=True, prompt_tokens=prompt_tokens, facts=facts)
+        if prompt_tokens is not None:
+            facts = dataclasses.replace(facts, prompt_tokens=prompt_tokens)
+        rule = self.rules.first_match(model, facts, data, None)
+        routed = (rule.settings.route if rule else None) or model
+        strategy = rule.settings.strategy if rule else None
+        decision = self.decider.decide(routed, data, explain=True, facts=facts, strategy=strategy)
+        return decision, rule.name if rule else None
 
     def virtual_model_names(self) -> list[str]:
         return [*BUILTIN_VIRTUAL_MODELS, *(spec.name for spec in self.virtual_models.values())]

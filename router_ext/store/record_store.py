@@ -58,6 +58,7 @@ requests = sa.Table(
     sa.Column("session", sa.String(300), index=True),
     sa.Column("api_key_hash", sa.String(128)),
     sa.Column("endpoint", sa.String(32)),  # chat, responses, messages, embeddings, completions
+    sa.Column("rule", sa.String(200)),  # the scenario rule that routed it (smart_router.rules)
 )
 channel_daily = sa.Table(
     "channel_daily",
@@ -157,6 +158,7 @@ async def _v4(conn: AsyncConnection) -> None:
 
 async def _v5(conn: AsyncConnection) -> None:
     await conn.execute(sa.text("ALTER TABLE request_records ADD COLUMN endpoint VARCHAR(32)"))
+    await conn.execute(sa.text("ALTER TABLE request_records ADD COLUMN rule VARCHAR(200)"))
 
 
 MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2, _v3, _v4, _v5]

@@ -4,6 +4,8 @@ channels (bridged through chat completions) and native ones."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,6 +121,7 @@ def test_responses_on_a_native_channel_go_to_its_responses_api(proxy: Proxy, sim
     raw = openai_client(proxy).responses.with_raw_response.create(model="tag:gpt-5-mini", input="hi")
     assert raw.headers["x-router-channel"] == "native-gpt-5-mini"
     assert "(responses)" in raw.parse().output_text
+    assert float(raw.headers["x-router-cost-usd"]) > 0  # from the Responses API's usage
     assert upstream_calls(simulator, "native").get("POST /responses", 0) >= 1
 
 
@@ -228,6 +231,28 @@ def test_messages_errors_are_in_anthropics_shape_with_our_headers(proxy: Proxy) 
     assert raised.value.response.headers["x-router-status"] == "tag-not-found"
 
 
+def test_every_channel_failing_on_messages_is_a_503_in_anthropics_shape_with_our_headers(
+    proxy: Proxy, simulator: Simulator, admin: httpx.Client
+) -> None:
+    failing = {"status": 500, "body": {"error": {"message": "upstream on fire", "type": "server_error"}}}
+    control = f"http://127.0.0.1:{simulator.ports['chatonly']}/_control"
+    httpx.post(control, json={"steps": [{**failing, "model": "glm-4.5-air", "times": 5}]})
+    try:
+        with pytest.raises(anthropic.APIStatusError) as raised:
+            claude(proxy).messages.create(
+                model="tag:glm", max_tokens=8, messages=[{"role": "user", "content": "x"}]
+            )
+        assert raised.value.status_code == 503
+        body: Any = raised.value.body
+        assert body["type"] == "error"
+        assert "chat-glm-air" in body["error"]["message"]
+        assert raised.value.response.headers["x-router-status"] == "all-channels-failed"
+        assert raised.value.response.headers["x-router-attempts"] == "1"
+    finally:
+        httpx.post(control, json={"reset": True})
+        admin.post("/routing/channels/chat-glm-air/reset")
+
+
 # -- the same bookkeeping everywhere ---------------------------------------------------------------
 def test_records_and_stats_know_the_endpoint(proxy: Proxy, admin: httpx.Client) -> None:
     proxy.wait_store()
@@ -281,3 +306,136 @@ def test_chat_still_serves_on_every_chat_channel_after_all_of_the_above(
         ).choices
     states = {c["id"]: c["state"] for c in admin.get("/routing/channels").json()["channels"]}
     assert {states[c] for c in ("chat-qwen3-8b", "chat-glm-air", "liar-qwen3-14b")} == {"closed"}
+
+
+# -- the real coding agents (installed by `make agents` from the npm registry) --------------------
+AGENTS = Path(__file__).resolve().parents[2] / ".agents" / "node_modules" / ".bin"
+
+
+def agent(name: str) -> str:
+    path = AGENTS / name
+    assert path.exists(), (
+        f"{path} is missing: `make agents` installs Claude Code and Codex CLI (make test does)"
+    )
+    return str(path)
+
+
+def test_claude_code_answers_through_a_tag_on_a_chat_only_channel(proxy: Proxy, tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "ANTHROPIC_BASE_URL": proxy.base_url,
+        "ANTHROPIC_AUTH_TOKEN": proxy.master_key,
+        "ANTHROPIC_MODEL": "tag:qwen3,8b",
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": "tag:glm",  # its background model
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_AUTOUPDATER": "1",
+    }
+    done = subprocess.run(
+        [agent("claude"), "-p", "say hi from claude code"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "[chatonly] qwen/qwen3-8b says hello" in done.stdout
+    assert '"requested_model": "tag:qwen3,8b", "endpoint": "messages"' in proxy.log()
+
+
+def test_codex_cli_answers_through_a_tag_on_a_chat_only_channel(proxy: Proxy, tmp_path: Path) -> None:
+    home = tmp_path / "codex"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        'model = "tag:qwen3,8b"\n'
+        'model_provider = "smartrouter"\n\n'
+        "[model_providers.smartrouter]\n"
+        'name = "smart-router"\n'
+        f'base_url = "{proxy.base_url}/v1"\n'
+        'env_key = "SMART_ROUTER_KEY"\n'
+        'wire_api = "responses"\n',
+        encoding="utf-8",
+    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "CODEX_HOME": str(home),
+        "SMART_ROUTER_KEY": proxy.master_key,
+    }
+    done = subprocess.run(
+        [agent("codex"), "exec", "--skip-git-repo-check", "say hi from codex"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "[chatonly] qwen/qwen3-8b says hello" in done.stdout
+    assert '"requested_model": "tag:qwen3,8b", "endpoint": "responses"' in proxy.log()
+
+
+# -- scenario rules (smart_router.rules in endpoints_config.yaml) ---------------------------------
+def test_rules_send_an_agents_own_model_names_where_they_belong(proxy: Proxy, admin: httpx.Client) -> None:
+    background = claude(proxy).messages.with_raw_response.create(
+        model="claude-3-5-haiku-20241022",
+        max_tokens=16,
+        messages=[{"role": "user", "content": "title this chat"}],
+    )
+    assert background.headers["x-router-rule"] == "background"
+    assert background.headers["x-router-channel"] == "chat-glm-air"
+    default = claude(proxy).messages.with_raw_response.create(
+        model="claude-sonnet-4-6", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert (default.headers["x-router-rule"], default.headers["x-router-channel"]) == (
+        "agent-default",
+        "chat-qwen3-8b",
+    )
+    long = openai_client(proxy).chat.completions.with_raw_response.create(
+        model="claude-sonnet-4-6", messages=[{"role": "user", "content": "many words " * 25000}]
+    )
+    assert (long.headers["x-router-rule"], long.headers["x-router-channel"]) == (
+        "long-context",
+        "native-gpt-5-mini",
+    )
+    thinking = claude(proxy).messages.with_raw_response.create(
+        model="claude-opus-4-7",
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[{"role": "user", "content": "think hard"}],
+    )
+    assert thinking.headers["x-router-rule"] == "thinking"
+    assert thinking.headers["x-router-strategy"] == "quality_optimized"
+    assert float(thinking.headers["x-router-cost-usd"]) > 0  # from Anthropic's input / output tokens
+    explain = admin.get(
+        "/routing/explain", params={"model": "claude-3-5-haiku-20241022", "endpoint": "messages"}
+    ).json()
+    assert (explain["rule"], explain["routed_as"]) == ("background", "tag:glm")
+    assert explain["ranked"][0]["channel"] == "chat-glm-air"
+
+
+def test_claude_code_keeps_its_own_model_names_and_rules_route_them(proxy: Proxy, tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "ANTHROPIC_BASE_URL": proxy.base_url,
+        "ANTHROPIC_AUTH_TOKEN": proxy.master_key,
+        "ANTHROPIC_MODEL": "claude-sonnet-4-6",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_AUTOUPDATER": "1",
+    }
+    done = subprocess.run(
+        [agent("claude"), "-p", "hello with my own model name"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    # Claude Code asks for extended thinking: the `thinking` rule sends it to the reasoning channel,
+    # which speaks Anthropic Messages natively.
+    assert "[native] gpt-5-mini (messages) says hello" in done.stdout
+    assert '"requested_model": "claude-sonnet-4-6", "endpoint": "messages", "rule": "thinking"' in proxy.log()
