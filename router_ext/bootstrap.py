@@ -16,6 +16,7 @@ from typing import Any
 
 from router_ext import IMPORT_STARTED
 from router_ext.catalogue.reload import source_config_path
+from router_ext.errors import is_ours
 from router_ext.launch_config import RENDERED_ENV, SECTIONS_ENV
 from router_ext.runtime.rules import check_rules
 from router_ext.runtime.runtime import RouterRuntime
@@ -62,6 +63,7 @@ def build_runtime() -> RouterRuntime:
         settings = settings_of(document, path)
         check_rules(document, settings)  # `serve` checked them already
     _bridge_messages_through_chat()
+    _log_our_rejections_once()
     runtime = RouterRuntime(
         settings,
         redis_url_from(document, settings.redis_url, dict(os.environ)),
@@ -92,6 +94,24 @@ def _bridge_messages_through_chat() -> None:
 
     if "LITELLM_USE_CHAT_COMPLETIONS_URL_FOR_ANTHROPIC_MESSAGES" not in os.environ:
         litellm.use_chat_completions_url_for_anthropic_messages = True
+
+
+class _OurRejections(logging.Filter):
+    """A request we refused (no channel, unknown tag, budget) is an expected answer with our own
+    request log line: not a second line, with a traceback, from LiteLLM's exception handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        raised = record.exc_info[1] if record.exc_info else None
+        return not (is_ours(raised) or any(is_ours(a) for a in args))
+
+
+def _log_our_rejections_once() -> None:
+    for name in ("LiteLLM Proxy", "LiteLLM"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _OurRejections) for f in logger.filters):
+            # First: LiteLLM's own filter formats the message and drops the arguments we look at.
+            logger.filters.insert(0, _OurRejections())
 
 
 def _shut_down_with_the_proxy(shutdown: Callable[[], Awaitable[None]]) -> None:

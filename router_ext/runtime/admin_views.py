@@ -5,6 +5,8 @@ Routes translate HTTP to these calls and back; nothing under `admin/` reaches in
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import importlib
 import math
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from router_ext.store.record_store import RecordStore
 
 T = TypeVar("T")
+STORE_WAIT_S = 10.0  # an admin read right after a start waits this long for the store
 
 
 class RuntimeParts(Protocol):
@@ -159,7 +162,7 @@ class AdminViews:
 
     # -- records, stats, spend -------------------------------------------------------------------
     async def records(self, limit: int, session: str | None, before: int | None) -> dict[str, Any]:
-        store = self._store()
+        store = await self._store()
         rows = await _reading(store.records(limit, session, before))
         for row in rows:
             row["created_at"] = row["created_at"].isoformat() if row.get("created_at") else None
@@ -177,7 +180,7 @@ class AdminViews:
                 400, "invalid_parameter", f"period must be day, week or month, not {period!r}", param="period"
             )
         since = utc_now() - dt.timedelta(days=days)
-        result = await _reading(self._store().stats(since))
+        result = await _reading((await self._store()).stats(since))
         return {
             "period": period,
             "since": since.isoformat(),
@@ -197,32 +200,41 @@ class AdminViews:
             }
         }
 
-    def _store(self) -> RecordStore:
+    async def _store(self) -> RecordStore:
+        """The running store; right after a start, wait for it (it starts after the first answer)."""
         runtime = self._runtime
-        store = runtime.spend.store
-        if store is None or store.engine is None:
-            if runtime.store_url is not None:
-                runtime.start_now()
-                raise router_error(
-                    503,
-                    "store_unavailable",
-                    "the record store is starting or its database is unreachable; retry",
-                )
+        if runtime.store_url is None:
             raise router_error(
                 503, "store_unavailable", "request records are off (smart_router.records: false)"
             )
+        await self._store_started()
+        store = runtime.spend.store
+        if store is None or store.engine is None:
+            raise router_error(
+                503,
+                "store_unavailable",
+                f"the record store did not start within {STORE_WAIT_S:.0f} s: its database is unreachable "
+                "(see the proxy log); records are kept in memory meanwhile",
+            )
         return store
+
+    async def _store_started(self) -> None:
+        runtime = self._runtime
+        if runtime.spend.store is None or runtime.spend.store.engine is None:
+            runtime.start_now()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(runtime.spend.restored.wait(), timeout=STORE_WAIT_S)
 
     # -- client keys -----------------------------------------------------------------------------
     async def keys(self) -> list[dict[str, Any]]:
-        return [self._described(k) for k in await _guarded(self._key_table().all())]
+        return [self._described(k) for k in await _guarded((await self._key_table()).all())]
 
     async def create_key(
         self, name: str, budget_day_usd: float | None, budget_month_usd: float | None, models: list[str]
     ) -> dict[str, Any]:
         try:
             key, raw = await _guarded(
-                self._key_table().create(name, budget_day_usd, budget_month_usd, models)
+                (await self._key_table()).create(name, budget_day_usd, budget_month_usd, models)
             )
         except KeyRequestError as error:
             raise router_error(400, "invalid_key_request", str(error)) from None
@@ -230,7 +242,7 @@ class AdminViews:
         return {**self._described(key), "key": raw, "note": "store this key now: it is not shown again"}
 
     async def revoke_key(self, key_id: str) -> dict[str, Any]:
-        key = await _guarded(self._key_table().revoke(key_id))
+        key = await _guarded((await self._key_table()).revoke(key_id))
         if key is None:
             raise router_error(
                 404,
@@ -241,12 +253,16 @@ class AdminViews:
         self._runtime.keys.put(key)
         return self._described(key)
 
-    def _key_table(self) -> KeyTable:
+    async def _key_table(self) -> KeyTable:
+        if self._runtime.store_url is not None:
+            await self._store_started()
         engine = self._runtime.store_engine()
         if engine is None:
-            self._runtime.start_now()
             raise router_error(
-                503, "store_unavailable", "client keys live in the record store, which is off or not started"
+                503,
+                "store_unavailable",
+                "client keys live in the record store, which is off (smart_router.records: false) "
+                "or could not reach its database (see the proxy log)",
             )
         return importlib.import_module("router_ext.store.key_table").KeyTable(engine)
 

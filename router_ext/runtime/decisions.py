@@ -108,6 +108,12 @@ class Decider:
         except NoChannelError as error:
             raise no_channel(error) from None
 
+    def is_virtual(self, model: str) -> bool:
+        try:
+            return resolve_virtual_name(model, self.virtual_models) is not None
+        except TagQueryError:
+            return True  # a malformed tag query is still ours (decide answers 400)
+
     def access_filter(self, key: ClientKey | None, model: str, concrete: bool) -> HardFilter | None:
         """What a client key may use: a name on its list as is; a virtual name narrowed to
         the channels its list allows; any other concrete name refused (403)."""

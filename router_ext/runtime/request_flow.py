@@ -45,6 +45,28 @@ from strategies.rotation import rotate_pools
 
 LITELLM_METADATA_ENDPOINTS = ("responses", "messages")
 MAX_KEPT_ANSWERS = 1_000
+# Fields LiteLLM acts on that would route a request past what its virtual name or its client key
+# allows (a client's `context_window_fallbacks` to a paid model under `auto:free`, say). Ours to
+# set: dropped from a request for a virtual name, and from any request of a client key.
+ROUTING_FIELDS = (
+    "fallbacks",
+    "context_window_fallbacks",
+    "content_policy_fallbacks",
+    "default_fallbacks",
+    "max_fallbacks",
+    "mock_testing_fallbacks",
+    "mock_testing_context_fallbacks",
+    "mock_testing_content_policy_fallbacks",
+    "num_retries",
+    "max_retries",
+    "retry_policy",
+    "model_group_retry_policy",
+    "api_key",
+    "api_version",
+    "organization",
+    "custom_llm_provider",
+    "use_chat_completions_api",
+)
 ENDPOINTS = {  # LiteLLM's call type -> our endpoint name
     "acompletion": "chat",
     "completion": "chat",
@@ -142,7 +164,6 @@ class RequestFlow:
         metadata = data.get(where)
         if not isinstance(metadata, dict):
             metadata = data[where] = {}
-        data.pop("use_chat_completions_api", None)  # ours to set: a client must not pick the wire API
         client_key = self.keys.by_id.get(caller.client_key_id) if caller.client_key_id else None
         session = session_of(data, caller.key_hash)
         facts = request_facts(data, self.settings.default_max_tokens, endpoint)
@@ -158,13 +179,16 @@ class RequestFlow:
         if client_key is not None:
             routed["client_key"] = client_key.name
         metadata[METADATA_KEY] = routed
-        rule = self.rules.first_match(model, facts, data, client_key.name if client_key else None)
-        strategy = None
-        if rule is not None:
-            routed["rule"] = rule.name
-            model = rule.settings.route or model
-            strategy = rule.settings.strategy
         try:
+            rule = self.rules.first_match(model, facts, data, client_key.name if client_key else None)
+            strategy = None
+            if rule is not None:
+                routed["rule"] = rule.name
+                model = rule.settings.route or model
+                strategy = rule.settings.strategy
+            dropped = self._drop_routing_fields(data, model, client_key)
+            if dropped:
+                routed["dropped_fields"] = dropped
             return await self._rewrite(model, data, routed, facts, client_key, strategy)
         except ProxyException as rejection:
             routed["rejected"] = rejection.type  # refused before any upstream call
@@ -218,6 +242,22 @@ class RequestFlow:
         if exceeded is not None:
             raise router_error(429, "budget_exceeded", exceeded.message, router_status="budget-exceeded")
         return data
+
+    def _drop_routing_fields(
+        self, data: dict[str, Any], model: Any, client_key: ClientKey | None
+    ) -> list[str]:
+        """What only we may decide (see ROUTING_FIELDS). The master key naming a concrete model
+        keeps LiteLLM's own fallbacks and retries; the wire API is ours in every case."""
+        if client_key is not None and not isinstance(model, str):
+            raise router_error(
+                400,
+                "invalid_model",
+                "a client key sends one model name per request, not a list",
+                param="model",
+            )
+        virtual = isinstance(model, str) and self.decider.is_virtual(model)
+        fields = ROUTING_FIELDS if virtual or client_key is not None else ("use_chat_completions_api",)
+        return [name for name in fields if data.pop(name, None) is not None]
 
     def _bridge(self, data: dict[str, Any], endpoint: str, channels: Sequence[Channel]) -> None:
         """A Responses call goes through chat completions when any channel it may reach does not
@@ -439,11 +479,15 @@ class RequestFlow:
     def rejection_headers(self, routed: Mapping[str, Any]) -> dict[str, str] | None:
         if not routed:
             return None
+        # A rejection made no attempt; its strategy is named only when one ranked.
         headers = {
             **routed.get("failure_headers", {}),
-            "x-router-attempts": str(routed.get("attempts", 1)),
-            "x-router-strategy": str(routed.get("strategy", "")),
+            "x-router-attempts": "0" if routed.get("rejected") else str(routed.get("attempts", 1)),
         }
+        if routed.get("strategy"):
+            headers["x-router-strategy"] = str(routed["strategy"])
+        if routed.get("request_id"):
+            headers["x-router-request-id"] = str(routed["request_id"])
         if routed.get("rule"):
             headers["x-router-rule"] = str(routed["rule"])
         return headers
