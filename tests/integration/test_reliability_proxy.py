@@ -27,14 +27,20 @@ CONTEXT_EXCEEDED = {
 
 @pytest.fixture(scope="module")
 def admin(proxy: Proxy) -> httpx.Client:
-    return httpx.Client(base_url=proxy.base_url, headers={"Authorization": f"Bearer {proxy.master_key}"}, timeout=30)
+    return httpx.Client(
+        base_url=proxy.base_url, headers={"Authorization": f"Bearer {proxy.master_key}"}, timeout=30
+    )
 
 
 def paid_calls(simulator: Simulator) -> int:
-    return sum(v for k, v in simulator.control("paid")["requests"].items() if not k.startswith(("key:", "GET ")))
+    return sum(
+        v for k, v in simulator.control("paid")["requests"].items() if not k.startswith(("key:", "GET "))
+    )
 
 
-def test_admin_reads_right_after_a_start_wait_for_the_store_and_answer(proxy: Proxy, admin: httpx.Client) -> None:
+def test_admin_reads_right_after_a_start_wait_for_the_store_and_answer(
+    proxy: Proxy, admin: httpx.Client
+) -> None:
     # The first module test: this proxy has just started, its store starts after the first answer.
     openai_client(proxy).chat.completions.create(model="tag:qwen,free", messages=HELLO)
     for path in ("/routing/stats", "/routing/records", "/routing/keys"):
