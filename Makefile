@@ -4,6 +4,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
+PORT ?= 7602
 CLAUDE_CODE_VERSION ?= 2.1.332
 CODEX_VERSION ?= 0.171.0
 
@@ -41,11 +42,11 @@ agents:  ## the real coding agents the tests drive: Claude Code and Codex CLI, f
 	@test -x .agents/node_modules/.bin/claude -a -x .agents/node_modules/.bin/codex || \
 	  npm install --prefix .agents --no-audit --no-fund --silent @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) @openai/codex@$(CODEX_VERSION)
 
-run: env  ## serve config/config.yaml on 127.0.0.1:7602 (writes .env with a random master key first)
-	$(UV) run --frozen smart-router serve --config config/config.yaml --host 127.0.0.1 --port 7602
+run: env  ## serve config/config.yaml on 127.0.0.1:$(PORT) (writes .env with a random master key first)
+	@$(UV) run --frozen smart-router serve --config config/config.yaml --host 127.0.0.1 --port $(PORT)
 
-demo: env  ## the proxy in front of simulated providers: try routing with no keys
-	$(UV) run --frozen python -m scripts.demo
+demo: env  ## the proxy in front of simulated providers on 127.0.0.1:$(PORT): try routing with no keys
+	@PORT=$(PORT) $(UV) run --frozen python -m scripts.demo
 
 lint: env
 	$(UV) run --frozen ruff check .

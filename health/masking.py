@@ -8,7 +8,8 @@ import re
 from collections.abc import Iterable
 
 _SECRET_PATTERNS = re.compile(
-    r"(?:sk|pk|rk|gsk|xai|sk-or-v1|sk-ant-api\d\d)-[A-Za-z0-9_\-]{6,}"
+    # `_` too: Groq's keys are `gsk_...`; a word boundary keeps `disk_usage` or `task-id` as they are.
+    r"\b(?:sk|pk|rk|gsk|xai|sk-or-v1|sk-ant-api\d\d)[-_][A-Za-z0-9_\-]{6,}"
     r"|Bearer\s+[A-Za-z0-9._\-]{8,}"
     r"|AIza[0-9A-Za-z_\-]{20,}",
 )

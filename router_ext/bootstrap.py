@@ -55,7 +55,9 @@ def build_runtime() -> RouterRuntime:
     document: dict[str, Any] = {}
     settings = RouterSettings()
     if path and path == os.environ.get(RENDERED_ENV) and os.environ.get(SECTIONS_ENV):
-        document = json.loads(os.environ[SECTIONS_ENV])  # `smart-router serve` parsed it already
+        # `smart-router serve` parsed it already and left us the sections we read
+        with open(os.environ[SECTIONS_ENV], encoding="utf-8") as handle:
+            document = json.load(handle)
         settings = settings_of(document, path)
     elif path:
         with open(path, encoding="utf-8") as handle:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from router_ext.exit_signals import die_with_parent
 from router_ext.launch_config import RENDERED_ENV, SECTIONS_ENV
 from router_ext.yaml_io import load_yaml
 
@@ -84,33 +89,74 @@ def serve(args: argparse.Namespace) -> int:
             "  then restart; local Ollama (:11434) and LM Studio (:1234) are used when running.",
             file=sys.stderr,
         )
-    rendered_dir = Path(tempfile.mkdtemp(prefix="smart-router-"))
-    rendered = rendered_dir / "config.yaml"
-    # JSON is YAML: LiteLLM parses it as fast as the block style, and it is written 20x faster.
-    rendered.write_text(json.dumps(launch.document, default=str), encoding="utf-8")
-    os.environ["SMART_ROUTER_SOURCE_CONFIG"] = str(config_path.resolve())
-    # The sections our hook reads, so that it does not parse the whole file (model_list) again.
-    os.environ[RENDERED_ENV] = str(rendered)
-    os.environ[SECTIONS_ENV] = json.dumps(
-        {k: v for k, v in launch.document.items() if k != "model_list"}, default=str
-    )
-    argv = [
-        sys.executable,
-        "-m",
-        "litellm.proxy.proxy_cli",
-        "--config",
-        str(rendered),
-        "--host",
-        args.host,
-        "--port",
-        str(args.port),
-    ]
-    if args.num_workers:
-        argv += ["--num_workers", str(args.num_workers)]
-    print(f"smart-router: serving {config_path} on http://{args.host}:{args.port}", file=sys.stderr)
-    sys.stdout.flush()
-    os.execv(sys.executable, argv)
-    return 0  # not reached
+    rendered_dir = Path(tempfile.mkdtemp(prefix="smart-router-"))  # 0700: only this user reads it
+    try:
+        rendered = rendered_dir / "config.yaml"
+        # JSON is YAML: LiteLLM parses it as fast as the block style, and it is written 20x faster.
+        rendered.write_text(json.dumps(launch.document, default=str), encoding="utf-8")
+        sections = rendered_dir / "sections.json"
+        # What the runtime reads, so that it does not parse the whole file (model_list) again. In a
+        # file, not in the environment: `router_settings` may carry the Redis password.
+        sections.write_text(json.dumps(runtime_sections(launch.document), default=str), encoding="utf-8")
+        os.environ["SMART_ROUTER_SOURCE_CONFIG"] = str(config_path.resolve())
+        os.environ[RENDERED_ENV] = str(rendered)
+        os.environ[SECTIONS_ENV] = str(sections)
+        argv = [
+            sys.executable,
+            "-m",
+            "litellm.proxy.proxy_cli",
+            "--config",
+            str(rendered),
+            "--host",
+            args.host,
+            "--port",
+            str(args.port),
+        ]
+        if args.num_workers:
+            argv += ["--num_workers", str(args.num_workers)]
+        print(f"smart-router: serving {config_path} on http://{args.host}:{args.port}", file=sys.stderr)
+        sys.stdout.flush()
+        return run_until_stopped(argv)
+    finally:
+        shutil.rmtree(rendered_dir, ignore_errors=True)
+
+
+def runtime_sections(document: dict[str, Any]) -> dict[str, Any]:
+    """Our section, and LiteLLM's Redis settings (shared state uses the same Redis)."""
+    router = document.get("router_settings") or {}
+    return {
+        "smart_router": document.get("smart_router") or {},
+        "router_settings": {k: v for k, v in router.items() if str(k).startswith("redis_")},
+    }
+
+
+def run_until_stopped(argv: list[str]) -> int:
+    """The proxy as a child that dies with us; SIGTERM / SIGINT / SIGHUP are handed to it, and a
+    stop it completes is a clean exit (0), with no traceback."""
+    child = subprocess.Popen(argv, preexec_fn=die_with_parent)
+    forwarded: list[int] = []
+
+    def forward(signum: int, _frame: Any) -> None:
+        forwarded.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    while True:
+        try:
+            code = child.wait()
+            break
+        except KeyboardInterrupt:  # a second Ctrl-C while it stops: keep waiting
+            continue
+    stopping = {signal.SIGTERM, signal.SIGINT}
+    if (
+        forwarded
+        and set(forwarded) & stopping
+        and code in (0, -signal.SIGTERM, -signal.SIGINT, 128 + signal.SIGTERM)
+    ):
+        return 0
+    return code if code >= 0 else 128 - code
 
 
 def _database_url(args: argparse.Namespace) -> str:

@@ -15,7 +15,7 @@ from router_ext import deployment as shape
 
 ENV_PREFIX = "os.environ/"
 RENDERED_ENV = "SMART_ROUTER_RENDERED_CONFIG"  # the file `serve` handed to LiteLLM
-SECTIONS_ENV = "SMART_ROUTER_CONFIG_SECTIONS"  # that file minus model_list, as JSON
+SECTIONS_ENV = "SMART_ROUTER_CONFIG_SECTIONS"  # a JSON file: what the runtime reads of that config
 CUSTOM_AUTH = "router_ext.client_auth.user_api_key_auth"
 
 

@@ -22,12 +22,12 @@ async def fetch(
     client: httpx.AsyncClient | None = None,
 ) -> httpx.Response:
     own = client is None
-    http = client or httpx.AsyncClient(timeout=timeout_s, follow_redirects=True)
+    http = client or httpx.AsyncClient(timeout=timeout_s)
     try:
         last: str = ""
         for attempt in range(attempts):
             try:
-                response = await http.get(url, headers=headers or {})
+                response = await _get_following_redirects(http, url, headers or {})
             except httpx.HTTPError as error:
                 last = f"{type(error).__name__}"
             else:
@@ -38,7 +38,7 @@ async def fetch(
                     break
             if attempt < attempts - 1:
                 await asyncio.sleep(backoff_s * 2**attempt)
-        raise FetchError(f"GET {_safe(url)} failed: {last}")
+        raise FetchError(f"GET {safe_url(url)} failed: {last}")
     finally:
         if own:
             await http.aclose()
@@ -49,9 +49,31 @@ async def fetch_json(url: str, headers: dict[str, str] | None = None, **options:
     try:
         return response.json()
     except ValueError:
-        raise FetchError(f"GET {_safe(url)} answered something that is not JSON") from None
+        raise FetchError(f"GET {safe_url(url)} answered something that is not JSON") from None
 
 
-def _safe(url: str) -> str:
+MAX_REDIRECTS = 5
+CREDENTIALS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
+
+
+async def _get_following_redirects(
+    http: httpx.AsyncClient, url: str, headers: dict[str, str]
+) -> httpx.Response:
+    """Redirects followed by hand: httpx drops only `Authorization` when a redirect leaves the
+    origin, and Anthropic's key travels in `x-api-key`. Every credential header stays behind."""
+    origin = httpx.URL(url)
+    target, sent = origin, dict(headers)
+    for _ in range(MAX_REDIRECTS + 1):
+        response = await http.get(target, headers=sent, follow_redirects=False)
+        location = response.headers.get("location")
+        if not response.is_redirect or not location:
+            return response
+        target = target.join(location)
+        if (target.scheme, target.host, target.port) != (origin.scheme, origin.host, origin.port):
+            sent = {k: v for k, v in sent.items() if k.lower() not in CREDENTIALS}
+    raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects", request=response.request)
+
+
+def safe_url(url: str) -> str:
     """URLs can carry keys in their query (`?key=`): show scheme, host and path only."""
     return url.split("?", 1)[0]

@@ -8,26 +8,44 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
+from router_ext.cli import ensure_env_file, load_env_file
+from router_ext.exit_signals import die_with_parent
 from scripts.stack import ROOT, render_config, start_proxy, start_simulator
 
-PORT = int(os.environ.get("SMART_ROUTER_PORT", "7602"))
+PORT = int(os.environ.get("PORT") or os.environ.get("SMART_ROUTER_PORT") or "7602")
+
+
+class Stop(Exception):
+    """SIGTERM: stop the way Ctrl-C does."""
+
+
+def _stop(_signum: int, _frame: Any) -> None:
+    raise Stop
 
 
 def main() -> int:
+    die_with_parent()  # `make demo` killed: this goes too, and takes its children with it
+    signal.signal(signal.SIGTERM, _stop)
+    env_file = Path(os.environ.get("SMART_ROUTER_ENV_FILE", ROOT / ".env"))
+    ensure_env_file(env_file)  # the same key as `make run`: the one in .env
+    load_env_file(env_file)
     spec = json.loads((ROOT / "scripts" / "demo_providers.json").read_text(encoding="utf-8"))
     simulator = start_simulator(spec)
     proxy = None
     try:
         config = render_config(ROOT / "config" / "demo.yaml", simulator.ports)
         print(f"simulated providers: {simulator.ports}; starting the proxy ...", flush=True)
-        proxy = start_proxy(config, port=PORT)
+        proxy = start_proxy(config, port=PORT, env={"LITELLM_MASTER_KEY": os.environ["LITELLM_MASTER_KEY"]})
         key = proxy.master_key
         print(
             f"""
-smart-router demo on {proxy.base_url}  (admin/master key: {key})
+smart-router demo on {proxy.base_url}  (admin/master key, LITELLM_MASTER_KEY in {env_file}: {key})
 
   curl {proxy.base_url}/v1/chat/completions -H 'Authorization: Bearer {key}' \\
        -H 'content-type: application/json' \\
@@ -59,7 +77,7 @@ Ctrl-C stops the demo.""",
         while proxy.process.poll() is None:
             time.sleep(1)
         return proxy.process.returncode or 0
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stop):
         return 0
     finally:
         if proxy is not None:

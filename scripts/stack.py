@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from router_ext.exit_signals import die_with_parent
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -60,6 +62,7 @@ def start_simulator(spec: Mapping[str, Any]) -> Simulator:
         [sys.executable, "-m", "scripts.simulated_providers", "--spec", str(spec_file)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
+        preexec_fn=die_with_parent,
     )
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -122,7 +125,7 @@ def start_proxy(
     plain_litellm: bool = False,
 ) -> Proxy:
     port = port or free_port()
-    master_key = "sk-" + secrets.token_urlsafe(24)
+    master_key = (env or {}).get("LITELLM_MASTER_KEY") or "sk-" + secrets.token_urlsafe(24)
     workdir = Path(tempfile.mkdtemp(prefix="smart-router-run-"))
     environment = {
         **os.environ,
@@ -160,7 +163,12 @@ def start_proxy(
     log_path = workdir / "proxy.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=workdir, env=environment, stdout=log, stderr=subprocess.STDOUT
+            command,
+            cwd=workdir,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
     proxy = Proxy(process, f"http://127.0.0.1:{port}", master_key, log_path, config)
     deadline = time.monotonic() + timeout

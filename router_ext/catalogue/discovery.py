@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from router_ext import deployment as shape
-from scrapers.fetch import FetchError, fetch_json
+from scrapers.fetch import FetchError, fetch_json, safe_url
 from scrapers.listing import ListedModel, ListingError, listing_headers, listing_url, parse_listing
 
 if TYPE_CHECKING:
@@ -269,7 +269,7 @@ class Discovery:
                 "models": len(self.listings[key].models) if key in self.listings else None,
                 "listed_at": _iso(self.listings[key].listed_at) if key in self.listings else None,
                 "last_error": self.errors.get(key),
-                "url": source.url,
+                "url": safe_url(source.url),  # a query string may carry a key
             }
             for key, source in self.sources.items()
         }

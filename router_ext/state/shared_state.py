@@ -13,6 +13,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 log = logging.getLogger("smart_router")
 
@@ -118,5 +119,5 @@ def redis_url_from(config: dict[str, Any], configured: str | None, environ: dict
     if not host:
         return None
     password = router.get("redis_password")
-    auth = f":{password}@" if password else ""
+    auth = f":{quote(str(password), safe='')}@" if password else ""  # `@`, `/` or `:` in a password
     return f"redis://{auth}{host}:{router.get('redis_port') or 6379}/0"

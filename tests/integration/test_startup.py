@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -51,15 +52,33 @@ def test_plain_litellm_loads_the_extension_by_import_path(simulator: Simulator) 
         proxy.stop()
 
 
+def rendered_dirs() -> set[Path]:
+    """`serve`'s own temporary folders (`smart-router-` + 8 random characters)."""
+    return {
+        p
+        for p in Path(tempfile.gettempdir()).glob("smart-router-*")
+        if "-" not in p.name[len("smart-router-") :]
+    }
+
+
 def test_a_sigterm_stops_our_background_work_and_closes_our_clients(simulator: Simulator) -> None:
-    config = render_config(Path(__file__).parent / "routing_config.yaml", simulator.ports)
+    config = render_config(
+        Path(__file__).parent / "routing_config.yaml",
+        simulator.ports,
+        extra={"router_settings": {"num_retries": 0, "redis_password": "pw-in-the-config-7d1e"}},
+    )
+    before = rendered_dirs()
     proxy = start_proxy(config)
     try:
         client = openai_client(proxy)
         client.chat.completions.create(model="tag:qwen,free", messages=[{"role": "user", "content": "hi"}])
-        proxy.wait_store()  # the store, the key table and the catalogue jobs are running now
+        children = Path(f"/proc/{proxy.process.pid}/task/{proxy.process.pid}/children").read_text().split()
+        environ = b"".join(Path(f"/proc/{pid}/environ").read_bytes() for pid in children)
+        assert children and b"pw-in-the-config-7d1e" not in environ  # the config's secrets stay in files
     finally:
         proxy.stop()
+    assert proxy.process.returncode == 0  # a stop is a clean exit
+    assert rendered_dirs() - before == set()  # serve removed its temporary config
     log = proxy.log()
     assert "smart-router: stopped (" in log
     assert "Traceback" not in log[log.index("smart-router: stopped (") :]

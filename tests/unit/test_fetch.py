@@ -55,3 +55,43 @@ def test_a_wrong_key_is_not_retried_and_the_query_string_is_not_shown(server: st
 def test_an_unreachable_host_fails_after_every_attempt() -> None:
     with pytest.raises(FetchError, match="ConnectError"):
         asyncio.run(fetch_json("http://127.0.0.1:9/models", attempts=2, backoff_s=0.01))
+
+
+class Redirect(BaseHTTPRequestHandler):
+    target: ClassVar[str] = ""
+    keys: ClassVar[list[str | None]] = []
+
+    def do_GET(self) -> None:  # the http.server API
+        Redirect.keys.append(self.headers.get("x-api-key"))
+        if self.path == "/models":
+            self.send_response(302)
+            self.send_header("location", Redirect.target)
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
+        body = b'{"data": []}'
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+def test_a_redirect_to_another_origin_never_carries_the_key() -> None:
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), Redirect) for _ in range(2)]
+    for httpd in servers:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    first, other = (f"http://127.0.0.1:{h.server_address[1]}" for h in servers)
+    try:
+        for target, expected in ((f"{first}/v1/models", "sk-ant-secret"), (f"{other}/v1/models", None)):
+            Redirect.keys.clear()
+            Redirect.target = target
+            headers = {"x-api-key": "sk-ant-secret", "anthropic-version": "2023-06-01"}
+            assert asyncio.run(fetch_json(f"{first}/models", headers=headers)) == {"data": []}
+            assert Redirect.keys == ["sk-ant-secret", expected]  # same origin keeps it, another never sees it
+    finally:
+        for httpd in servers:
+            httpd.shutdown()

@@ -70,3 +70,27 @@ def test_launch_config_drops_channels_without_their_key() -> None:
 )
 def test_locality(api_base: str | None, provider: str, local: bool) -> None:
     assert is_local_endpoint(api_base, provider) is local
+
+
+def test_a_redis_password_with_url_characters_is_encoded() -> None:
+    from router_ext.state.shared_state import redis_url_from
+
+    url = redis_url_from(
+        {"router_settings": {"redis_host": "cache", "redis_password": "p@ss/w:rd"}}, None, {}
+    )
+    assert url == "redis://:p%40ss%2Fw%3Ard@cache:6379/0"
+
+
+def test_serve_hands_the_runtime_only_what_it_reads() -> None:
+    from router_ext.cli import runtime_sections
+
+    document = {
+        "model_list": [{"model_name": "x"}],
+        "general_settings": {"master_key": "sk-secret", "database_url": "postgresql://u:p@h/d"},
+        "router_settings": {"redis_host": "cache", "redis_password": "pw", "num_retries": 0},
+        "smart_router": {"strategy": "cost_first"},
+    }
+    assert runtime_sections(document) == {
+        "smart_router": {"strategy": "cost_first"},
+        "router_settings": {"redis_host": "cache", "redis_password": "pw"},
+    }
