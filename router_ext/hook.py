@@ -73,6 +73,10 @@ class SmartRouterHook(CustomLogger):
         return self.flow.healthy(healthy_deployments, shape.deployment_id)
 
     # -- attempts --------------------------------------------------------------------------------
+    async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict | None:
+        self.flow.before_attempt(routing_record(kwargs))
+        return None
+
     async def async_post_call_failure_deployment_hook(
         self, request_data: Any, exception: Exception, call_type: Any, fallback_depth: int | None = None
     ) -> None:

@@ -77,7 +77,19 @@ class HealthSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_attempts: int = Field(3, ge=1, le=20, description="channels tried per request (1 = no failover)")
+    max_attempts: int = Field(
+        3,
+        ge=1,
+        le=20,
+        description="slow failed attempts (timeouts, errors after slow_attempt_s) before a request gives up; "
+        "fast failures (a dead key, a 429, a 500) cost nothing and never count",
+    )
+    failover_deadline_s: float = Field(
+        30.0, gt=0, description="no new attempt is started this long after the request arrived"
+    )
+    slow_attempt_s: float = Field(
+        2.0, gt=0, description="a failed attempt this slow counts toward max_attempts"
+    )
     failure_threshold: int = Field(3, ge=1, description="consecutive failures that open a breaker")
     failure_rate: float = Field(0.5, gt=0, le=1, description="... or this failure rate over the window")
     min_calls: int = Field(10, ge=1, description="calls in the window before the rate counts")

@@ -97,6 +97,16 @@ def route_missing(exception: BaseException) -> bool:
     return not any(sign in text for sign in MODEL_UNKNOWN)
 
 
+class FailoverStopped(RuntimeError):
+    """Raised before a Router attempt past the request's failover budget: the remaining
+    candidates are skipped, not failed (no breaker hears of it)."""
+
+
+def stopped_by_us(exception: BaseException) -> bool:
+    cause = getattr(exception, "original_exception", None) or exception
+    return isinstance(cause, FailoverStopped) or "smart-router: failover stopped" in str(cause)
+
+
 class AllChannelsFailed(HTTPException):
     """Every candidate failed: LiteLLM renders an HTTPException returned by the failure hook."""
 
@@ -213,7 +223,7 @@ class RequestFlow:
         if decision is not None:
             self.metrics.decision_seconds.observe(time.perf_counter() - started)
             ranked = rotate_pools(decision.ranked, self.health.last_used)
-            attempts = ranked[: self.settings.health.max_attempts]
+            attempts = ranked  # all of them: the failover budget is time and slow failures, not a count
             data["model"] = attempts[0].id
             # Our ranked list is the failover order; the Router walks it on errors before the
             # first byte. LiteLLM's own retries of the same deployment would only delay that.
@@ -283,7 +293,30 @@ class RequestFlow:
         return allowed or deployments
 
     # -- attempts --------------------------------------------------------------------------------
+    def before_attempt(self, routed: Mapping[str, Any]) -> None:
+        """Before each call the Router makes for this request: stop walking the candidates when
+        the request's deadline has passed or its slow failures are used up. Fast failures (a
+        dead key, a 429, a 500) cost nothing, so they never stop a request that a channel
+        further down can still answer."""
+        request_id = routed.get("request_id")
+        if not request_id or not routed.get("candidates"):
+            return
+        now = time.time()
+        attempts = self.health.attempts_for(str(request_id))
+        health = self.settings.health
+        waited = now - float(routed.get("started_at") or now)
+        if attempts.failures and (
+            waited > health.failover_deadline_s or attempts.slow >= health.max_attempts
+        ):
+            raise FailoverStopped(
+                f"smart-router: failover stopped after {waited:.1f} s and {attempts.slow} slow failure(s) "
+                f"(health.failover_deadline_s {health.failover_deadline_s:g}, health.max_attempts {health.max_attempts})"
+            )
+        attempts.started_at = now
+
     def attempt_failed(self, channel_id: str, exception: BaseException, routed: Mapping[str, Any]) -> None:
+        if stopped_by_us(exception):
+            return  # not the channel's doing
         endpoint = str(routed.get("endpoint") or "chat")
         if endpoint != "chat" and route_missing(exception):
             # The upstream has no such path: a fact about (channel, endpoint), not about the model.
@@ -291,9 +324,16 @@ class RequestFlow:
             self.catalogue.lacks(channel_id, endpoint)
             self.health.failed(channel_id, exception, routed.get("request_id"), time.time(), bench=False)
             return
-        verdict = self.health.failed(channel_id, exception, routed.get("request_id"), time.time())
+        now = time.time()
+        verdict = self.health.failed(channel_id, exception, routed.get("request_id"), now)
         if verdict is not None:
             self._count_failure(channel_id, verdict.kind.value)
+            request_id = routed.get("request_id")
+            attempts = self.health.attempts_for(str(request_id)) if request_id else None
+            if attempts is not None and attempts.started_at:
+                took = now - attempts.started_at
+                if took >= self.settings.health.slow_attempt_s or verdict.status == 408:
+                    attempts.slow += 1
 
     def fallback_happened(self, failed_id: str, routed: Mapping[str, Any], exception: BaseException) -> None:
         """Some failures (a stream that breaks before its first chunk) reach no deployment
@@ -408,7 +448,7 @@ class RequestFlow:
             return None
         candidates = routed.get("candidates") or []
         tried = len(self.health.attempts_for(request_id).failures) if request_id else 0
-        if tried < len(candidates):
+        if tried < len(candidates) and not stopped_by_us(exception):
             # The last attempt's failure can reach no hook (a stream broken before its first
             # chunk, with no fallback left): the Router walks candidates in order, so it was this one.
             self.health.failed(candidates[tried], exception, request_id, time.time())

@@ -43,6 +43,8 @@ class Endpoint:
 @dataclass
 class Attempts:
     failures: list[tuple[str, Verdict]] = field(default_factory=list)
+    slow: int = 0  # failed attempts that cost real time (they count toward max_attempts)
+    started_at: float = 0.0  # when the current attempt began
 
 
 class ChannelHealth:

@@ -117,6 +117,7 @@ class FakeRouter:
             info = next(d for d in self.model_list if d["model_info"]["id"] == deployment_id)["model_info"]
             request = {**data, "model_info": info}
             try:
+                await hook.async_pre_call_deployment_hook(request, "acompletion")
                 reply = self.upstreams[deployment_id](request)
             except Exception as error:  # noqa: BLE001  # what LiteLLM would catch, then fall back
                 last = error

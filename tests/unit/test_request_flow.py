@@ -194,3 +194,31 @@ async def test_a_request_counts_against_its_daily_quota_before_the_client_can_se
     following = await hook.async_pre_call_hook(Auth(), None, request(), "acompletion")
     assert following["model"] == "cheap-b"
     await runtime.shutdown()
+
+
+async def test_fast_failures_never_end_a_request_a_later_channel_can_answer() -> None:
+    router, runtime, hook = stack({"health": {"max_attempts": 1}})
+    router.answers("free-a", failure(401, "invalid api key"))
+    router.answers("cheap-b", failure(429, "slow down", **{"retry-after": "30"}))
+    outcome = await router.call(hook, request())
+    assert outcome.served_by == "dear-c"  # two failed attempts, max_attempts 1: both were fast
+    await runtime.shutdown()
+
+
+async def test_past_the_deadline_the_rest_is_skipped_not_failed() -> None:
+    router, runtime, hook = stack({"health": {"failover_deadline_s": 0.01}})
+
+    def slow_500(_: dict[str, Any]) -> Reply:
+        import time
+
+        time.sleep(0.05)
+        raise failure(500, "slow and broken")
+
+    router.upstreams["free-a"] = slow_500
+    outcome = await router.call(hook, request())
+    assert outcome.status == 503
+    detail = outcome.error.detail  # type: ignore[union-attr]
+    assert [c["channel"] for c in detail["channels"]] == ["free-a"]  # the others were never called
+    states = {c["id"]: c for c in runtime.admin.channels()}
+    assert states["cheap-b"]["consecutive_failures"] == 0 and states["dear-c"]["consecutive_failures"] == 0
+    await runtime.shutdown()
