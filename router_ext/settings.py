@@ -274,6 +274,11 @@ class RouterSettings(BaseModel):
         None, description="SQLAlchemy URL of the record store; default: $ROUTER_DATABASE_URL, else SQLite"
     )
     records: bool = Field(True, description="write a record of every request to the store")
+    journal_dir: str | None = Field(
+        "data/journal",
+        description="where each process journals its records until the store has them (a kill -9 "
+        "loses none; replayed at the next start); null = no journal",
+    )
     redis_url: str | None = Field(
         None, description="shared state for several replicas; default: $REDIS_URL, else in-process"
     )

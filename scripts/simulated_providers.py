@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import socket
 import time
 import uuid
@@ -56,6 +57,18 @@ class Provider:
     pages: dict[str, str] = field(default_factory=dict)  # path -> body served as is
     native: list[str] = field(default_factory=list)  # "responses", "messages": other wire APIs served
     embedding_models: list[str] = field(default_factory=list)  # served on /v1/embeddings
+    # Random failures per chat request, by kind: {"500": 0.1, "429": 0.1, "drop": 0.05,
+    # "hang": 0.02, "garbage": 0.05} (a share of requests each; the soak uses it).
+    chaos: dict[str, float] = field(default_factory=dict)
+    hang_s: float = 30.0
+
+    def chaos_step(self) -> dict[str, Any] | None:
+        roll = random.random()
+        for kind, share in self.chaos.items():
+            if roll < share:
+                return CHAOS[kind](self)
+            roll -= share
+        return None
 
     def next_step(self, model: str) -> dict[str, Any] | None:
         for step in self.steps:
@@ -68,6 +81,24 @@ class Provider:
                     self.steps.remove(step)
             return step
         return None
+
+
+CHAOS: dict[str, Any] = {
+    "500": lambda p: {
+        "status": 500,
+        "body": {"error": {"message": "The server had an error", "type": "server_error"}},
+    },
+    "429": lambda p: {
+        "status": 429,
+        "headers": {"retry-after": "1"},
+        "body": {
+            "error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}
+        },
+    },
+    "drop": lambda p: {"drop": True},
+    "hang": lambda p: {"delay": p.hang_s},
+    "garbage": lambda p: {"malformed": True},
+}
 
 
 class DroppedResponse(Response):
@@ -162,7 +193,7 @@ def build_app(provider: Provider) -> Starlette:
             return _openai_error(
                 401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
             )
-        step = provider.next_step(model)
+        step = provider.next_step(model) or provider.chaos_step()
         if provider.latency_ms:
             await asyncio.sleep(provider.latency_ms / 1000)
         if step is not None:
@@ -437,6 +468,8 @@ async def serve(spec: dict[str, Any]) -> None:
             steps=list(entry.get("steps", [])),
             native=list(entry.get("native", [])),
             embedding_models=list(entry.get("embedding_models", [])),
+            chaos={str(k): float(v) for k, v in (entry.get("chaos") or {}).items()},
+            hang_s=float(entry.get("hang_s", 30.0)),
             pages={
                 path: Path(file).read_text(encoding="utf-8") for path, file in entry.get("pages", {}).items()
             },

@@ -123,10 +123,13 @@ def start_proxy(
     env: Mapping[str, str] | None = None,
     timeout: float = 120.0,
     plain_litellm: bool = False,
+    workdir: Path | None = None,
 ) -> Proxy:
+    """`workdir`: the proxy's working folder (its SQLite file, journals and log): pass the one of
+    an earlier proxy to restart it."""
     port = port or free_port()
     master_key = (env or {}).get("LITELLM_MASTER_KEY") or "sk-" + secrets.token_urlsafe(24)
-    workdir = Path(tempfile.mkdtemp(prefix="smart-router-run-"))
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="smart-router-run-"))
     environment = {
         **os.environ,
         "LITELLM_MASTER_KEY": master_key,
@@ -161,7 +164,7 @@ def start_proxy(
             str(workdir / ".env"),
         ]
     log_path = workdir / "proxy.log"
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
             command,
             cwd=workdir,

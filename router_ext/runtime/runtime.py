@@ -255,14 +255,18 @@ class RouterRuntime:
             if self._router() is not None:
                 break
             await asyncio.sleep(0.1)
+        # With nothing stored (a first start), the first requests wait for the first listing too:
+        # a discovered model must not 404 because the request came before the listing finished.
+        first_listing = discovery_on and self.settings.discovery.on_start
         try:
-            if discovery_on:
-                await self.discovery.restore()
+            restored = await self.discovery.restore() if discovery_on else None
+            first_listing = first_listing and restored is not None and not restored.added
             await self.prices.restore()
         except Exception:  # a store problem must not stop routing
             log.exception("smart-router: stored listings / prices could not be restored")
         finally:
-            self._restored.set()
+            if not first_listing:
+                self._restored.set()
         schedule = self.settings.schedule
         if discovery_on:
             self.scheduler.add("discovery", schedule.discovery, self.discover, self.discovery.restore)
@@ -271,10 +275,14 @@ class RouterRuntime:
         if self.settings.prices.windows:
             self._background.append(asyncio.get_running_loop().create_task(self.prices.follow_windows()))
         if self.settings.discovery.on_start:
-            if discovery_on:
-                await self.scheduler.run("discovery", self.discover)
+            try:
+                if discovery_on:
+                    await self.scheduler.run("discovery", self.discover)
+            finally:
+                self._restored.set()
             if priced:
                 await self.scheduler.run("prices", self.refresh_prices)
+        self._restored.set()
 
     # -- catalogue jobs --------------------------------------------------------------------------
     async def discover(self) -> Any:

@@ -26,6 +26,7 @@ from router_ext.exit_signals import intercept_exit_signals
 from router_ext.settings import RouterSettings
 from router_ext.state.routing_state import RoutingState
 from router_ext.state.shared_spend import SharedSpend, session_key, total_key
+from router_ext.store.journal import Journal
 
 if TYPE_CHECKING:
     from router_ext.store.record_store import RecordStore
@@ -81,6 +82,9 @@ class SpendTracker:
         self.shared = shared
         self.settled: OrderedDict[str, float] = OrderedDict()
         self._mirror: dict[str, tuple[str, ...]] = {}  # Redis key -> where it lives in the book
+        self.journal: Journal | None = (
+            Journal(settings.journal_dir) if store_url is not None and settings.journal_dir else None
+        )
 
     # -- shared through Redis ----------------------------------------------------------------------
     def _redis_keys(self, key: str | None, session: str | None, at: dt.datetime) -> list[str]:
@@ -161,6 +165,7 @@ class SpendTracker:
             store.add(self._early.popleft())
         self.store = store
         await store.start()
+        await self._replay_journals(store)
         now = utc_now()
         month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         restored = 0
@@ -169,6 +174,24 @@ class SpendTracker:
             restored += 1
         if restored:
             log.info("smart-router: budgets restored from %d record(s) of this month", restored)
+
+    async def _replay_journals(self, store: RecordStore) -> None:
+        """Records a killed process journaled but never stored: into the store before budgets
+        are read back (inserted by request id, so none counts twice)."""
+        if self.journal is None:
+            return
+        records, done = await asyncio.to_thread(self.journal.replay)
+        if records:
+            for record in records:
+                store.add(record)
+            if not await store.flush(attempts=3):
+                return  # the database is away: the journals stay for the next start
+            log.warning(
+                "smart-router: %d record(s) replayed from the journals of stopped processes", len(records)
+            )
+        for path in done:
+            path.unlink(missing_ok=True)
+        store.on_drained = self.journal.written_up_to_now
 
     def _guard_exit(self) -> None:
         """Records made before the store runs are written at exit too: on SIGTERM / SIGINT (uvicorn
@@ -248,6 +271,8 @@ class SpendTracker:
         return self.book.sessions.get(session, 0.0) if session else 0.0
 
     def record(self, record: dict[str, Any]) -> None:
+        if self.journal is not None:
+            self.journal.append(record)
         if self.store is not None:
             self.store.add(record)
         elif self.store_url is not None:

@@ -196,6 +196,7 @@ class RecordStore:
         self.engine: AsyncEngine | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self.on_drained: Callable[[], None] | None = None  # everything added so far is written
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def open_engine(self) -> None:
@@ -343,6 +344,8 @@ class RecordStore:
         if not self.healthy:
             log.warning("smart-router: database is back; buffered records written")
         self.healthy = True
+        if self.on_drained is not None:
+            self.on_drained()
         return True
 
     async def _write_one_by_one(self) -> None:

@@ -310,3 +310,21 @@ def test_metrics_in_prometheus_format(proxy: Proxy) -> None:
     assert success and sum(float(line.rsplit(" ", 1)[1]) for line in success) >= 1
     assert "smart_router_route_decision_seconds_count" in text
     assert httpx.get(f"{proxy.base_url}/routing/metrics").status_code == 401
+
+
+@pytest.mark.parametrize("run", [1, 2, 3])
+def test_a_discovered_model_routes_on_the_very_first_request_of_a_fresh_start(
+    simulator: Simulator, tmp_path: Path, run: int
+) -> None:
+    # Nothing stored yet (a new database): the first request waits for the first listing.
+    started = start_proxy(
+        render_config(HERE / "discovery_config.yaml", simulator.ports),
+        env={"ROUTER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / f'first-{run}.db'}"},
+    )
+    try:
+        raw = openai_client(started).chat.completions.with_raw_response.create(
+            model="tag:deepseek,v3", messages=HELLO
+        )
+        assert raw.headers["x-router-channel"] == "siliconflow/deepseek-ai/DeepSeek-V3"
+    finally:
+        started.stop()

@@ -46,6 +46,7 @@ WEATHER_TOOL = {
     "description": "the weather in a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
+ISSUED: list[str] = []  # client keys issued by this module's tests (scanned for at the end)
 ANTHROPIC_TOOL = {
     "name": "get_weather",
     "description": "the weather in a city",
@@ -278,6 +279,7 @@ def test_a_client_keys_limits_hold_on_every_endpoint(proxy: Proxy, admin: httpx.
     proxy.wait_store()
     created = admin.post("/routing/keys", json={"name": "free-only", "models": ["auto:free"]}).json()
     key = created["key"]
+    ISSUED.append(key)
     client = openai_client(proxy, api_key=key)
     raw = client.responses.with_raw_response.create(model="auto:free", input="hi")
     assert raw.headers["x-router-channel"] == "chat-qwen3-8b"
@@ -439,3 +441,31 @@ def test_claude_code_keeps_its_own_model_names_and_rules_route_them(proxy: Proxy
     # which speaks Anthropic Messages natively.
     assert "[native] gpt-5-mini (messages) says hello" in done.stdout
     assert '"requested_model": "claude-sonnet-4-6", "endpoint": "messages", "rule": "thinking"' in proxy.log()
+
+
+# -- last: nothing of the above left a secret behind ----------------------------------------------
+def test_no_key_used_in_this_module_appears_in_the_log_or_any_admin_answer(
+    proxy: Proxy, admin: httpx.Client
+) -> None:
+    secrets = {"sk-sim-chat", "sk-sim-native", "sk-sim-embed", proxy.master_key, *ISSUED}
+    assert len(ISSUED) >= 1  # the client key issued above
+    answers = [proxy.log()]
+    for path in (
+        "/routing/channels",
+        "/routing/records?limit=1000",
+        "/routing/stats",
+        "/routing/keys",
+        "/routing/strategy",
+        "/routing/tags",
+        "/routing/spend",
+        "/routing/jobs",
+        "/routing/discovery",
+        "/routing/prices",
+        "/routing/metrics",
+        "/routing/explain?model=auto",
+    ):
+        response = admin.get(path)
+        assert response.status_code == 200, path
+        answers.append(response.text)
+    found = {secret for secret in secrets for text in answers if secret in text}
+    assert found == set()

@@ -51,7 +51,16 @@ FAILURES = [
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[Simulator]:
     sim = start_simulator(
-        {"providers": [{"name": "pool", "models": MODELS, "api_key": [f"sk-pool-{i}" for i in range(1, 6)], "steps": FAILURES}]}
+        {
+            "providers": [
+                {
+                    "name": "pool",
+                    "models": MODELS,
+                    "api_key": [f"sk-pool-{i}" for i in range(1, 6)],
+                    "steps": FAILURES,
+                }
+            ]
+        }
     )
     yield sim
     sim.stop()
