@@ -317,6 +317,7 @@ def test_a_discovered_model_routes_on_the_very_first_request_of_a_fresh_start(
     simulator: Simulator, tmp_path: Path, run: int
 ) -> None:
     # Nothing stored yet (a new database): the first request waits for the first listing.
+    simulator.control("sf", {"models": SF_MODELS})  # as listed at the start of this module
     started = start_proxy(
         render_config(HERE / "discovery_config.yaml", simulator.ports),
         env={"ROUTER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / f'first-{run}.db'}"},
