@@ -8,7 +8,7 @@ PORT ?= 7602
 CLAUDE_CODE_VERSION ?= 2.1.332
 CODEX_VERSION ?= 0.171.0
 
-.PHONY: run test demo lint unit integration bench uv env services conformance agents
+.PHONY: run test demo lint unit integration bench uv env services conformance agents soak
 
 uv:  ## install uv from PyPI when it is missing
 	@command -v $(UV) >/dev/null 2>&1 || $(PYTHON) -m pip install --user --quiet uv
@@ -64,6 +64,9 @@ test: env services agents lint  ## everything: lint, unit and integration tests 
 
 conformance: env  ## replay the real provider samples in ../shared/fixtures
 	$(UV) run --frozen pytest tests/conformance -q
+
+soak: env  ## 10 minutes at 20 concurrent through the proxy against randomly failing providers (SOAK_ARGS="--seconds 60")
+	$(UV) run --frozen python -m scripts.soak $(SOAK_ARGS)
 
 bench: env  ## smart-router vs plain LiteLLM: writes docs/benchmarks.md, .json and plots (--full: BENCH_ARGS=--full)
 	$(UV) run --frozen python -m scripts.bench $(BENCH_ARGS)
