@@ -190,7 +190,8 @@ def proxy_config(size: int, api_base: str, smart: bool) -> Path:
 def started(config: Path, smart: bool) -> tuple[Proxy, float]:
     """A proxy and its cold start: spawn -> first routed answer."""
     began = time.perf_counter()
-    proxy = start_proxy(config, plain_litellm=not smart, timeout=600)
+    # Both bridge Anthropic Messages through chat completions, as smart-router sets up by itself.
+    proxy = start_proxy(config, plain_litellm=not smart, timeout=600, env=BRIDGE_MESSAGES)
     client = openai_client(proxy, timeout=120)
     client.chat.completions.create(model="m-00000", messages=HELLO, max_tokens=4)
     return proxy, time.perf_counter() - began
@@ -268,6 +269,66 @@ def interleaved(
     return {key: figures(values, elapsed[key]) for key, values in latencies.items()}
 
 
+BRIDGE_MESSAGES = {"LITELLM_USE_CHAT_COMPLETIONS_URL_FOR_ANTHROPIC_MESSAGES": "true"}
+
+
+def bench_endpoints(
+    proxies: dict[str, Proxy], requests: int, position: Callable[[int], int]
+) -> list[dict[str, Any]]:
+    """/v1/messages and /v1/responses over the same bridge (chat completions upstream), plain
+    LiteLLM on a model name vs smart-router on a one-match tag, one request each in turn."""
+    import anthropic
+
+    claude = {
+        name: anthropic.Anthropic(
+            base_url=proxy.base_url, api_key=proxy.master_key, max_retries=0, timeout=120
+        )
+        for name, proxy in proxies.items()
+    }
+    openai_clients = {name: openai_client(proxy, timeout=120) for name, proxy in proxies.items()}
+
+    def messages(name: str, model: str) -> None:
+        claude[name].messages.create(model=model, max_tokens=4, messages=HELLO)  # type: ignore[arg-type]
+
+    def responses(name: str, model: str) -> None:
+        # plain LiteLLM is asked to bridge per request; smart-router decides that itself
+        extra = {"use_chat_completions_api": True} if name == "plain LiteLLM" else {}
+        openai_clients[name].responses.create(
+            model=model, input="hello", max_output_tokens=16, extra_body=extra
+        )
+
+    calls = {"messages": messages, "responses": responses}
+    workloads = [
+        (endpoint, "plain LiteLLM", "model name", lambda i: f"m-{position(i):05d}") for endpoint in calls
+    ] + [
+        (endpoint, "smart-router", "tag:n<i> (1 match)", lambda i: f"tag:n{position(i)}")
+        for endpoint in calls
+    ]
+    for endpoint, name, _, model in workloads:  # warm: first use of each deployment
+        for i in range(50):
+            calls[endpoint](name, model(i))
+    latencies: dict[tuple[str, str, str], list[float]] = {(e, n, w): [] for e, n, w, _ in workloads}
+    for i in range(requests):
+        for endpoint, name, workload, model in workloads:
+            began = time.perf_counter()
+            calls[endpoint](name, model(i))
+            latencies[(endpoint, name, workload)].append((time.perf_counter() - began) * 1000)
+    rows = []
+    for (endpoint, name, workload), values in latencies.items():
+        row = {
+            "endpoint": endpoint,
+            "proxy": name,
+            "request": workload,
+            "concurrency": 1,
+            **figures(values, sum(values) / 1000),
+        }
+        rows.append(row)
+        print(
+            f"  e2e {endpoint:<9} {name:<14} {workload:<20} c=1  median {row['median_ms']:.2f} ms", flush=True
+        )
+    return rows
+
+
 def bench_proxies(size: int, memory_size: int, requests: int, cold_rounds: int) -> dict[str, Any]:
     simulator = start_simulator({"providers": [{"name": "up", "models": ["m-bench"], "api_key": "sk-bench"}]})
     api_base = f"{simulator.url('up')}/v1"
@@ -321,6 +382,7 @@ def bench_proxies(size: int, memory_size: int, requests: int, cold_rounds: int) 
                     f"p95 {row['p95_ms']:.2f} ms  {row['rps']:.0f} req/s",
                     flush=True,
                 )
+        result["endpoints"] = bench_endpoints(proxies, max(100, requests // 4), position)
         for proxy in proxies.values():
             proxy.stop()
         for smart in (False, True):
@@ -348,6 +410,16 @@ def ratios(proxies: dict[str, Any]) -> dict[str, float]:
                 continue
             found[f"median ratio, {workload}, c={concurrency}"] = row["median_ms"] / plain["median_ms"]
             found[f"throughput ratio, {workload}, c={concurrency}"] = row["rps"] / plain["rps"]
+    by_endpoint = {(r["endpoint"], r["proxy"]): r for r in proxies.get("endpoints", [])}
+    for endpoint in ("messages", "responses"):
+        plain, smart = (
+            by_endpoint.get((endpoint, "plain LiteLLM")),
+            by_endpoint.get((endpoint, "smart-router")),
+        )
+        if plain and smart:
+            found[f"median ratio, /v1/{endpoint} tag:n<i> (1 match), c=1"] = (
+                smart["median_ms"] / plain["median_ms"]
+            )
     return found
 
 

@@ -98,3 +98,25 @@ def test_a_rejection_says_no_attempt_was_made_and_is_logged_once(proxy: Proxy) -
     lines = [line for line in proxy.log().splitlines() if "nothing-carries-this" in line]
     assert len(lines) == 1, lines
     assert '"status": "rejected"' in lines[0]
+
+
+@pytest.mark.parametrize("endpoint", ["responses", "messages"])
+def test_no_request_field_takes_auto_free_to_a_paid_channel_on_other_endpoints(
+    proxy: Proxy, simulator: Simulator, endpoint: str
+) -> None:
+    import anthropic
+
+    before = paid_calls(simulator)
+    simulator.control("free", {"steps": [{**CONTEXT_EXCEEDED, "times": 5}]})
+    body = {"context_window_fallbacks": [{"*": ["gpt-4o-mini"]}], "fallbacks": ["gpt-4o-mini"]}
+    try:
+        if endpoint == "responses":
+            with pytest.raises(openai.BadRequestError):
+                openai_client(proxy).responses.create(model="auto:free", input="hello", extra_body=body)
+        else:
+            claude = anthropic.Anthropic(base_url=proxy.base_url, api_key=proxy.master_key, max_retries=0)
+            with pytest.raises(anthropic.BadRequestError):
+                claude.messages.create(model="auto:free", max_tokens=8, messages=HELLO, extra_body=body)  # type: ignore[arg-type]
+    finally:
+        simulator.control("free", {"reset": True})
+    assert paid_calls(simulator) == before
