@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from router_ext.exit_signals import die_with_parent
 from router_ext.launch_config import RENDERED_ENV, SECTIONS_ENV
 from router_ext.yaml_io import load_yaml
 
@@ -116,9 +112,14 @@ def serve(args: argparse.Namespace) -> int:
             argv += ["--num_workers", str(args.num_workers)]
         print(f"smart-router: serving {config_path} on http://{args.host}:{args.port}", file=sys.stderr)
         sys.stdout.flush()
-        return run_until_stopped(argv)
-    finally:
+        sys.stderr.flush()
+    except BaseException:
         shutil.rmtree(rendered_dir, ignore_errors=True)
+        raise
+    # This process holds the parsed config (150 MB at 10,000 channels): become a small supervisor
+    # that runs the proxy, hands it our signals and removes the folder when it ends.
+    os.execv(sys.executable, [sys.executable, "-m", "router_ext.supervise", str(rendered_dir), *argv])
+    return 0  # not reached
 
 
 def runtime_sections(document: dict[str, Any]) -> dict[str, Any]:
@@ -128,35 +129,6 @@ def runtime_sections(document: dict[str, Any]) -> dict[str, Any]:
         "smart_router": document.get("smart_router") or {},
         "router_settings": {k: v for k, v in router.items() if str(k).startswith("redis_")},
     }
-
-
-def run_until_stopped(argv: list[str]) -> int:
-    """The proxy as a child that dies with us; SIGTERM / SIGINT / SIGHUP are handed to it, and a
-    stop it completes is a clean exit (0), with no traceback."""
-    child = subprocess.Popen(argv, preexec_fn=die_with_parent)
-    forwarded: list[int] = []
-
-    def forward(signum: int, _frame: Any) -> None:
-        forwarded.append(signum)
-        with contextlib.suppress(ProcessLookupError):
-            child.send_signal(signum)
-
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, forward)
-    while True:
-        try:
-            code = child.wait()
-            break
-        except KeyboardInterrupt:  # a second Ctrl-C while it stops: keep waiting
-            continue
-    stopping = {signal.SIGTERM, signal.SIGINT}
-    if (
-        forwarded
-        and set(forwarded) & stopping
-        and code in (0, -signal.SIGTERM, -signal.SIGINT, 128 + signal.SIGTERM)
-    ):
-        return 0
-    return code if code >= 0 else 128 - code
 
 
 def _database_url(args: argparse.Namespace) -> str:

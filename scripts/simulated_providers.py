@@ -320,6 +320,13 @@ def build_app(provider: Provider) -> Starlette:
             return _openai_error(
                 401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
             )
+        if path == "/completions":
+            if model not in provider.models:
+                return _openai_error(
+                    404, f"The model `{model}` does not exist.", "invalid_request_error", "model_not_found"
+                )
+            provider.successes += 1
+            return wire.completions(body, provider.name, model)
         if path == "/embeddings":
             if not provider.embedding_models:
                 return wire.not_found()
@@ -357,7 +364,13 @@ def build_app(provider: Provider) -> Starlette:
             *(
                 Route(prefix + path, other_api, methods=["POST"])
                 for prefix in ("/v1", "")
-                for path in ("/responses", "/messages", "/messages/count_tokens", "/embeddings")
+                for path in (
+                    "/responses",
+                    "/messages",
+                    "/messages/count_tokens",
+                    "/embeddings",
+                    "/completions",
+                )
             ),
             Route("/_control", control, methods=["GET", "POST"]),
         ]

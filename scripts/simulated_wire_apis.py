@@ -312,6 +312,29 @@ def embeddings(body: dict[str, Any], model: str) -> Response:
     )
 
 
+# -- legacy completions (vLLM, llama.cpp, Ollama and many hosts still serve them) -------------
+def completions(body: dict[str, Any], provider: str, model: str) -> Response:
+    prompt = body.get("prompt")
+    tokens = words(prompt if isinstance(prompt, (str, list)) else "")
+    return JSONResponse(
+        {
+            "id": f"cmpl-{uuid.uuid4().hex[:24]}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "text": f"[{provider}] {model} says hello",
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": tokens, "completion_tokens": 8, "total_tokens": tokens + 8},
+        }
+    )
+
+
 # -- chat completions' tool calls ------------------------------------------------------------------
 def chat_tool_call(body: dict[str, Any]) -> tuple[str | None, str | None]:
     """For the chat endpoint: (tool to call, text) when the request is scripted, else (None, None)."""

@@ -48,7 +48,7 @@ class Decider:
         self.health = health
         self.quotas = quotas
         self.keys = keys
-        self._modes: dict[tuple[int, bool], HardFilter | None] = {}
+        self._modes: dict[tuple[int, str], HardFilter | None] = {}
 
     def decide(
         self,
@@ -138,12 +138,12 @@ class Decider:
     def mode_filter(self, index: TagIndex, endpoint: str) -> HardFilter | None:
         """An embedding model answers embeddings only, a chat model everything else; a channel
         whose upstream has no embeddings path is not asked again."""
-        key = (self.catalogue.generation, endpoint == "embeddings")
+        key = (self.catalogue.generation, endpoint)
         cached = self._modes.get(key)
         if cached is None:
-            if len(self._modes) > 8:
+            if len(self._modes) > 16:
                 self._modes.clear()
-            cached = self._modes[key] = _mode_filter(index, endpoint == "embeddings", self.catalogue.missing)
+            cached = self._modes[key] = _mode_filter(index, endpoint, self.catalogue.missing)
         return cached
 
     def quota_filter(self, index: TagIndex) -> HardFilter | None:
@@ -162,8 +162,8 @@ class Decider:
         return HardFilter("quota", rejects, "daily quota reached", reasons, until) if rejects.any() else None
 
 
-def _mode_filter(index: TagIndex, embeddings: bool, missing: set[tuple[str, str]]) -> HardFilter | None:
-    if embeddings:
+def _mode_filter(index: TagIndex, endpoint: str, missing: set[tuple[str, str]]) -> HardFilter | None:
+    if endpoint == "embeddings":
         rejects = np.array(
             [c.mode != "embedding" or (c.id, "embeddings") in missing for c in index.channels], dtype=np.bool_
         )
@@ -174,11 +174,15 @@ def _mode_filter(index: TagIndex, embeddings: bool, missing: set[tuple[str, str]
         }
         return HardFilter("mode", rejects, "not an embedding model (model_info.mode)", reasons)
     rejects = np.array([c.mode == "embedding" for c in index.channels], dtype=np.bool_)
-    return (
-        HardFilter("mode", rejects, "an embedding model: it answers /v1/embeddings only")
-        if rejects.any()
-        else None
-    )
+    reasons = {}
+    if endpoint == "completions":  # no bridge for legacy completions: a channel without them is not asked
+        for p, c in enumerate(index.channels):
+            if (c.id, "completions") in missing:
+                rejects[p] = True
+                reasons[p] = "its upstream has no /v1/completions endpoint"
+    if not rejects.any():
+        return None
+    return HardFilter("mode", rejects, "an embedding model: it answers /v1/embeddings only", reasons)
 
 
 def no_channel(error: NoChannelError) -> Exception:

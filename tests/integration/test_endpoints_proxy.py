@@ -147,6 +147,14 @@ def test_a_channel_that_has_no_responses_path_is_bridged_from_then_on_and_keeps_
     assert "has no responses endpoint upstream" in proxy.log()
 
 
+def test_legacy_completions_route_like_chat(proxy: Proxy) -> None:
+    raw = openai_client(proxy).completions.with_raw_response.create(
+        model="tag:qwen3,8b", prompt="say hi", max_tokens=8
+    )
+    assert raw.headers["x-router-channel"] == "chat-qwen3-8b"
+    assert "says hello" in raw.parse().choices[0].text
+
+
 # -- embeddings ------------------------------------------------------------------------------------
 def test_embeddings_go_to_embedding_models_only(proxy: Proxy) -> None:
     raw = openai_client(proxy).embeddings.with_raw_response.create(
