@@ -42,14 +42,16 @@ class Leader:
     async def takes(self, job: str, fire_at: float) -> bool:
         if self._redis is None:
             return True
-        try:
-            taken = await self._redis.set(
-                f"{LOCK_PREFIX}{job}:{int(fire_at)}", self.identity, nx=True, ex=3600
-            )
-        except Exception as error:  # noqa: BLE001  # no Redis: better a duplicate run than none
-            log.warning("smart-router: job lock unavailable (%s); running %s here", type(error).__name__, job)
-            return True
-        return bool(taken)
+        key = f"{LOCK_PREFIX}{job}:{int(fire_at)}"
+        for attempt in (1, 2):  # the first command after a Redis restart meets a dead pooled connection
+            try:
+                return bool(await self._redis.set(key, self.identity, nx=True, ex=3600))
+            except Exception as error:  # noqa: BLE001  # no Redis: better a duplicate run than none
+                if attempt == 2:
+                    log.warning(
+                        "smart-router: job lock unavailable (%s); running %s here", type(error).__name__, job
+                    )
+        return True
 
     async def close(self) -> None:
         if self._redis is not None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
@@ -36,9 +37,11 @@ def test_records_survive_a_sigkill_while_requests_flow(simulator: Simulator, tmp
     threads = [threading.Thread(target=client_loop) for _ in range(4)]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + 30
+    began = time.monotonic()
+    deadline = began + 30
     while len(answered) < 60 and time.monotonic() < deadline:  # early: most records still in memory
         time.sleep(0.05)
+    flowed = time.monotonic() - began
     children = Path(f"/proc/{proxy.process.pid}/task/{proxy.process.pid}/children").read_text().split()
     for pid in children:  # the proxy itself, not `serve` (which would stop it cleanly)
         os.kill(int(pid), signal.SIGKILL)
@@ -61,7 +64,12 @@ def test_records_survive_a_sigkill_while_requests_flow(simulator: Simulator, tmp
                 break
             time.sleep(0.2)
         lost = set(answered) - recorded
-        assert not lost, f"{len(lost)} of {len(answered)} answered requests have no record"
+        # The target: at most ~100 ms of traffic. What can still be lost is the few requests whose
+        # answer went out before LiteLLM ran their success callback (which writes the record).
+        per_second = len(answered) / flowed
+        assert len(lost) <= max(2, math.ceil(per_second * 0.1)), (
+            f"{len(lost)} of {len(answered)} answered requests have no record ({per_second:.0f} req/s)"
+        )
         assert "replayed from the journals" in restarted.log()
     finally:
         restarted.stop()
