@@ -330,26 +330,36 @@ def agent(name: str) -> str:
     return str(path)
 
 
-def test_claude_code_answers_through_a_tag_on_a_chat_only_channel(proxy: Proxy, tmp_path: Path) -> None:
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "ANTHROPIC_BASE_URL": proxy.base_url,
-        "ANTHROPIC_AUTH_TOKEN": proxy.master_key,
-        "ANTHROPIC_MODEL": "tag:qwen3,8b",
-        "ANTHROPIC_DEFAULT_HAIKU_MODEL": "tag:glm",  # its background model
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_AUTOUPDATER": "1",
-    }
+def claude_code(proxy: Proxy, home: Path, prompt: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`claude -p PROMPT` against the proxy, offline, in a throwaway HOME."""
     done = subprocess.run(
-        [agent("claude"), "-p", "say hi from claude code"],
-        cwd=tmp_path,
-        env=env,
+        [agent("claude"), "-p", prompt],
+        cwd=home,
+        env={
+            "PATH": os.environ["PATH"],
+            "HOME": str(home),
+            "ANTHROPIC_BASE_URL": proxy.base_url,
+            "ANTHROPIC_AUTH_TOKEN": proxy.master_key,
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "DISABLE_AUTOUPDATER": "1",
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_claude_code_answers_through_a_tag_on_a_chat_only_channel(proxy: Proxy, tmp_path: Path) -> None:
+    done = claude_code(
+        proxy,
+        tmp_path,
+        "say hi from claude code",
+        ANTHROPIC_MODEL="tag:qwen3,8b",
+        ANTHROPIC_DEFAULT_HAIKU_MODEL="tag:glm",  # its background model
+    )
     assert "[chatonly] qwen/qwen3-8b says hello" in done.stdout
     assert '"requested_model": "tag:qwen3,8b", "endpoint": "messages"' in proxy.log()
 
@@ -427,24 +437,7 @@ def test_rules_send_an_agents_own_model_names_where_they_belong(proxy: Proxy, ad
 
 
 def test_claude_code_keeps_its_own_model_names_and_rules_route_them(proxy: Proxy, tmp_path: Path) -> None:
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "ANTHROPIC_BASE_URL": proxy.base_url,
-        "ANTHROPIC_AUTH_TOKEN": proxy.master_key,
-        "ANTHROPIC_MODEL": "claude-sonnet-4-6",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_AUTOUPDATER": "1",
-    }
-    done = subprocess.run(
-        [agent("claude"), "-p", "hello with my own model name"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    done = claude_code(proxy, tmp_path, "hello with my own model name", ANTHROPIC_MODEL="claude-sonnet-4-6")
     # Claude Code asks for extended thinking: the `thinking` rule sends it to the reasoning channel,
     # which speaks Anthropic Messages natively.
     assert "[native] gpt-5-mini (messages) says hello" in done.stdout
