@@ -46,3 +46,14 @@ def resolve_virtual_name(model: str, custom: Mapping[str, RouteSpec]) -> RouteSp
     if not key.startswith("auto"):
         return custom.get(model) or custom.get(key)
     return custom.get(key) or BUILTIN_VIRTUAL_MODELS.get(key)
+
+
+def is_virtual_name(model: str, custom: Mapping[str, RouteSpec]) -> bool:
+    """Whether `resolve_virtual_name` would answer a route, without parsing a tag query (the
+    request path asks this before the decision, which parses it once)."""
+    if is_tag_query(model):
+        return True
+    key = model.strip().lower()
+    if not key.startswith("auto"):
+        return model in custom or key in custom
+    return key in custom or key in BUILTIN_VIRTUAL_MODELS

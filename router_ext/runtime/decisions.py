@@ -16,7 +16,7 @@ import numpy as np
 from accounting.quotas import QuotaBook, next_reset
 from catalog.index import TagIndex
 from catalog.query import TagQueryError
-from catalog.virtual import RouteSpec, resolve_virtual_name
+from catalog.virtual import RouteSpec, is_virtual_name, resolve_virtual_name
 from router_ext.catalogue.catalogue import Catalogue
 from router_ext.client_keys import ClientKey, KeyRing
 from router_ext.clock import utc_now
@@ -109,10 +109,7 @@ class Decider:
             raise no_channel(error) from None
 
     def is_virtual(self, model: str) -> bool:
-        try:
-            return resolve_virtual_name(model, self.virtual_models) is not None
-        except TagQueryError:
-            return True  # a malformed tag query is still ours (decide answers 400)
+        return is_virtual_name(model, self.virtual_models)  # a malformed tag query is ours too (400)
 
     def access_filter(self, key: ClientKey | None, model: str, concrete: bool) -> HardFilter | None:
         """What a client key may use: a name on its list as is; a virtual name narrowed to

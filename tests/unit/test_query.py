@@ -67,3 +67,21 @@ def test_parsing_term_soup(parts: list[str]) -> None:
         assert "tag" in str(error) or "filter" in str(error)
     else:
         assert all(tag and "," not in tag for tag in query.include | query.exclude)
+
+
+def test_is_virtual_name_agrees_with_resolve_without_parsing() -> None:
+    from catalog.virtual import RouteSpec, is_virtual_name, resolve_virtual_name
+
+    custom = {"auto:coder": RouteSpec("auto:coder"), "team-model": RouteSpec("team-model")}
+    for name in (
+        "tag:qwen,free",
+        "tags:x",
+        "auto",
+        "AUTO:free",
+        "auto:coder",
+        "team-model",
+        "gpt-4o",
+        "auto:nope",
+    ):
+        assert is_virtual_name(name, custom) == (resolve_virtual_name(name, custom) is not None), name
+    assert is_virtual_name("tag:", custom)  # malformed, still ours: the decision answers 400
