@@ -13,7 +13,8 @@ How one request flows (read this first; everything hangs on this seam):
    it walks the fallbacks. `async_post_call_failure_deployment_hook` sees every failed attempt
    -> `RequestFlow.attempt_failed` (classified, fed to the breakers).
 3. The end, once per request: `async_post_call_response_headers_hook` -> the `x-router-*`
-   headers (naming the deployment LiteLLM says answered; a non-stream is settled here);
+   headers (naming the deployment LiteLLM says answered; a non-stream is settled here) and the
+   answer's `model` set to the name the client asked for (router_ext/public_model.py);
    `async_logging_hook` -> our outcome in LiteLLM's spend-log metadata; `async_log_success_event`
    -> observations, settlement and the record; or `async_post_call_failure_hook` ->
    `RequestFlow.failed`: the record, and a 503 `all_channels_failed` with every reason.
@@ -25,6 +26,7 @@ A plain model name passes through untouched (health still filters its group thro
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import HTTPException
@@ -42,6 +44,7 @@ from router_ext.litellm_kwargs import (
     usage_of,
     write_spend_log_metadata,
 )
+from router_ext.public_model import restamp_response_events, stamp_answer
 from router_ext.runtime.request_flow import Caller, endpoint_of
 from router_ext.runtime.runtime import RouterRuntime
 from router_ext.state.spend_tracker import key_hash_of
@@ -153,6 +156,8 @@ class SmartRouterHook(CustomLogger):
             served_id = self.flow.serving(routed) or ""
         if not served_id:
             return None
+        if routed.get("requested_model"):
+            stamp_answer(response, str(routed["requested_model"]))
         hidden = getattr(response, "_hidden_params", None) or {}
         return await self.flow.response_headers(
             routed,
@@ -161,6 +166,16 @@ class SmartRouterHook(CustomLogger):
             usage_in_response(response),
             to_float(hidden.get("response_cost")),
         )
+
+    async def async_post_call_streaming_iterator_hook(
+        self, user_api_key_dict: Any, response: Any, request_data: dict
+    ) -> AsyncGenerator[Any, None]:
+        routed = routing_record(request_data)
+        stream = response
+        if routed.get("endpoint") == "responses" and routed.get("requested_model"):
+            stream = restamp_response_events(response, str(routed["requested_model"]))
+        async for chunk in stream:
+            yield chunk
 
 
 _handler: SmartRouterHook | None = None

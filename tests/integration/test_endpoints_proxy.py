@@ -306,6 +306,61 @@ def test_a_client_keys_limits_hold_on_every_endpoint(proxy: Proxy, admin: httpx.
     assert raised.value.status_code in (400, 403)
 
 
+def _fail_once(simulator: Simulator, model: str) -> None:
+    step = {
+        "model": model,
+        "status": 500,
+        "times": 1,
+        "body": {"error": {"message": "boom", "type": "server_error"}},
+    }
+    httpx.post(f"http://127.0.0.1:{simulator.ports['chatonly']}/_control", json={"steps": [step]})
+
+
+def test_the_model_field_is_the_requested_name_everywhere_after_failover_too(
+    proxy: Proxy, simulator: Simulator, admin: httpx.Client
+) -> None:
+    """One choice (router_ext/public_model.py): the name the client asked for, while the
+    headers name the channel. LiteLLM alone shows a deployment id or the upstream's model after
+    a fallback, and the upstream's model inside Responses stream events."""
+    client, name = openai_client(proxy), "tag:qwen3"  # cheapest: qwen3-8b, failing once each time
+    chat = [{"role": "user", "content": "hi"}]
+    seen: dict[str, set[str]] = {}
+
+    def answer(kind: str, call: Any) -> None:
+        _fail_once(simulator, "qwen/qwen3-8b")
+        seen[kind] = set(call())
+        admin.post("/routing/channels/chat-qwen3-8b/reset").raise_for_status()
+
+    answer("chat", lambda: [client.chat.completions.create(model=name, messages=chat).model])
+    answer(
+        "chat stream",
+        lambda: [c.model for c in client.chat.completions.create(model=name, messages=chat, stream=True)],
+    )
+    answer("responses", lambda: [client.responses.create(model=name, input="hi").model])
+
+    def responses_stream() -> list[str]:
+        with client.responses.stream(model=name, input="hi") as stream:
+            models = [e.response.model for e in stream if getattr(e, "response", None) is not None]
+            return [*models, stream.get_final_response().model]
+
+    answer("responses stream", responses_stream)
+    answer(
+        "messages", lambda: [claude(proxy).messages.create(model=name, max_tokens=20, messages=chat).model]
+    )
+
+    def messages_stream() -> list[str]:
+        with claude(proxy).messages.stream(model=name, max_tokens=20, messages=chat) as stream:
+            return [stream.get_final_message().model]
+
+    answer("messages stream", messages_stream)
+    assert seen == {kind: {name} for kind in seen}
+    served = client.chat.completions.with_raw_response.create(model="tag:qwen3,8b", messages=chat)
+    assert served.parse().model == "tag:qwen3,8b"
+    assert served.headers["x-router-model"] == "openai/qwen/qwen3-8b"
+    calls = upstream_calls(simulator, "chatonly")
+    assert calls["qwen/qwen3-14b"] >= 6  # each request above did fail over
+
+
 def test_chat_still_serves_on_every_chat_channel_after_all_of_the_above(
     proxy: Proxy, admin: httpx.Client
 ) -> None:
