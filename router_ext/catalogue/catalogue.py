@@ -12,7 +12,7 @@ from accounting.quotas import Quota, QuotaBook
 from catalog.channel import Channel
 from catalog.index import TagIndex
 from router_ext import deployment as shape
-from router_ext.catalogue.channels import channels_from_model_list
+from router_ext.catalogue.channels import channels_from_model_list, count_tokens_locally_without_responses
 from router_ext.state.channel_health import ChannelHealth, Endpoint
 from strategies.observations import Observations
 
@@ -98,6 +98,8 @@ class Catalogue:
         if fingerprint != self._fingerprint:
             started = time.perf_counter()
             channels = channels_from_model_list(deployments)
+            for deployment in deployments:
+                count_tokens_locally_without_responses(deployment)
             if self.missing:
                 channels = [self._without_missing(c) for c in channels]
             self._index = TagIndex(channels)

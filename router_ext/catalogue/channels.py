@@ -105,6 +105,20 @@ def native_apis(deployment: Mapping[str, Any], provider: str) -> tuple[str, ...]
     return ()
 
 
+def count_tokens_locally_without_responses(deployment: Mapping[str, Any]) -> None:
+    """LiteLLM answers `/v1/messages/count_tokens` for an `openai/` deployment by calling the
+    upstream's `/responses/input_tokens`; an upstream without the Responses API answers 404, and
+    LiteLLM hands that 404 to the client (Claude Code calls count_tokens). With LiteLLM's
+    `model_info.token_count_framing: 0` a 404 means "cannot count" and it answers its local
+    estimate. A value the config sets is kept."""
+    info = deployment.get("model_info")
+    if not isinstance(info, dict) or "token_count_framing" in info:
+        return
+    provider = shape.provider(deployment)
+    if provider == "openai" and "responses" not in native_apis(deployment, provider):
+        info["token_count_framing"] = 0
+
+
 def _litellm_model_facts(upstream: str, provider: str) -> Mapping[str, Any]:
     cost_map: Mapping[str, Any] = litellm.model_cost
     bare = upstream.split("/", 1)[1] if upstream.startswith(f"{provider}/") else upstream

@@ -214,7 +214,13 @@ class RouterRuntime:
         the proxy has been idle a few seconds, or at once when something needs them (a client
         key, stored listings, an admin query): ~2 s of imports and loading that would otherwise
         compete with the first request for the one interpreter lock."""
+        indexed = False
         for _ in range(round(STARTUP_IDLE_S / 0.25)):  # loop turns, not a deadline: LiteLLM's
+            if not indexed and self.catalogue.deployments():
+                # Indexing sets per-deployment facts LiteLLM reads on paths that bypass our
+                # hook (count_tokens): do it once the Router exists, not at the first request.
+                self.catalogue.index()
+                indexed = True
             if self._due.is_set():  # start-up holds the loop for seconds at a time
                 break
             with contextlib.suppress(TimeoutError):

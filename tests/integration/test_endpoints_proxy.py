@@ -229,6 +229,18 @@ def test_count_tokens_answers_for_a_virtual_name(proxy: Proxy) -> None:
     assert counted.input_tokens > 0
 
 
+def test_count_tokens_answers_for_a_chat_only_channels_own_name(proxy: Proxy, simulator: Simulator) -> None:
+    """LiteLLM asks an `openai/` upstream's /responses/input_tokens, which a chat-only upstream
+    lacks: its 404 reached the client. Now the local estimate answers."""
+    before = upstream_calls(simulator, "chatonly").get("POST /responses/input_tokens", 0)
+    for name in ("qwen3-8b-free", "glm-4.5-air"):
+        counted = claude(proxy).messages.count_tokens(
+            model=name, messages=[{"role": "user", "content": "count these few words please"}]
+        )
+        assert counted.input_tokens > 0
+    assert upstream_calls(simulator, "chatonly").get("POST /responses/input_tokens", 0) - before <= 2
+
+
 def test_messages_errors_are_in_anthropics_shape_with_our_headers(proxy: Proxy) -> None:
     with pytest.raises(anthropic.NotFoundError) as raised:
         claude(proxy).messages.create(
