@@ -425,7 +425,7 @@ async def _sse(
 
 
 async def _sse_tool_call(
-    model: str, tool: str, prompt_tokens: int, completion_tokens: int
+    model: str, tool: wire.ToolCall, prompt_tokens: int, completion_tokens: int
 ) -> AsyncIterator[bytes]:
     chunk_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     call = wire.tool_call_message(tool)["tool_calls"][0]

@@ -7,8 +7,9 @@ A provider serves `/v1/responses` and `/v1/messages` only when its spec lists th
 FastAPI-based servers do); `/v1/embeddings` only for its `embedding_models`.
 
 Tool calls are scripted by the prompt: when a request offers tools and the last user text
-contains `[call:NAME]`, the answer calls tool NAME with `{"city": "Paris"}`; when the last
-message is a tool result, the answer says `tool said: <result>`.
+contains `[call:NAME]`, the answer calls tool NAME with `{"city": "Paris"}` (or with the
+arguments given as `[call:NAME key=value ...]`); when the last message is a tool result, the
+answer says `tool said: <result>`.
 """
 
 from __future__ import annotations
@@ -18,13 +19,18 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-CALL = re.compile(r"\[call:([A-Za-z0-9_\-]+)\]")
+CALL = re.compile(r"\[call:([A-Za-z0-9_\-]+)((?:\s+[A-Za-z_]+=[^\s\]]+)*)\]")
 NOT_FOUND = {"detail": "Not Found"}
 ARGUMENTS = {"city": "Paris"}
+
+
+class ToolCall(NamedTuple):
+    name: str
+    arguments: dict[str, str]
 
 
 def not_found() -> JSONResponse:
@@ -49,23 +55,37 @@ def words(value: Any) -> int:
     return max(sum(len(t.split()) for t in texts_of(value)), 1)
 
 
-def scripted_reply(items: list[Any], tools: Any, speaker: str) -> tuple[str | None, str | None]:
+def scripted_reply(items: list[Any], tools: Any, speaker: str) -> tuple[ToolCall | None, str | None]:
     """(tool to call, text): what a request's last message asks for."""
-    last = items[-1] if items else {}
-    role = last.get("role") if isinstance(last, dict) else None
-    kind = last.get("type") if isinstance(last, dict) else None
-    blocks = last.get("content") if isinstance(last, dict) else None
-    tool_result = role == "tool" or kind == "function_call_output"
-    if isinstance(blocks, list) and any(
-        isinstance(b, dict) and b.get("type") == "tool_result" for b in blocks
-    ):
-        tool_result = True
-    if tool_result:
-        return None, f"tool said: {' '.join(texts_of(last))}".strip()
-    match = CALL.search(" ".join(texts_of(last)))
+    # The turn to answer: everything after the last assistant message (Claude Code 2.x puts its
+    # environment after the user's text, as a system message the chat bridge makes a user one).
+    turn = list(items)
+    for at in range(len(items) - 1, -1, -1):
+        item = items[at]
+        if isinstance(item, dict) and (
+            item.get("role") == "assistant" or item.get("type") == "function_call"
+        ):
+            turn = list(items[at + 1 :])
+            break
+    results = [item for item in turn if _is_tool_result(item)]
+    if results:
+        return None, f"tool said: {' '.join(texts_of(results))}".strip()
+    match = CALL.search(" ".join(texts_of(turn)))
     if tools and match:
-        return match.group(1), None
+        pairs = dict(pair.split("=", 1) for pair in match.group(2).split())
+        return ToolCall(match.group(1), pairs or ARGUMENTS), None
     return None, f"{speaker} says hello"
+
+
+def _is_tool_result(item: Any) -> bool:
+    if not isinstance(item, dict):
+        return False
+    if item.get("role") == "tool" or item.get("type") == "function_call_output":
+        return True
+    blocks = item.get("content")
+    return isinstance(blocks, list) and any(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in blocks
+    )
 
 
 # -- OpenAI Responses API --------------------------------------------------------------------------
@@ -88,8 +108,8 @@ def responses(body: dict[str, Any], provider: str, model: str) -> Response:
             "type": "function_call",
             "status": "completed",
             "call_id": f"call_{uuid.uuid4().hex[:24]}",
-            "name": tool,
-            "arguments": json.dumps(ARGUMENTS),
+            "name": tool.name,
+            "arguments": json.dumps(tool.arguments),
         }
     else:
         item = {
@@ -230,8 +250,8 @@ def messages(body: dict[str, Any], provider: str, model: str) -> Response:
         block: dict[str, Any] = {
             "type": "tool_use",
             "id": f"toolu_{uuid.uuid4().hex[:24]}",
-            "name": tool,
-            "input": ARGUMENTS,
+            "name": tool.name,
+            "input": tool.arguments,
         }
     else:
         block = {"type": "text", "text": text}
@@ -336,7 +356,7 @@ def completions(body: dict[str, Any], provider: str, model: str) -> Response:
 
 
 # -- chat completions' tool calls ------------------------------------------------------------------
-def chat_tool_call(body: dict[str, Any]) -> tuple[str | None, str | None]:
+def chat_tool_call(body: dict[str, Any]) -> tuple[ToolCall | None, str | None]:
     """For the chat endpoint: (tool to call, text) when the request is scripted, else (None, None)."""
     items = list(body.get("messages") or [])
     tool, text = scripted_reply(items, body.get("tools"), "")
@@ -345,7 +365,7 @@ def chat_tool_call(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
-def tool_call_message(tool: str) -> dict[str, Any]:
+def tool_call_message(tool: ToolCall) -> dict[str, Any]:
     return {
         "role": "assistant",
         "content": None,
@@ -353,7 +373,7 @@ def tool_call_message(tool: str) -> dict[str, Any]:
             {
                 "id": f"call_{uuid.uuid4().hex[:24]}",
                 "type": "function",
-                "function": {"name": tool, "arguments": json.dumps(ARGUMENTS)},
+                "function": {"name": tool.name, "arguments": json.dumps(tool.arguments)},
             }
         ],
     }

@@ -431,6 +431,21 @@ def test_claude_code_answers_through_a_tag_on_a_chat_only_channel(proxy: Proxy, 
     assert '"requested_model": "tag:qwen3,8b", "endpoint": "messages"' in proxy.log()
 
 
+def test_claude_code_runs_a_tool_loop_through_the_bridge(proxy: Proxy, tmp_path: Path) -> None:
+    """The model asks for Claude Code's own Read tool (over chat completions), Claude Code reads
+    the file and sends the tool result back: two routed turns, one answer quoting the file."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("the-password-is-tangerine\n")
+    done = claude_code(
+        proxy,
+        tmp_path,
+        f"what do my notes say? [call:Read file_path={notes}]",
+        ANTHROPIC_MODEL="tag:qwen3,8b",
+        ANTHROPIC_DEFAULT_HAIKU_MODEL="tag:glm",
+    )
+    assert "tool said:" in done.stdout and "the-password-is-tangerine" in done.stdout
+
+
 def test_codex_cli_answers_through_a_tag_on_a_chat_only_channel(proxy: Proxy, tmp_path: Path) -> None:
     home = tmp_path / "codex"
     home.mkdir()
