@@ -29,20 +29,32 @@ PROVIDER_KEYS = (
 OFFLINE_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
 
 
-def ensure_env_file(path: Path) -> bool:
-    """Give `.env` a random LITELLM_MASTER_KEY unless it (or the environment) has one."""
+def ensure_env_file(path: Path) -> list[str]:
+    """Give `.env` a random LITELLM_MASTER_KEY (the admin key) and SMART_ROUTER_SECRET_KEY (seals
+    stored upstream keys) unless it, or the environment, has them: never a well-known default.
+    Returns the names written."""
+    from router_ext.secret_box import SECRET_ENV, new_secret_key
+
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
-    if "LITELLM_MASTER_KEY=" in existing or os.environ.get("LITELLM_MASTER_KEY"):
-        return False
-    key = "sk-" + secrets.token_urlsafe(32)
+    wanted = {
+        "LITELLM_MASTER_KEY": ("the admin key of /routing/*", lambda: "sk-" + secrets.token_urlsafe(32)),
+        SECRET_ENV: (
+            "seals the upstream keys of stored channels: keep it, or they cannot be read",
+            new_secret_key,
+        ),
+    }
+    written = []
     with path.open("a", encoding="utf-8") as handle:
-        if existing and not existing.endswith("\n"):
-            handle.write("\n")
-        handle.write(
-            f"# written by smart-router on first run; the admin key of /routing/*\nLITELLM_MASTER_KEY={key}\n"
-        )
+        for name, (why, make) in wanted.items():
+            if f"{name}=" in existing or os.environ.get(name):
+                continue
+            if existing and not existing.endswith("\n"):
+                handle.write("\n")
+            handle.write(f"# written by smart-router on first run; {why}\n{name}={make()}\n")
+            existing += "\n"
+            written.append(name)
     path.chmod(0o600)
-    return True
+    return written
 
 
 def load_env_file(path: Path) -> None:
@@ -55,8 +67,8 @@ def serve(args: argparse.Namespace) -> int:
     from router_ext.launch_config import prepare_launch_config
 
     env_file = Path(args.env_file)
-    if ensure_env_file(env_file):
-        print(f"smart-router: wrote a new random LITELLM_MASTER_KEY to {env_file}", file=sys.stderr)
+    for name in ensure_env_file(env_file):
+        print(f"smart-router: wrote a new random {name} to {env_file}", file=sys.stderr)
     load_env_file(env_file)
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
@@ -74,6 +86,14 @@ def serve(args: argparse.Namespace) -> int:
         check_rules(launch.document, settings_of(launch.document, config_path))
     except SettingsError as error:
         print(f"smart-router: {error}", file=sys.stderr)
+        return 2
+    from router_ext.secret_box import SecretKeyError, box_from_env
+    from router_ext.store.startup_check import STORED_ENV, check_store
+
+    try:
+        os.environ[STORED_ENV] = str(check_store(serve_database_url(launch.document), box_from_env()))
+    except SecretKeyError as error:
+        print(f"smart-router: cannot start: {error}", file=sys.stderr)
         return 2
     for model_name, variable in sorted(launch.skipped.items()):
         print(f"smart-router: channel {model_name!r} is off: set {variable} to enable it", file=sys.stderr)
@@ -129,6 +149,13 @@ def runtime_sections(document: dict[str, Any]) -> dict[str, Any]:
         "smart_router": document.get("smart_router") or {},
         "router_settings": {k: v for k, v in router.items() if str(k).startswith("redis_")},
     }
+
+
+def serve_database_url(document: dict[str, Any]) -> str:
+    from router_ext.settings import DEFAULT_DATABASE_URL
+
+    configured = (document.get("smart_router") or {}).get("database_url")
+    return str(configured or os.environ.get("ROUTER_DATABASE_URL") or DEFAULT_DATABASE_URL)
 
 
 def _database_url(args: argparse.Namespace) -> str:

@@ -97,6 +97,11 @@ class Proxy:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    @property
+    def workdir(self) -> Path:
+        """Its working folder: SQLite file, journals, `.env`, log."""
+        return self.log_path.parent
+
     def stop(self) -> None:
         stop_process(self.process)
 

@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 
 from router_ext.admin.auth import require_some_key
 from router_ext.admin.catalogue import build_catalogue_router
+from router_ext.admin.channels import build_channel_router
 from router_ext.admin.keys import build_key_router
 from router_ext.admin.routing import build_admin_router
 from router_ext.admin.ui import build_ui_router
@@ -76,6 +77,7 @@ def mount_routes(runtime: RouterRuntime) -> None:
         return
     app.include_router(build_admin_router(runtime))
     app.include_router(build_key_router(runtime))
+    app.include_router(build_channel_router(runtime))
     app.include_router(build_catalogue_router(runtime))
     app.include_router(build_ui_router())
     # LiteLLM's listing can only be narrowed by callbacks, so we put a route in front of it

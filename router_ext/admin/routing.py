@@ -102,6 +102,8 @@ class ChannelStatus(BaseModel):
     price_at: str | None = Field(None, description="when a scraped price was fetched")
     price_stale: bool = Field(False, description="the scraped price is older than prices.max_age_hours")
     discovered_from: str | None = Field(None, description="the wildcard deployment this one was listed by")
+    source: str = Field("config", description="config | store | discovered")
+    stored_channel: str | None = Field(None, description="the stored channel this deployment is a key of")
 
 
 class ChannelsResponse(BaseModel):

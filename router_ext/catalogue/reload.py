@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from router_ext import deployment as shape
+from router_ext.catalogue.channel_specs import STORED
 from router_ext.catalogue.discovery import DISCOVERED
 from router_ext.catalogue.price_book import CONFIG_PRICES, PRICE_AT, PRICE_SOURCE
 from router_ext.launch_config import prepare_launch_config
@@ -123,9 +124,15 @@ def _shape(deployment: Mapping[str, Any]) -> str:
 def apply_model_list(router: Any, wanted: list[Mapping[str, Any]], result: ReloadResult) -> None:
     from litellm.types.router import Deployment
 
-    current = {str(shape.deployment_id(d)): d for d in router.model_list if not shape.info(d).get(DISCOVERED)}
+    # Discovered and stored channels are not the file's: discovery and the store manage them.
+    current = {
+        str(shape.deployment_id(d)): d
+        for d in router.model_list
+        if not shape.info(d).get(DISCOVERED) and not shape.info(d).get(STORED)
+    }
     desired = dict(_identity(d) for d in wanted)
-    wildcards = {str(d.get("model_name")) for d in desired.values() if str(d.get("model_name")).endswith("*")}
+    kept = [*desired.values(), *(d for d in router.model_list if shape.info(d).get(STORED))]
+    wildcards = {str(d.get("model_name")) for d in kept if str(d.get("model_name")).endswith("*")}
     for deployment in list(router.model_list):
         source = shape.info(deployment).get(DISCOVERED)
         if source and source not in wildcards:  # its wildcard is gone from the config

@@ -18,9 +18,11 @@ from accounting.quotas import QuotaBook
 from catalog.index import TagIndex
 from router_ext import deployment as shape
 from router_ext.catalogue.catalogue import Catalogue
+from router_ext.catalogue.channel_specs import STORED
 from router_ext.catalogue.discovery import DISCOVERED, Discovery
 from router_ext.catalogue.price_book import PRICE_AT, PRICE_SOURCE, PriceBook
 from router_ext.catalogue.scheduler import Scheduler
+from router_ext.catalogue.stored_channels import StoredChannels
 from router_ext.client_keys import ClientKey, KeyRequestError, KeyRing
 from router_ext.clock import utc_now
 from router_ext.errors import router_error
@@ -48,6 +50,7 @@ class RuntimeParts(Protocol):
     spend: SpendTracker
     quotas: QuotaBook
     keys: KeyRing
+    stored: StoredChannels
     discovery: Discovery
     prices: PriceBook
     scheduler: Scheduler
@@ -96,7 +99,8 @@ class AdminViews:
         observations = runtime.catalogue.observations
         rates, latency = observations.success_rate(), observations.latency_ms
         today = utc_now()
-        infos = {found: shape.info(d) for found, d in shape.ids(runtime.catalogue.deployments()).items()}
+        deployments = shape.ids(runtime.catalogue.deployments())
+        infos = {found: shape.info(d) for found, d in deployments.items()}
         statuses = []
         for p, c in enumerate(index.channels):
             left = runtime.quotas.remaining(c.id, today)
@@ -123,6 +127,10 @@ class AdminViews:
                     else None,
                     "price_stale": runtime.prices.stale(info, now),
                     "discovered_from": info.get(DISCOVERED),
+                    "source": runtime.stored.source_of(deployments[c.id])
+                    if c.id in deployments
+                    else "config",
+                    "stored_channel": info.get(STORED),
                     **runtime.health.describe(c.id, now),
                 }
             )

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import importlib
 import logging
+import os
 import signal
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,20 +39,24 @@ from router_ext.catalogue.reload import (
     section_changed,
 )
 from router_ext.catalogue.scheduler import Leader, Scheduler
+from router_ext.catalogue.stored_channels import StoredChannels
 from router_ext.client_keys import ClientKey, KeyRing
 from router_ext.logs import configure as configure_logs
 from router_ext.metrics import RouterMetrics
 from router_ext.request_facts import request_facts
 from router_ext.runtime.admin_views import AdminViews
+from router_ext.runtime.channel_admin import ChannelAdmin
 from router_ext.runtime.decisions import Decider
 from router_ext.runtime.request_flow import RequestFlow
 from router_ext.runtime.rules import Rules, validate_rules
+from router_ext.secret_box import box_from_env
 from router_ext.settings import DEFAULT_DATABASE_URL, RouterSettings, SettingsError
 from router_ext.state.channel_health import ChannelHealth
 from router_ext.state.routing_state import RoutingState, UnknownStrategyError
 from router_ext.state.shared_spend import SharedSpend, refresh_loop
 from router_ext.state.shared_state import LocalState, RedisState
 from router_ext.state.spend_tracker import SpendTracker
+from router_ext.store.startup_check import STORED_ENV
 from router_ext.tasks import cancel_and_wait
 from strategies.decision import Decision
 from strategies.registry import build_strategies
@@ -96,6 +101,9 @@ class RouterRuntime:
         self.catalogue = Catalogue(router, self.health, self.quotas)
         self.keys = KeyRing()
         self.keys.expected = settings.records
+        self._reload_lock = asyncio.Lock()
+        self.stored = StoredChannels(router, box_from_env(), self._channels_changed, self._reload_lock)
+        self.stored.expected = settings.records
         jobs = settings.discovery
         self.discovery = Discovery(
             router, self._engine, self.catalogue.invalidate, attempts=jobs.attempts, timeout_s=jobs.timeout_s
@@ -129,12 +137,16 @@ class RouterRuntime:
             first_answer=self.start_now,
         )
         self.admin = AdminViews(self)
+        self.channel_admin = ChannelAdmin(
+            self.stored, self.health, self.catalogue.deployments, self.start_now, lambda: self.health.secrets
+        )
         self.metrics.attach(self.admin)
         configure_logs(settings.log_format, lambda: self.health.secrets)
         self._restored = asyncio.Event()  # stored listings applied: discovered names route
         self._due = asyncio.Event()  # start the store and the catalogue jobs now
-        self._reload_lock = asyncio.Lock()
         self._wildcards: bool | None = None
+        # `serve` counted the stored channels: the first requests wait for them to be applied.
+        self._stored_at_start = int(os.environ.get(STORED_ENV) or 0) > 0 and settings.records
         self._started = False
         self._background: list[asyncio.Task[Any]] = []
 
@@ -208,6 +220,9 @@ class RouterRuntime:
             self.start_now()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._restored.wait(), timeout=RESTORE_WAIT_S)
+        if self._stored_at_start:
+            self.start_now()
+            await self.stored.until_loaded(RESTORE_WAIT_S)
 
     async def _start_when_due(self) -> None:
         """The store (SQLAlchemy) and the catalogue jobs start after the first answer, or once
@@ -236,8 +251,11 @@ class RouterRuntime:
                 # SQL: loaded with the store, off the proxy's start
                 key_table = importlib.import_module("router_ext.store.key_table")
                 self.keys.attach(key_table.KeyTable(engine))
+                channel_table = importlib.import_module("router_ext.store.channel_table")
+                await self.stored.attach(channel_table.ChannelTable(engine))
         except Exception:  # no database must never stop routing
             self.keys.expected = False
+            self.stored.expected = False
             log.exception(
                 "smart-router: the record store could not start; requests are served without records"
             )
@@ -331,6 +349,14 @@ class RouterRuntime:
             await self.scheduler.run("discovery", self.discover)
         return result
 
+    async def _channels_changed(self, wildcards_added: bool) -> None:
+        """Stored channels were applied to the Router (router_ext/catalogue/stored_channels.py)."""
+        self.discovery.sources = {}
+        self.catalogue.invalidate()
+        self.prices.apply()
+        if wildcards_added and self.settings.discovery.enabled:
+            await self.scheduler.run("discovery", self.discover)
+
     def _reload_on_sighup(self, loop: asyncio.AbstractEventLoop) -> None:
         async def reload_logged() -> None:
             try:
@@ -352,6 +378,7 @@ class RouterRuntime:
         await self.scheduler.stop()
         await self.health.stop()
         await self.keys.stop()
+        await self.stored.stop()
         await self.spend.close()
         await self._redis_state.close()
         log.info("smart-router: stopped (%d background task(s) cancelled)", cancelled)

@@ -109,6 +109,36 @@ price_history = sa.Table(
     sa.Column("source", sa.String(64), nullable=False),
     sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
 )
+# Channels added at run time (API, CLI, dashboard): a LiteLLM deployment without its key.
+stored_channels = sa.Table(
+    "stored_channels",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("model_name", sa.String(300), nullable=False),
+    sa.Column("litellm_params", sa.Text, nullable=False),  # JSON, never an api_key
+    sa.Column("model_info", sa.Text, nullable=False),  # JSON
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+# Its upstream keys, sealed (router_ext/secret_box.py); several keys form a rotation pool.
+stored_channel_keys = sa.Table(
+    "stored_channel_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("channel_id", sa.String(100), nullable=False, index=True),
+    sa.Column("deployment_id", sa.String(140), nullable=False, unique=True),
+    sa.Column("sealed_key", sa.Text, nullable=False),
+    sa.Column("key_prefix", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+# Small facts about the store itself: the secret check value, the channels' revision.
+store_meta = sa.Table(
+    "store_meta",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
 
 
 async def _v1(conn: AsyncConnection) -> None:
@@ -161,7 +191,15 @@ async def _v5(conn: AsyncConnection) -> None:
     await conn.execute(sa.text("ALTER TABLE request_records ADD COLUMN rule VARCHAR(200)"))
 
 
-MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2, _v3, _v4, _v5]
+async def _v6(conn: AsyncConnection) -> None:
+    def create(sync: Any) -> None:
+        for table in (stored_channels, stored_channel_keys, store_meta):
+            table.create(sync, checkfirst=True)
+
+    await conn.run_sync(create)
+
+
+MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 
 
 async def migrate(engine: AsyncEngine, up_to: int | None = None) -> int:
