@@ -187,6 +187,13 @@ def build_admin_router(runtime: RouterRuntime) -> APIRouter:
     async def stats(period: str = Query("day", description="day | week | month")) -> dict[str, Any]:
         return await admin.stats(period)
 
+    @router.get(
+        "/stats/charts",
+        summary="Per day: spend by channel and model, requests, errors; latency; free vs paid",
+    )
+    async def charts(days: str = "30") -> dict[str, Any]:
+        return await admin.charts(_int_param("days", days, 1, 90))
+
     @router.get("/spend", summary="Global spend and budgets for today and this month (UTC)")
     async def spend() -> dict[str, Any]:
         return admin.spend()

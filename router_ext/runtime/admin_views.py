@@ -197,6 +197,11 @@ class AdminViews:
             "top_channels": result["by_channel"][:5],
         }
 
+    async def charts(self, days: int) -> dict[str, Any]:
+        await self._store()
+        charts = importlib.import_module("router_ext.store.charts")
+        return await _reading(charts.chart_data(self._runtime.store_engine(), days, utc_now().date()))
+
     def spend(self) -> dict[str, Any]:
         spent, budgets = self.global_spend(), self.global_budgets()
         return {

@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,23 @@ def test_the_database_never_holds_a_key_in_clear(proxy: Proxy, admin: httpx.Clie
         assert key.encode() not in raw
     rows = sqlite3.connect(database).execute("SELECT sealed_key FROM stored_channel_keys").fetchall()
     assert rows and all(row[0].startswith("v1:") for row in rows)
+
+
+def test_the_charts_count_what_was_served(admin: httpx.Client) -> None:
+    deadline = time.monotonic() + 15
+    while True:  # records are written off the request path, within about a second
+        charts = admin.get("/routing/stats/charts", params={"days": 30}).json()
+        if charts["requests_by_channel"].get("mystery", [0])[-1] >= 5 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert (
+        len(charts["days"]) == 30
+        and charts["requests"][-1] >= charts["requests_by_channel"]["mystery"][-1] >= 5
+    )
+    assert {row["channel"] for row in charts["latency"]} >= {"mystery", "config-qwen"}
+    assert all(row["p95_ms"] >= row["p50_ms"] > 0 for row in charts["latency"])
+    assert charts["free_vs_paid"]["free"]["requests"] > 0  # the stored channels have no price: free
+    assert admin.get("/routing/stats/charts", params={"days": 0}).status_code == 400
 
 
 def test_no_key_appears_in_the_log_or_any_admin_answer(proxy: Proxy, admin: httpx.Client) -> None:
