@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from router_ext.cli_env import database_url, load_env_file, serve_database_url
 from router_ext.launch_config import RENDERED_ENV, SECTIONS_ENV
 from router_ext.yaml_io import load_yaml
 
@@ -55,12 +56,6 @@ def ensure_env_file(path: Path) -> list[str]:
             written.append(name)
     path.chmod(0o600)
     return written
-
-
-def load_env_file(path: Path) -> None:
-    from dotenv import load_dotenv
-
-    load_dotenv(path, override=False)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -151,29 +146,6 @@ def runtime_sections(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def serve_database_url(document: dict[str, Any]) -> str:
-    from router_ext.settings import DEFAULT_DATABASE_URL
-
-    configured = (document.get("smart_router") or {}).get("database_url")
-    return str(configured or os.environ.get("ROUTER_DATABASE_URL") or DEFAULT_DATABASE_URL)
-
-
-def _database_url(args: argparse.Namespace) -> str:
-    from router_ext.store.record_store import DEFAULT_URL
-
-    if args.database_url:
-        return str(args.database_url)
-    if os.environ.get("ROUTER_DATABASE_URL"):
-        return os.environ["ROUTER_DATABASE_URL"]
-    config_path = Path(args.config)
-    if config_path.exists():
-        document = load_yaml(config_path.read_text(encoding="utf-8")) or {}
-        configured = (document.get("smart_router") or {}).get("database_url")
-        if configured:
-            return str(configured)
-    return DEFAULT_URL
-
-
 def keys(args: argparse.Namespace) -> int:
     """Client keys, straight in the store (a running proxy picks them up within seconds)."""
     import asyncio
@@ -184,7 +156,7 @@ def keys(args: argparse.Namespace) -> int:
     from router_ext.store.record_store import RecordStore, migrate
 
     async def run() -> int:
-        store = RecordStore(_database_url(args))
+        store = RecordStore(database_url(args))
         await store.open_engine()
         try:
             await migrate(store._engine())
@@ -352,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = key_commands.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("key_id")
     keys_cmd.set_defaults(handler=keys)
+
+    from router_ext.channels_cli import add_parser as add_channels_parser
+
+    add_channels_parser(commands, os.environ.get("SMART_ROUTER_CONFIG", DEFAULT_CONFIG))
 
     prices_cmd = commands.add_parser("prices", help="fetch the configured price sources and print the table")
     prices_cmd.add_argument("--config", default=os.environ.get("SMART_ROUTER_CONFIG", DEFAULT_CONFIG))

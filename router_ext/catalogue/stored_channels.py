@@ -86,14 +86,15 @@ class StoredChannels:
         self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
-    async def attach(self, table: ChannelSource) -> None:
+    async def attach(self, table: ChannelSource, poll: bool = True) -> None:
+        """`poll`: follow the store's changes (a proxy); the CLI reads and writes once."""
         self.table = table
         await self._check_secret()
         try:
             await self.load()
         finally:
             self._loaded.set()
-        if self._task is None:
+        if poll and self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._poll())
 
     async def stop(self) -> None:

@@ -223,9 +223,156 @@ def test_no_key_appears_in_the_log_or_any_admin_answer(proxy: Proxy, admin: http
         assert key not in answers and key not in proxy.log()
 
 
-def test_a_restart_keeps_stored_channels_and_a_wrong_secret_stops_the_start(
-    proxy: Proxy, config: Path
+def cli(
+    workdir: Path, config: Path, *args: str, key: str = "", **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`smart-router channels ...` in the proxy's folder (its SQLite file and `.env`)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "router_ext.cli",
+            "channels",
+            "--config",
+            str(config),
+            "--env-file",
+            str(workdir / ".env"),
+            *args,
+        ],
+        cwd=workdir,
+        input=key + "\n",
+        env={
+            **os.environ,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONPATH": str(ROOT),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done
+
+
+def test_a_channel_added_by_the_cli_routes_on_the_running_proxy_within_2_s(
+    proxy: Proxy, config: Path, simulator: Simulator
 ) -> None:
+    added = cli(
+        proxy.workdir,
+        config,
+        "add",
+        "--model-name",
+        "cli-added-model",
+        "--model",
+        "openai/other-model-3b",
+        "--api-base",
+        base(simulator),
+        "--id",
+        "cli-added",
+        key=KEYS[2],
+    )
+    assert added.returncode == 0, added.stderr
+    assert KEYS[2] not in added.stdout + added.stderr
+    written = time.monotonic()
+    while True:
+        try:
+            served = ask(proxy, "tag:cli,added")
+            break
+        except openai.APIStatusError:
+            assert time.monotonic() - written < 3.0, "the running proxy did not pick up the CLI's channel"
+            time.sleep(0.1)
+    assert served.headers["x-router-channel"] == "cli-added"
+    listed = cli(proxy.workdir, config, "list")
+    assert (
+        "cli-added" in listed.stdout and KEYS[2][:6] + "..." in listed.stdout and KEYS[2] not in listed.stdout
+    )
+    tested = cli(proxy.workdir, config, "test", "cli-added")
+    assert tested.returncode == 0 and "cli-added: ok in" in tested.stdout, tested.stdout + tested.stderr
+
+
+def test_the_cli_imports_a_litellm_model_list(
+    proxy: Proxy, config: Path, simulator: Simulator, tmp_path: Path
+) -> None:
+    source = tmp_path / "old-config.yaml"
+    source.write_text(
+        "model_list:\n"
+        "  - model_name: imported-model\n"
+        f"    litellm_params: {{model: openai/mystery-model-7b, api_base: '{base(simulator)}', api_key: {KEYS[1]}}}\n"
+        "    model_info: {id: imported-one}\n"
+        "  - model_name: needs-env\n"
+        "    litellm_params: {model: openai/x, api_key: os.environ/NOT_SET_ANYWHERE}\n",
+        encoding="utf-8",
+    )
+    first = cli(proxy.workdir, config, "import", str(source))
+    assert first.returncode == 0, first.stderr
+    assert "imported imported-one" in first.stdout and "NOT_SET_ANYWHERE is not set" in first.stdout
+    again = cli(proxy.workdir, config, "import", str(source))
+    assert "0 channel(s) imported" in again.stdout  # importing twice adds nothing
+    assert KEYS[1] not in first.stdout + again.stdout
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            assert ask(proxy, "tag:imported").headers["x-router-channel"] == "imported-one"
+            break
+        except openai.APIStatusError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+
+def test_rekey_seals_every_key_under_a_new_secret(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("SMART_ROUTER_SECRET_KEY=the-first-secret-of-this-store\n", encoding="utf-8")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'rekey.db'}"
+
+    def channels(
+        *args: str, key: str = "", env: str = str(env_file), **extra: str
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "router_ext.cli",
+                "channels",
+                "--database-url",
+                url,
+                "--env-file",
+                env,
+                *args,
+            ],
+            cwd=tmp_path,
+            input=key + "\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **extra},
+        )
+
+    added = channels("add", "--model-name", "m", "--model", "openai/m", "--id", "rk", key=KEYS[1])
+    assert added.returncode == 0, added.stderr
+    rekeyed = channels("rekey", "--generate")
+    assert rekeyed.returncode == 0 and "re-encrypted 1 key(s)" in rekeyed.stdout, rekeyed.stderr
+    assert "the-first-secret-of-this-store" not in env_file.read_text(encoding="utf-8")
+    # The new secret (now in .env) opens the keys: a second key joins the pool.
+    assert channels("key-add", "rk", key=KEYS[2]).returncode == 0
+    assert channels("list").stdout.count("sk-poo...") == 2
+    # The old one no longer does: a clear refusal, nothing written.
+    old = channels(
+        "key-add",
+        "rk",
+        key=KEYS[2],
+        env="/nonexistent",
+        SMART_ROUTER_SECRET_KEY="the-first-secret-of-this-store",
+    )
+    assert old.returncode == 2 and "SMART_ROUTER_SECRET_KEY" in old.stderr
+
+
+def test_a_restart_keeps_stored_channels_and_a_wrong_secret_stops_the_start(
+    proxy: Proxy, admin: httpx.Client, config: Path, simulator: Simulator
+) -> None:
+    body = {**channel(simulator, "mystery-model-7b", id="kept-over-restart"), "model_name": "kept-over-restart"}
+    kept = admin.post("/routing/channels", json=body)
+    assert kept.status_code == 201, kept.text
     proxy.stop()
     wrong = subprocess.run(
         [
@@ -257,6 +404,7 @@ def test_a_restart_keeps_stored_channels_and_a_wrong_secret_stops_the_start(
     assert "SMART_ROUTER_SECRET_KEY" in wrong.stderr and "cannot start" in wrong.stderr
     again = start_proxy(config, workdir=proxy.workdir, env={"LITELLM_MASTER_KEY": proxy.master_key})
     try:
-        assert ask(again, "tag:mystery").headers["x-router-channel"] == "mystery"  # the first request
+        # The first request after the start already sees it (the start waits for stored channels).
+        assert ask(again, "tag:kept,over,restart").headers["x-router-channel"] == "kept-over-restart"
     finally:
         again.stop()
