@@ -295,6 +295,25 @@ class PostgresServer:
     def stop(self) -> None:
         self._run(_pg_binary("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
 
+    def sql(self, statements: str) -> str:
+        """What `psql` prints for the statements: the raw rows, as someone reading the database would."""
+        result = self._run(
+            _pg_binary("psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "router",
+            "-d",
+            "router",
+            "-c",
+            statements,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"psql failed: {result.stderr}")
+        return result.stdout
+
 
 def _pg_binary(name: str) -> str:
     found = shutil.which(name)
