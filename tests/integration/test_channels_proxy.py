@@ -370,7 +370,10 @@ def test_rekey_seals_every_key_under_a_new_secret(tmp_path: Path) -> None:
 def test_a_restart_keeps_stored_channels_and_a_wrong_secret_stops_the_start(
     proxy: Proxy, admin: httpx.Client, config: Path, simulator: Simulator
 ) -> None:
-    body = {**channel(simulator, "mystery-model-7b", id="kept-over-restart"), "model_name": "kept-over-restart"}
+    body = {
+        **channel(simulator, "mystery-model-7b", id="kept-over-restart"),
+        "model_name": "kept-over-restart",
+    }
     kept = admin.post("/routing/channels", json=body)
     assert kept.status_code == 201, kept.text
     proxy.stop()
