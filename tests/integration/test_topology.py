@@ -45,7 +45,12 @@ def services() -> Iterator[tuple[RedisServer, PostgresServer, Simulator]]:
 def replicas(services: tuple[RedisServer, PostgresServer, Simulator]) -> Iterator[list[Proxy]]:
     redis, postgres, simulator = services
     config = render_config(HERE / "topology_config.yaml", simulator.ports)
-    env = {"REDIS_URL": redis.url, "ROUTER_DATABASE_URL": postgres.url}
+    # One SMART_ROUTER_SECRET_KEY for both, like the master key (as compose.yaml passes them).
+    env = {
+        "REDIS_URL": redis.url,
+        "ROUTER_DATABASE_URL": postgres.url,
+        "SMART_ROUTER_SECRET_KEY": "topology-secret-0123456789",
+    }
     first = start_proxy(config, env=env)
     second = start_proxy(config, env={**env, "LITELLM_MASTER_KEY": first.master_key})
     second.master_key = first.master_key

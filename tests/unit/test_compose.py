@@ -12,7 +12,12 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).parents[2]
-ENV = {**os.environ, "LITELLM_MASTER_KEY": "sk-test", "POSTGRES_PASSWORD": "pw"}
+ENV = {
+    **os.environ,
+    "LITELLM_MASTER_KEY": "sk-test",
+    "SMART_ROUTER_SECRET_KEY": "a-long-enough-test-secret",
+    "POSTGRES_PASSWORD": "pw",
+}
 
 
 def test_docker_compose_accepts_the_file() -> None:
