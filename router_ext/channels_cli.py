@@ -151,9 +151,14 @@ async def _import(stored: Any, args: argparse.Namespace) -> int:
         document = load_yaml(path.read_text(encoding="utf-8")) or {}
     except OSError as error:
         return _fail(f"cannot read {path}: {error}")
+    from router_ext.catalogue.one_api_import import rows_of
+
+    one_api = rows_of(document)
+    if one_api is not None:
+        return await _import_one_api(stored, one_api)
     deployments = document.get("model_list") if isinstance(document, dict) else None
     if not isinstance(deployments, list):
-        return _fail(f"{path}: no model_list (a LiteLLM config.yaml is expected)")
+        return _fail(f"{path}: neither a LiteLLM config (model_list) nor a One / New API channel export")
     added = skipped = 0
     for position, deployment in enumerate(deployments):
         if not isinstance(deployment, dict):
@@ -182,6 +187,41 @@ async def _import(stored: Any, args: argparse.Namespace) -> int:
             continue
         added += 1
         print(f"imported {created['id']} ({created['model_name']})")
+    print(f"{added} channel(s) imported, {skipped} skipped")
+    return 0
+
+
+async def _import_one_api(stored: Any, rows: list[dict[str, Any]]) -> int:
+    from router_ext.catalogue.one_api_import import convert
+
+    added = skipped = 0
+    for row in rows:
+        channels, problem = convert(row)
+        if problem:
+            print(f"skipped {problem}")
+            skipped += 1
+        for found in channels:
+            channel_id = found.body["model_info"]["id"]
+            if stored.stored(channel_id) is not None:
+                print(f"skipped {channel_id}: stored already")
+                skipped += 1
+                continue
+            body = {**found.body, "litellm_params": dict(found.body["litellm_params"])}
+            if found.keys:
+                body["litellm_params"]["api_key"] = found.keys[0]
+            try:
+                created = await stored.create(body, set())
+                for key in found.keys[1:]:
+                    await stored.add_key(channel_id, key)
+            except ChannelRequestError as error:
+                print(f"skipped {channel_id}: {error.message}")
+                skipped += 1
+                continue
+            added += 1
+            state = (
+                "" if found.enabled else " (disabled: give it a key with `channels key-add`, then enable it)"
+            )
+            print(f"imported {created['id']} ({created['model_name']}, {len(found.keys)} key(s)){state}")
     print(f"{added} channel(s) imported, {skipped} skipped")
     return 0
 

@@ -4,6 +4,7 @@ SMART_ROUTER_SECRET_KEY stops the start."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -318,6 +319,36 @@ def test_the_cli_imports_a_litellm_model_list(
         except openai.APIStatusError:
             assert time.monotonic() < deadline
             time.sleep(0.1)
+
+
+def test_the_cli_imports_a_one_api_channel_export(
+    proxy: Proxy, config: Path, simulator: Simulator, tmp_path: Path
+) -> None:
+    row = {
+        "id": 42,
+        "type": 8,  # One API's "custom" OpenAI-compatible channel
+        "name": "old-gateway",
+        "key": f"{KEYS[1]}\n{KEYS[2]}",  # New API: one key per line
+        "status": 1,
+        "base_url": f"http://127.0.0.1:{simulator.ports['pool']}",
+        "models": "legacy-alias",
+        "model_mapping": '{"legacy-alias": "other-model-3b"}',
+    }
+    export = tmp_path / "channels.json"
+    export.write_text(json.dumps({"success": True, "data": [row]}), encoding="utf-8")
+    done = cli(proxy.workdir, config, "import", str(export))
+    assert done.returncode == 0, done.stderr
+    assert "imported oneapi-42-legacy-alias (legacy-alias, 2 key(s))" in done.stdout
+    assert KEYS[1] not in done.stdout and KEYS[2] not in done.stdout
+    deadline = time.monotonic() + 5
+    served: set[str] = set()
+    while len(served) < 2:
+        try:
+            served.add(ask(proxy, "tag:legacy,alias").headers["x-router-channel"])
+        except openai.APIStatusError:
+            time.sleep(0.1)
+        assert time.monotonic() < deadline, f"served by {served}"
+    assert all(s.startswith("oneapi-42-legacy-alias") for s in served)
 
 
 def test_rekey_seals_every_key_under_a_new_secret(tmp_path: Path) -> None:
