@@ -85,6 +85,36 @@ def test_a_channel_added_over_the_api_routes_at_once_and_its_key_is_never_echoed
     assert listed["mystery"]["source"] == "store" and listed["config-qwen"]["source"] == "config"
 
 
+def test_a_stored_wildcard_channel_is_expanded_by_discovery(
+    proxy: Proxy, admin: httpx.Client, simulator: Simulator
+) -> None:
+    body = {
+        "model_name": "pool/*",
+        "litellm_params": {"model": "openai/*", "api_base": base(simulator), "api_key": KEYS[1]},
+        "model_info": {"id": "pool-wildcard"},
+    }
+    assert admin.post("/routing/channels", json=body).status_code == 201
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            served = ask(proxy, "pool/other-model-3b")
+            break
+        except openai.APIStatusError:
+            assert time.monotonic() < deadline, "discovery did not list the stored wildcard's models"
+            time.sleep(0.2)
+    assert "other-model-3b says hello" in (served.parse().choices[0].message.content or "")
+    discovered = [
+        c for c in admin.get("/routing/channels").json()["channels"] if c["discovered_from"] == "pool/*"
+    ]
+    # A model a concrete channel serves already (config-qwen, the stored "mystery") is not listed twice.
+    assert {c["upstream_model"] for c in discovered} == {"openai/other-model-3b"}
+    assert admin.delete("/routing/channels/pool-wildcard").status_code == 200
+    gone = time.monotonic() + 10
+    while any(c["discovered_from"] == "pool/*" for c in admin.get("/routing/channels").json()["channels"]):
+        assert time.monotonic() < gone, "the wildcard's models outlived it"
+        time.sleep(0.2)
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
