@@ -29,11 +29,13 @@ async def chart_data(engine: AsyncEngine, days: int, today: dt.date) -> dict[str
     day = sa.func.date(r.created_at)
     errors = sa.func.sum(sa.case((r.status != "success", 1), else_=0))
     cost = sa.func.coalesce(sa.func.sum(r.cost_usd), 0.0)
-    free = sa.func.sum(sa.case((sa.func.coalesce(r.cost_usd, 0.0) == 0, 1), else_=0))
+    served = r.status == "success"  # a failed request is neither free nor paid
+    free = sa.func.sum(sa.case((sa.and_(served, sa.func.coalesce(r.cost_usd, 0.0) == 0), 1), else_=0))
+    paid = sa.func.sum(sa.case((sa.and_(served, sa.func.coalesce(r.cost_usd, 0.0) > 0), 1), else_=0))
     async with engine.connect() as conn:
         grouped = (
             await conn.execute(
-                sa.select(day, r.deployment_id, r.upstream_model, sa.func.count(), errors, cost, free)
+                sa.select(day, r.deployment_id, r.upstream_model, sa.func.count(), errors, cost, free, paid)
                 .where(r.created_at >= since)
                 .group_by(day, r.deployment_id, r.upstream_model)
             )
@@ -51,7 +53,7 @@ async def chart_data(engine: AsyncEngine, days: int, today: dt.date) -> dict[str
     by_model: dict[str, list[float]] = {}
     total_requests, total_errors = list(zeros), list(zeros)
     share = {"free": {"requests": 0, "cost_usd": 0.0}, "paid": {"requests": 0, "cost_usd": 0.0}}
-    for label, channel, model, count, failed, spent, free_count in grouped:
+    for label, channel, model, count, failed, spent, free_count, paid_count in grouped:
         at = position.get(str(label)[:10])
         if at is None:
             continue
@@ -66,7 +68,7 @@ async def chart_data(engine: AsyncEngine, days: int, today: dt.date) -> dict[str
         total_requests[at] += int(count)
         total_errors[at] += int(failed or 0)
         share["free"]["requests"] += int(free_count or 0)
-        share["paid"]["requests"] += int(count) - int(free_count or 0)
+        share["paid"]["requests"] += int(paid_count or 0)
         share["paid"]["cost_usd"] += float(spent or 0.0)
     latencies: dict[str, list[float]] = {}
     for channel, latency in samples:

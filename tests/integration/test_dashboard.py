@@ -2,27 +2,49 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import openai
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import ConsoleMessage, Dialog, Locator, Page, expect, sync_playwright
 
-from scripts.stack import Proxy
+from scripts.stack import Proxy, Simulator, free_port, openai_client
+
+expect.set_options(timeout=15_000)  # the page refreshes itself every 5 s
+
+HELLO = [{"role": "user", "content": "hello"}]
+# What the tests provoke on purpose: a refused admin key (401) and a refused form (400).
+PROVOKED = re.compile(r"^Failed to load resource: the server responded with a status of (400|401) ")
 
 
 @pytest.fixture(scope="module")
-def page() -> Iterator[Page]:
+def browser_errors() -> list[str]:
+    """Console errors and uncaught exceptions of the page, over every test of the module."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def page(browser_errors: list[str]) -> Iterator[Page]:
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         pytest.fail("chromium is missing: `make services` installs Debian's chromium")
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            browser_errors.append(f"console: {message.text} at {message.location.get('url')}")
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        context = browser.new_context(locale="en-US")
-        yield context.new_page()
+        context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+        tab = context.new_page()
+        tab.on("console", on_console)
+        tab.on("pageerror", lambda error: browser_errors.append(f"pageerror: {error}"))
+        yield tab
         browser.close()
 
 
@@ -30,6 +52,40 @@ def admin(proxy: Proxy) -> httpx.Client:
     return httpx.Client(
         base_url=proxy.base_url, headers={"Authorization": f"Bearer {proxy.master_key}"}, timeout=30
     )
+
+
+def open_dashboard(proxy: Proxy, page: Page) -> None:
+    """The page, logged in (the key stays in the tab's sessionStorage between tests)."""
+    page.goto(f"{proxy.base_url}/routing/ui")
+    if page.locator("#login").is_visible():
+        page.fill("#key", proxy.master_key)
+        page.click("#login button[type=submit]")
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.locator("#channels tbody tr").first).to_be_visible()
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def stored_channel(proxy: Proxy, channel_id: str) -> dict[str, Any] | None:
+    listing = admin(proxy).get("/routing/channels/stored").json()["channels"]
+    return next((c for c in listing if c["id"] == channel_id), None)
+
+
+def channel_status(proxy: Proxy, channel_id: str) -> dict[str, Any]:
+    channels = admin(proxy).get("/routing/channels").json()["channels"]
+    return next(c for c in channels if c["id"] == channel_id)
+
+
+def accept_next_dialog(page: Page) -> None:
+    def accept(dialog: Dialog) -> None:
+        dialog.accept()
+
+    page.once("dialog", accept)
 
 
 def test_the_page_asks_for_the_key_lists_channels_and_switches_the_strategy(proxy: Proxy, page: Page) -> None:
@@ -62,3 +118,416 @@ def test_the_page_asks_for_the_key_lists_channels_and_switches_the_strategy(prox
     expect(page.locator('[data-i18n="channels"]').first).to_have_text("通道")
     page.click("#lang")
     admin(proxy).put("/routing/strategy", json={"strategy": "balanced"})
+
+
+def test_the_login_form_goes_away_after_login_and_forget_key_brings_it_back(proxy: Proxy, page: Page) -> None:
+    open_dashboard(proxy, page)
+    expect(page.locator("#login")).to_be_hidden()
+    expect(page.locator("#logout")).to_be_visible()
+
+    page.click("#logout")
+    expect(page.locator("#login")).to_be_visible()
+    expect(page.locator("#app")).to_be_hidden()
+    expect(page.locator("#logout")).to_be_hidden()
+    assert page.evaluate("() => sessionStorage.getItem('sr-admin-key')") is None
+
+    page.fill("#key", "sk-still-wrong")
+    page.click("#login button[type=submit]")
+    expect(page.locator("#error")).to_contain_text("refused")
+    expect(page.locator("#login")).to_be_visible()
+    expect(page.locator("#app")).to_be_hidden()
+
+    page.fill("#key", proxy.master_key)
+    page.click("#login button[type=submit]")
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.locator("#login")).to_be_hidden()
+    expect(page.locator("#error")).to_have_text("")
+    page.reload()  # a reload of the tab keeps the key: no form
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.locator("#login")).to_be_hidden()
+
+
+def test_the_charts_say_so_when_nothing_was_recorded(proxy: Proxy, page: Page) -> None:
+    charts = admin(proxy).get("/routing/stats/charts", params={"days": 30}).json()
+    assert sum(charts["requests"]) == 0, "this test runs before any request of the module"
+    open_dashboard(proxy, page)
+    for name in ("spend", "requests", "latency", "share"):
+        expect(page.locator(f"#chart-{name}-empty")).to_be_visible()
+        expect(page.locator(f"#chart-{name}")).to_be_hidden()
+    expect(page.locator("#chart-requests-empty")).to_have_text("No requests recorded yet.")
+    expect(page.locator("#charts svg rect.bar, #charts svg path.share")).to_have_count(0)
+
+
+def test_a_channel_added_on_the_page_is_routed_at_once(
+    proxy: Proxy, simulator: Simulator, page: Page
+) -> None:
+    open_dashboard(proxy, page)
+    # A model LiteLLM cannot place: the answer's message is shown by the form, the field marked.
+    page.fill("#new-model-name", "page-bad-model")
+    page.fill("#new-model", "page-nonsense-model")
+    page.fill("#new-api-key", "sk-sim-paid")
+    page.click("#add-channel-submit")
+    expect(page.locator("#add-channel-error")).to_contain_text("litellm_params.model")
+    expect(page.locator("#new-model")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#new-api-key")).to_have_value("")  # cleared whatever the answer
+    expect(page.locator("#new-model-name")).to_have_value("page-bad-model")  # the rest is kept to fix
+    assert stored_channel(proxy, "page-bad-model") is None
+
+    page.fill("#new-model-name", "page-added-model")
+    page.fill("#new-model", "openai/gpt-4o-mini")
+    page.fill("#new-api-base", f"{simulator.url('paid')}/v1")
+    page.fill("#new-api-key", "sk-sim-paid")
+    page.fill("#new-id", "page-added")
+    page.click("#add-channel-submit")
+
+    row = page.locator('#channels tbody tr[data-channel="page-added"]')
+    expect(row).to_be_visible()
+    expect(row.locator(".source")).to_have_text("stored")
+    expect(row.locator(".key")).to_contain_text("sk-sim...")
+    expect(page.locator("#notice")).to_contain_text("page-added")
+    expect(page.locator("#add-channel-error")).to_have_text("")
+    for field in ("#new-model-name", "#new-model", "#new-api-base", "#new-api-key", "#new-id"):
+        expect(page.locator(field)).to_have_value("")
+    assert "sk-sim-paid" not in page.content()
+
+    stored = stored_channel(proxy, "page-added")
+    assert stored is not None and stored["model_name"] == "page-added-model"
+    assert stored["litellm_params"] == {
+        "model": "openai/gpt-4o-mini",
+        "api_base": f"{simulator.url('paid')}/v1",
+    }
+    assert [k["prefix"] for k in stored["keys"]] == ["sk-sim..."]
+
+    answer = openai_client(proxy).chat.completions.with_raw_response.create(
+        model="tag:page,added", messages=HELLO
+    )
+    assert answer.headers["x-router-channel"] == "page-added"
+    assert "[paid] gpt-4o-mini" in answer.parse().choices[0].message.content
+
+
+def test_channel_buttons_test_reset_disable_enable_keys_edit_and_delete(
+    proxy: Proxy, simulator: Simulator, page: Page
+) -> None:
+    created = admin(proxy).post(
+        "/routing/channels",
+        json={
+            "model_name": "page-manage-model",
+            "litellm_params": {
+                "model": "openai/gpt-4o-mini",
+                "api_base": f"{simulator.url('paid')}/v1",
+                "api_key": "sk-sim-paid",
+            },
+            "model_info": {"id": "page-manage"},
+        },
+    )
+    assert created.status_code == 201, created.text
+    client = openai_client(proxy)
+    open_dashboard(proxy, page)
+    row = page.locator('#channels tbody tr[data-channel="page-manage"]')
+    rows_of_channel = page.locator('#channels tbody tr[data-stored="page-manage"]')
+    expect(rows_of_channel).to_have_count(1)
+
+    # Test: a real small call, its latency shown.
+    row.locator("button.test").click()
+    expect(row.locator(".test-result")).to_have_class(re.compile(r"\bok\b"))
+    expect(row.locator(".test-result")).to_contain_text(re.compile(r"\d+ ms"))
+
+    # A failure shows in the row; Reset breaker forgets it.
+    simulator.control(
+        "paid", {"steps": [{"status": 500, "model": "gpt-4o-mini", "body": {"error": {"message": "boom"}}}]}
+    )
+    with pytest.raises(openai.APIStatusError):
+        client.chat.completions.create(model="tag:page,manage", messages=HELLO)
+    assert channel_status(proxy, "page-manage")["consecutive_failures"] == 1
+    expect(row.locator(".last-error")).not_to_have_text("")  # the page's own refresh shows it
+    row.locator("button.reset").click()
+    expect(row.locator(".last-error")).to_have_text("")
+    assert channel_status(proxy, "page-manage")["consecutive_failures"] == 0
+
+    # Disable (a stored channel: PATCH enabled) takes it out of routing; Enable brings it back.
+    row.locator("button.disable").click()
+    expect(row.locator(".state")).to_have_attribute("data-state", "disabled")
+    assert (stored_channel(proxy, "page-manage") or {})["enabled"] is False
+    with pytest.raises(openai.APIStatusError):
+        client.chat.completions.create(model="tag:page,manage", messages=HELLO)
+    row.locator("button.enable").click()
+    expect(row.locator(".state")).to_have_attribute("data-state", "closed")
+    assert (stored_channel(proxy, "page-manage") or {})["enabled"] is True
+    answer = client.chat.completions.with_raw_response.create(model="tag:page,manage", messages=HELLO)
+    assert answer.headers["x-router-channel"] == "page-manage"
+
+    # Add key: a second deployment of the channel, its prefix listed; the key is never shown.
+    row.locator("button.add-key").click()
+    expect(page.locator("#add-key-form")).to_be_visible()
+    expect(page.locator("#add-key-target")).to_have_text("page-manage")
+    page.fill("#add-key-value", "sk-sim-paid")
+    page.click("#add-key-save")
+    expect(rows_of_channel).to_have_count(2)
+    expect(page.locator("#add-key-form")).to_be_hidden()
+    expect(page.locator("#add-key-value")).to_have_value("")
+    keys = (stored_channel(proxy, "page-manage") or {})["keys"]
+    assert len(keys) == 2
+    second = keys[1]["deployment_id"]
+    assert second.startswith("page-manage.")
+    expect(page.locator(f'#channels tbody tr[data-channel="{second}"] .key')).to_contain_text("sk-sim...")
+    assert "sk-sim-paid" not in page.content()
+
+    # Remove that key (confirmed): one row again.
+    accept_next_dialog(page)
+    page.locator(f'#channels tbody tr[data-channel="{second}"] button.remove-key').click()
+    expect(rows_of_channel).to_have_count(1)
+    assert len((stored_channel(proxy, "page-manage") or {})["keys"]) == 1
+
+    # Edit the name and the API base: to a port nobody listens on, which the Test then shows.
+    row.locator("button.edit").click()
+    expect(page.locator("#edit-channel")).to_be_visible()
+    expect(page.locator("#edit-model-name")).to_have_value("page-manage-model")
+    expect(page.locator("#edit-api-base")).to_have_value(f"{simulator.url('paid')}/v1")
+    dead_base = f"http://127.0.0.1:{free_port()}/v1"
+    page.fill("#edit-model-name", "page-manage-renamed")
+    page.fill("#edit-api-base", dead_base)
+    page.click("#edit-save")
+    expect(page.locator("#edit-channel")).to_be_hidden()
+    expect(row.locator(".model-name")).to_have_text("page-manage-renamed")
+    edited = stored_channel(proxy, "page-manage") or {}
+    assert edited["model_name"] == "page-manage-renamed"
+    assert edited["litellm_params"]["api_base"] == dead_base
+    row.locator("button.test").click()
+    expect(row.locator(".test-result")).to_have_class(re.compile(r"\bfailed\b"))
+    expect(row.locator(".test-result")).to_contain_text(re.compile(r"temporary|permanent|model_unavailable"))
+
+    # Delete: a dismissed confirm keeps it; an accepted one deletes it.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    row.locator("button.delete").click()
+    expect(page.locator("#notice")).not_to_contain_text("deleted")
+    assert stored_channel(proxy, "page-manage") is not None
+    accept_next_dialog(page)
+    row.locator("button.delete").click()
+    expect(rows_of_channel).to_have_count(0)
+    expect(page.locator("#notice")).to_contain_text("Channel deleted: page-manage")
+    assert stored_channel(proxy, "page-manage") is None
+
+    # A config channel: disable / enable through the health endpoints; no edit, delete or keys.
+    config_row = page.locator('#channels tbody tr[data-channel="paid-llama-70b"]')
+    expect(config_row.locator(".source")).to_have_text("config")
+    expect(config_row.locator("button.delete, button.edit, button.add-key")).to_have_count(0)
+    config_row.locator("button.disable").click()
+    expect(config_row.locator(".state")).to_have_attribute("data-state", "disabled")
+    assert channel_status(proxy, "paid-llama-70b")["state"] == "disabled"
+    config_row.locator("button.enable").click()
+    expect(config_row.locator(".state")).to_have_attribute("data-state", "closed")
+    assert channel_status(proxy, "paid-llama-70b")["state"] == "closed"
+
+
+def test_a_client_key_issued_on_the_page_is_shown_once_and_can_be_revoked(proxy: Proxy, page: Page) -> None:
+    open_dashboard(proxy, page)
+    page.fill("#key-name", "page-client")
+    page.fill("#key-budget-day", "1.5")
+    page.fill("#key-models", "gpt-4o-mini, tag:free")
+    page.click("#issue-key-submit")
+    expect(page.locator("#new-key-box")).to_be_visible()
+    raw = page.locator("#new-key-value").inner_text().strip()
+    assert raw.startswith("sk-") and len(raw) > 20, raw
+    expect(page.locator("#new-key-box")).to_contain_text("not shown again")
+    expect(page.locator("#key-name")).to_have_value("")
+
+    issued = next(k for k in admin(proxy).get("/routing/keys").json()["keys"] if k["name"] == "page-client")
+    assert issued["budget_day_usd"] == 1.5 and issued["models"] == ["gpt-4o-mini", "tag:free"]
+    row = page.locator(f'#client-keys tbody tr[data-key="{issued["id"]}"]')
+    expect(row).to_contain_text(issued["key_prefix"])
+    expect(row.locator(".key-state")).to_have_text("active")
+    assert raw.startswith(issued["key_prefix"].removesuffix("..."))
+    kept = page.evaluate("() => JSON.stringify({...sessionStorage}) + JSON.stringify({...localStorage})")
+    assert raw not in kept
+
+    user = openai_client(proxy, api_key=raw)
+    assert user.chat.completions.create(model="gpt-4o-mini", messages=HELLO).choices[0].message.content
+
+    page.click("#new-key-done")
+    expect(page.locator("#new-key-box")).to_be_hidden()
+    assert raw not in page.content()
+
+    accept_next_dialog(page)
+    row.locator("button.revoke").click()
+    expect(row.locator(".key-state")).to_have_text("revoked")
+    expect(row.locator("button.revoke")).to_have_count(0)
+    revoked = next(k for k in admin(proxy).get("/routing/keys").json()["keys"] if k["id"] == issued["id"])
+    assert revoked["revoked_at"] is not None
+    with pytest.raises(openai.APIStatusError) as refused:
+        user.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    assert refused.value.status_code == 401
+    page.reload()
+    expect(row).to_be_visible()
+    assert raw not in page.content()
+
+
+def drawn(data: dict[str, list[float]]) -> int:
+    """Bars a stacked chart draws: one per series and day with a value."""
+    return sum(1 for values in data.values() for value in values if value > 0)
+
+
+def test_the_charts_draw_the_recorded_traffic(proxy: Proxy, simulator: Simulator, page: Page) -> None:
+    before = admin(proxy).get("/routing/stats/charts", params={"days": 30}).json()
+    client = openai_client(proxy)
+    for model in ["gpt-4o-mini"] * 3 + ["qwen3-30b-free"] * 2:
+        client.chat.completions.create(model=model, messages=HELLO)
+    simulator.control("paid", {"steps": [{"status": 500, "model": "qwen/qwen3-235b-a22b"}]})
+    with pytest.raises(openai.APIStatusError):
+        client.chat.completions.create(model="qwen3-235b", messages=HELLO)
+
+    charts: dict[str, Any] = {}
+
+    def recorded() -> bool:
+        charts.update(admin(proxy).get("/routing/stats/charts", params={"days": 30}).json())
+        return (
+            sum(charts["requests"]) >= sum(before["requests"]) + 6
+            and sum(charts["errors"]) >= sum(before["errors"]) + 1
+        )
+
+    wait_until(recorded, "the requests did not reach /routing/stats/charts")
+    by_channel, by_model = charts["spend_by_channel"], charts["spend_by_model"]
+    assert sum(by_channel["paid-gpt-4o-mini"]) > 0
+    assert len([c for c, v in by_channel.items() if sum(v) > 0]) <= 8  # no "other" series: exact counts
+
+    open_dashboard(proxy, page)
+    for name in ("spend", "requests", "latency", "share"):
+        expect(page.locator(f"#chart-{name}")).to_be_visible()
+        expect(page.locator(f"#chart-{name}-empty")).to_be_hidden()
+
+    spend_bars = page.locator("#chart-spend rect.bar")
+    expect(spend_bars).to_have_count(drawn(by_channel))
+    gpt = page.locator('#chart-spend rect.bar[data-series="paid-gpt-4o-mini"]')
+    expect(gpt).to_have_count(drawn({"c": by_channel["paid-gpt-4o-mini"]}))
+    expect(gpt.last.locator("title")).to_contain_text("paid-gpt-4o-mini: $0.")
+    expect(page.locator("#legend-spend")).to_contain_text("paid-gpt-4o-mini")
+    page.select_option("#spend-group", "model")
+    expect(spend_bars).to_have_count(drawn(by_model))
+    expect(page.locator('#chart-spend rect.bar[data-series="openai/gpt-4o-mini"]').first).to_be_attached()
+    expect(page.locator("#legend-spend")).to_contain_text("openai/gpt-4o-mini")
+    page.select_option("#spend-group", "channel")
+    expect(page.locator('#chart-spend rect.bar[data-series="openai/gpt-4o-mini"]')).to_have_count(0)
+
+    answered = {"a": [n - e for n, e in zip(charts["requests"], charts["errors"], strict=True)]}
+    expect(page.locator("#chart-requests rect.bar.ok")).to_have_count(drawn(answered))
+    errors = page.locator("#chart-requests rect.bar.err")
+    expect(errors).to_have_count(drawn({"e": charts["errors"]}))
+    assert errors.first.get_attribute("fill") == "#cf222e"
+    expect(page.locator("#legend-requests")).to_contain_text(f"errors ({sum(charts['errors'])})")
+
+    latency = charts["latency"]
+    assert {"paid-gpt-4o-mini", "free-qwen3-30b"} <= {r["channel"] for r in latency}
+    expect(page.locator("#chart-latency rect.lat-p50")).to_have_count(len(latency))
+    expect(page.locator("#chart-latency rect.lat-p95")).to_have_count(len(latency))
+    for part in ("p50", "p95"):
+        bar = page.locator(f'#chart-latency rect.lat-{part}[data-channel="paid-gpt-4o-mini"]')
+        expect(bar.locator("title")).to_contain_text("paid-gpt-4o-mini: p50")
+    p50 = page.locator('#chart-latency rect.lat-p50[data-channel="paid-gpt-4o-mini"]').get_attribute("width")
+    p95 = page.locator('#chart-latency rect.lat-p95[data-channel="paid-gpt-4o-mini"]').get_attribute("width")
+    assert p50 is not None and p95 is not None and 0 < float(p50) <= float(p95)
+
+    share = charts["free_vs_paid"]
+    assert share["free"]["requests"] > 0 and share["paid"]["requests"] > 0
+    expect(page.locator("#chart-share path.share")).to_have_count(2)
+    expect(page.locator("#chart-share path.share.free title")).to_contain_text(
+        f"free: {share['free']['requests']} requests"
+    )
+    expect(page.locator("#legend-share")).to_contain_text(f"paid: {share['paid']['requests']} requests")
+
+
+def test_the_page_refreshing_itself_keeps_what_is_being_typed(proxy: Proxy, page: Page) -> None:
+    open_dashboard(proxy, page)
+    typed = {
+        "#new-model-name": "half-typed-name",
+        "#new-model": "openai/half-typed",
+        "#new-api-key": "sk-half-typed",
+        "#key-name": "half-typed-client",
+        "#key-models": "tag:free",
+    }
+    for field, value in typed.items():
+        page.fill(field, value)
+    page.focus("#new-api-key")
+
+    def channels_read(response: Any) -> bool:
+        return bool(response.url.endswith("/routing/channels") and response.request.method == "GET")
+
+    for _ in range(2):  # two of the page's own refreshes (every 5 s), not one started here
+        with page.expect_response(channels_read, timeout=15_000):
+            pass
+    expect(page.locator("#channels tbody tr").first).to_be_visible()
+    for field, value in typed.items():
+        expect(page.locator(field)).to_have_value(value)
+    assert page.evaluate("() => document.activeElement.id") == "new-api-key"
+    for field in typed:
+        page.fill(field, "")
+
+
+def texts_that_differ(page: Page, language: str) -> list[str]:
+    """Elements marked for translation whose text is not the table's for `language`."""
+    result: list[str] = page.evaluate(
+        """(language) => [...document.querySelectorAll('[data-i18n]')]
+            .filter((el) => el.textContent !== TEXT[language][el.dataset.i18n])
+            .map((el) => el.dataset.i18n + ': ' + el.textContent)""",
+        language,
+    )
+    return result
+
+
+def test_chinese_covers_the_new_sections(proxy: Proxy, page: Page) -> None:
+    open_dashboard(proxy, page)
+    english, chinese = page.evaluate("() => [Object.keys(TEXT.en).sort(), Object.keys(TEXT.zh).sort()]")
+    assert english == chinese, set(english) ^ set(chinese)
+    untranslated = page.evaluate(
+        "() => [...document.querySelectorAll('[data-i18n]')].map((e) => e.dataset.i18n).filter((k) => !(k in TEXT.zh))"
+    )
+    assert untranslated == []
+
+    page.click("#lang")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator('h3[data-i18n="addChannel"]')).to_have_text("添加通道")
+    expect(page.locator('h2[data-i18n="clientKeys"]')).to_have_text("客户端密钥")
+    expect(page.locator('h2[data-i18n="charts"]')).to_contain_text("最近 30 天")
+    expect(page.locator('h3[data-i18n="requestsPerDay"]')).to_have_text("每日请求与错误")
+    expect(page.locator('h3[data-i18n="shareChart"]')).to_have_text("免费与付费请求占比")
+    config_row = page.locator('#channels tbody tr[data-channel="paid-gpt-4o-mini"]')
+    expect(config_row.locator("button.disable")).to_have_text("停用")
+    expect(config_row.locator("button.test")).to_have_text("测试")
+    expect(config_row.locator(".source")).to_have_text("配置文件")
+    expect(page.locator("#legend-requests")).to_contain_text("错误")
+    assert texts_that_differ(page, "zh") == []
+
+    page.click("#lang")
+    expect(page.locator('h3[data-i18n="addChannel"]')).to_have_text("Add channel")
+    expect(config_row.locator("button.disable")).to_have_text("Disable")
+    assert texts_that_differ(page, "en") == []
+
+
+def test_the_page_fits_a_narrow_screen(proxy: Proxy, page: Page) -> None:
+    page.set_viewport_size({"width": 375, "height": 800})
+    try:
+        open_dashboard(proxy, page)
+        expect(page.locator("#chart-requests rect.bar").first).to_be_attached()
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
+        boxes: list[Locator] = [
+            page.locator(f"#chart-{name}") for name in ("spend", "requests", "latency", "share")
+        ]
+        boxes += [page.locator("#add-channel"), page.locator("#issue-key"), page.locator("header")]
+        for box in boxes:
+            bound = box.bounding_box()
+            assert bound is not None and bound["x"] >= 0 and bound["x"] + bound["width"] <= 375, box
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_the_page_logged_no_errors(page: Page, browser_errors: list[str]) -> None:
+    """Last: over every test above. The collector is proven first with an error of our own."""
+    page.evaluate("() => { setTimeout(() => { throw new Error('probe of the collector'); }); }")
+    deadline = time.monotonic() + 10
+    while not any("probe of the collector" in e for e in browser_errors):
+        assert time.monotonic() < deadline, "the page's errors are not collected"
+        page.wait_for_timeout(50)
+    unexpected = [
+        e
+        for e in browser_errors
+        if "probe of the collector" not in e and not PROVOKED.match(e.removeprefix("console: "))
+    ]
+    assert unexpected == []
