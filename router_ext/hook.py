@@ -165,6 +165,7 @@ class SmartRouterHook(CustomLogger):
             str(data.get("model", "")),
             usage_in_response(response),
             to_float(hidden.get("response_cost")),
+            hidden.get("additional_headers"),
         )
 
     async def async_post_call_streaming_iterator_hook(

@@ -133,6 +133,13 @@ class BudgetSettings(BaseModel):
     global_: PeriodBudget = Field(default_factory=PeriodBudget, alias="global")
     per_key: PeriodBudget = Field(default_factory=PeriodBudget)
     per_session: PeriodBudget = Field(default_factory=PeriodBudget)
+    degrade_from: float | None = Field(
+        0.7,
+        gt=0,
+        lt=1,
+        description="from this share of a global budget, weight moves from quality to cost step by step; null: off",
+    )
+    degrade_steps: int = Field(4, ge=1, le=20, description="steps between degrade_from and the budget")
 
     def limits(self) -> list[Limit]:
         found = []
@@ -142,6 +149,48 @@ class BudgetSettings(BaseModel):
                 if usd is not None:
                     found.append(Limit(scope, period, float(usd)))
         return found
+
+
+class RateCaps(BaseModel):
+    """Known limits of a channel, counted here (LiteLLM's own `rpm` / `tpm` keys, and `rpd`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rpm: int | None = Field(None, ge=1, description="requests per minute")
+    rpd: int | None = Field(None, ge=1, description="requests per UTC day")
+    tpm: int | None = Field(None, ge=1, description="tokens per minute")
+
+
+class LimitSettings(BaseModel):
+    """Known rate limits (`smart_router.limits`), on top of what upstreams announce in their
+    headers. A deployment's own `rpm` / `tpm` / `rpd` (model_info or litellm_params) win, then
+    `channels` (by deployment id), then `providers`; OpenRouter's documented free caps apply to
+    its `:free` models unless set otherwise."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    openrouter_free: RateCaps = Field(
+        default_factory=lambda: RateCaps(rpm=20, rpd=50),
+        description="OpenRouter's free-model caps: 20 requests/minute, 50/day (1,000 with credits)",
+    )
+    providers: dict[str, RateCaps] = Field(default_factory=dict)
+    channels: dict[str, RateCaps] = Field(default_factory=dict)
+
+
+class StickySettings(BaseModel):
+    """A session (`x-session-id`, else the request's `user`) stays on the channel that served it
+    while it is healthy and costs at most `cost_margin` more than the best candidate, so the
+    provider's prompt cache hits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    cost_margin: float = Field(0.25, ge=0, description="0.25 = up to 25 % dearer than the best candidate")
+    strategy_margins: dict[str, float] = Field(
+        default_factory=lambda: {"free_first": 0.0}, description="per strategy, overriding cost_margin"
+    )
+    ttl_s: float = Field(3600.0, gt=0, description="a session unseen this long is forgotten")
+    max_sessions: int = Field(100_000, ge=1)
 
 
 class OnBudgetRule(BaseModel):
@@ -270,6 +319,8 @@ class RouterSettings(BaseModel):
     health: HealthSettings = Field(default_factory=HealthSettings)
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     on_budget: OnBudgetRule | None = None
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    sticky: StickySettings = Field(default_factory=StickySettings)
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the record store; default: $ROUTER_DATABASE_URL, else SQLite"
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import random
 import socket
@@ -61,6 +62,24 @@ class Provider:
     # "hang": 0.02, "garbage": 0.05} (a share of requests each; the soak uses it).
     chaos: dict[str, float] = field(default_factory=dict)
     hang_s: float = 30.0
+    # {"requests": 5, "window_s": 60, "style": "openai" | "anthropic" | "openrouter"}: enforced on
+    # chat requests (429 past the limit) and announced on every answer, in that upstream's headers.
+    rate_limit: dict[str, Any] | None = None
+    window_start: float = 0.0
+    window_used: int = 0
+
+    def take_request(self) -> tuple[bool, dict[str, str]]:
+        """(within the limit, the headers to send)."""
+        limit = self.rate_limit
+        if not limit:
+            return True, {}
+        now, span = time.time(), float(limit.get("window_s", 60))
+        if now >= self.window_start + span:
+            self.window_start, self.window_used = now, 0
+        allowed = self.window_used < int(limit["requests"])
+        if allowed:
+            self.window_used += 1
+        return allowed, rate_headers(limit, self.window_used, self.window_start + span, now)
 
     def chaos_step(self) -> dict[str, Any] | None:
         roll = random.random()
@@ -128,6 +147,30 @@ def _words(messages: Any) -> int:
     return max(count, 1)
 
 
+def rate_headers(limit: dict[str, Any], used: int, reset_at: float, now: float) -> dict[str, str]:
+    total = int(limit["requests"])
+    left = str(max(total - used, 0))
+    style = limit.get("style", "openai")
+    if style == "anthropic":
+        reset = dt.datetime.fromtimestamp(reset_at, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
+            "anthropic-ratelimit-requests-limit": str(total),
+            "anthropic-ratelimit-requests-remaining": left,
+            "anthropic-ratelimit-requests-reset": reset,
+        }
+    if style == "openrouter":
+        return {
+            "X-RateLimit-Limit": str(total),
+            "X-RateLimit-Remaining": left,
+            "X-RateLimit-Reset": str(int(reset_at * 1000)),
+        }
+    return {
+        "x-ratelimit-limit-requests": str(total),
+        "x-ratelimit-remaining-requests": left,
+        "x-ratelimit-reset-requests": f"{max(reset_at - now, 0):.3f}s",
+    }
+
+
 def _openai_error(status: int, message: str, kind: str, code: str | None = None) -> JSONResponse:
     return JSONResponse(
         {"error": {"message": message, "type": kind, "param": None, "code": code}}, status_code=status
@@ -185,6 +228,34 @@ def build_app(provider: Provider) -> Starlette:
         )
 
     async def chat(request: Request) -> Response:
+        allowed, headers = provider.take_request()
+        if not allowed:
+            provider.requests["429"] += 1
+            provider.failures += 1
+            style = (provider.rate_limit or {}).get("style")
+            body = (
+                {
+                    "error": {
+                        "message": "Rate limit exceeded: free-models-per-min. ",
+                        "code": 429,
+                        "metadata": {"headers": headers},
+                    }
+                }
+                if style == "openrouter"
+                else {
+                    "error": {
+                        "message": "Rate limit reached for requests",
+                        "type": "requests",
+                        "code": "rate_limit_exceeded",
+                    }
+                }
+            )
+            return JSONResponse(body, status_code=429, headers=headers)
+        answer = await answer_chat(request)
+        answer.headers.update(headers)
+        return answer
+
+    async def answer_chat(request: Request) -> Response:
         body = await request.json()
         model = str(body.get("model", ""))
         provider.requests[model] += 1
@@ -272,7 +343,7 @@ def build_app(provider: Provider) -> Starlette:
                     "total_tokens": prompt_tokens + completion_tokens,
                 },
             },
-            headers={"x-ratelimit-remaining-requests": "499", "x-request-id": f"req_{uuid.uuid4().hex}"},
+            headers={"x-request-id": f"req_{uuid.uuid4().hex}"},
         )
 
     async def page(request: Request) -> Response:
@@ -299,6 +370,9 @@ def build_app(provider: Provider) -> Starlette:
                 provider.latency_ms = float(payload["latency_ms"])
             if "models" in payload:
                 provider.models = list(payload["models"])
+            if "rate_limit" in payload:
+                provider.rate_limit = payload["rate_limit"]
+                provider.window_start, provider.window_used = 0.0, 0
         return JSONResponse(
             {
                 "name": provider.name,
@@ -483,6 +557,7 @@ async def serve(spec: dict[str, Any]) -> None:
             embedding_models=list(entry.get("embedding_models", [])),
             chaos={str(k): float(v) for k, v in (entry.get("chaos") or {}).items()},
             hang_s=float(entry.get("hang_s", 30.0)),
+            rate_limit=entry.get("rate_limit"),
             pages={
                 path: Path(file).read_text(encoding="utf-8") for path, file in entry.get("pages", {}).items()
             },

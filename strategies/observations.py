@@ -34,6 +34,8 @@ class Observations:
         self.tokens_per_s_or_prior = np.full(size, PRIOR_TOKENS_PER_S)
         self.ms_per_token = np.full(size, 1000.0 / PRIOR_TOKENS_PER_S)
         self.rate = np.full(size, RELIABILITY_PRIOR_SUCCESSES / RELIABILITY_PRIOR_TOTAL)
+        # 0..1: the share left of the channel's tightest rate-limit window (1 = none known).
+        self.headroom = np.ones(size)
 
     def rebind(self, index: TagIndex) -> Observations:
         """The same observations over a new catalogue (by channel id)."""
@@ -52,6 +54,7 @@ class Observations:
                 "tokens_per_s_or_prior",
                 "ms_per_token",
                 "rate",
+                "headroom",
             ):
                 getattr(fresh, name)[new_position] = getattr(self, name)[old]
         return fresh
@@ -89,6 +92,11 @@ class Observations:
         self.rate[position] = (self.successes[position] + RELIABILITY_PRIOR_SUCCESSES) / (
             self.successes[position] + self.failures[position] + RELIABILITY_PRIOR_TOTAL
         )
+
+    def set_headroom(self, channel_id: str, share: float) -> None:
+        position = self.index.position_by_id.get(channel_id)
+        if position is not None:
+            self.headroom[position] = share
 
     def success_rate(self) -> np.ndarray:
         return self.rate

@@ -9,6 +9,8 @@ speed       1 for the shortest expected duration of this request (time to first 
             output tokens / tokens per second, moving averages; priors until observed).
 quality     model_info.quality, else derived from parameter count and context window.
 reliability recent success rate (exponentially decayed, with a prior of 0.9).
+headroom    the share left of the channel's tightest rate-limit window (announced by the
+            upstream or configured): 1 when none is known or the window has reset.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from strategies.cost import estimated_cost, prices_unknown
 from strategies.observations import Observations
 from strategies.quality import quality_array
 
-SIGNALS = ("cost", "free", "local", "speed", "quality", "reliability")
+SIGNALS = ("cost", "free", "local", "speed", "quality", "reliability", "headroom")
 
 
 def compute_signals(
@@ -47,6 +49,8 @@ def compute_signals(
             signals[name] = quality_array(index)[candidates]
         elif name == "reliability":
             signals[name] = observations.success_rate()[candidates]
+        elif name == "headroom":
+            signals[name] = observations.headroom[candidates]
         else:
             raise KeyError(f"unknown signal {name!r}; signals are: {', '.join(SIGNALS)}")
     return signals

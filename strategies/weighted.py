@@ -24,13 +24,13 @@ from strategies.signals import (
 )
 
 DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
-    #                   cost  free  local speed quality reliability
-    "cost_first": dict(zip(SIGNALS, (0.60, 0.10, 0.00, 0.10, 0.10, 0.10), strict=True)),
-    "free_first": dict(zip(SIGNALS, (0.20, 0.50, 0.00, 0.10, 0.10, 0.10), strict=True)),
-    "local_first": dict(zip(SIGNALS, (0.10, 0.00, 0.60, 0.10, 0.10, 0.10), strict=True)),
-    "balanced": dict(zip(SIGNALS, (0.25, 0.10, 0.05, 0.20, 0.25, 0.15), strict=True)),
-    "speed_optimized": dict(zip(SIGNALS, (0.15, 0.00, 0.00, 0.60, 0.10, 0.15), strict=True)),
-    "quality_optimized": dict(zip(SIGNALS, (0.10, 0.00, 0.00, 0.05, 0.70, 0.15), strict=True)),
+    #                   cost  free  local speed quality reliability headroom
+    "cost_first": dict(zip(SIGNALS, (0.60, 0.10, 0.00, 0.10, 0.10, 0.10, 0.05), strict=True)),
+    "free_first": dict(zip(SIGNALS, (0.20, 0.50, 0.00, 0.10, 0.10, 0.10, 0.15), strict=True)),
+    "local_first": dict(zip(SIGNALS, (0.10, 0.00, 0.60, 0.10, 0.10, 0.10, 0.05), strict=True)),
+    "balanced": dict(zip(SIGNALS, (0.25, 0.10, 0.05, 0.20, 0.25, 0.15, 0.10), strict=True)),
+    "speed_optimized": dict(zip(SIGNALS, (0.15, 0.00, 0.00, 0.60, 0.10, 0.15, 0.05), strict=True)),
+    "quality_optimized": dict(zip(SIGNALS, (0.10, 0.00, 0.00, 0.05, 0.70, 0.15, 0.05), strict=True)),
 }
 
 
@@ -94,6 +94,9 @@ class WeightedStrategy:
         if w["reliability"]:
             rate = observations.success_rate()
             scores += w["reliability"] * (rate if everyone else rate[candidates])
+        if w["headroom"]:
+            room = observations.headroom
+            scores += w["headroom"] * (room if everyone else room[candidates])
         return scores
 
     def _static_part(self, index: TagIndex) -> np.ndarray:

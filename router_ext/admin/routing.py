@@ -104,6 +104,10 @@ class ChannelStatus(BaseModel):
     discovered_from: str | None = Field(None, description="the wildcard deployment this one was listed by")
     source: str = Field("config", description="config | store | discovered")
     stored_channel: str | None = Field(None, description="the stored channel this deployment is a key of")
+    rate_limits: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="known rate-limit windows: kind, limit, remaining, reset_at, source (headers | config)",
+    )
 
 
 class ChannelsResponse(BaseModel):

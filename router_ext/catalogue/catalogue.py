@@ -9,10 +9,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from accounting.quotas import Quota, QuotaBook
+from accounting.rate_limits import LimitBook
 from catalog.channel import Channel
 from catalog.index import TagIndex
 from router_ext import deployment as shape
 from router_ext.catalogue.channels import channels_from_model_list, count_tokens_locally_without_responses
+from router_ext.catalogue.rate_caps import caps_of
+from router_ext.settings import LimitSettings
 from router_ext.state.channel_health import ChannelHealth, Endpoint
 from strategies.observations import Observations
 
@@ -28,10 +31,14 @@ class Catalogue:
         router: Callable[[], Any],
         health: ChannelHealth | None = None,
         quotas: QuotaBook | None = None,
+        limits: LimitBook | None = None,
+        limit_settings: LimitSettings | None = None,
     ) -> None:
         self._router = router
         self._health = health
         self._quotas = quotas
+        self._limits = limits
+        self._limit_settings = limit_settings or LimitSettings()
         self._index = TagIndex([])
         self._fingerprint: tuple[int, int] | None = None
         self.endpoints: dict[str, Endpoint] = {}
@@ -56,6 +63,8 @@ class Catalogue:
                 self._quotas.set_quotas(
                     {c.id: Quota(c.daily_request_quota, c.daily_token_quota) for c in index.channels}
                 )
+            if self._limits is not None:
+                self._limits.set_caps(caps_of(self.deployments(), self._limit_settings))
         return index
 
     def named(self, model_name: str) -> list[Channel]:

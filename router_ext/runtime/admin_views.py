@@ -29,6 +29,7 @@ from router_ext.errors import router_error
 from router_ext.metrics import RouterMetrics
 from router_ext.settings import RouterSettings
 from router_ext.state.channel_health import ChannelHealth
+from router_ext.state.rate_windows import RateWindows
 from router_ext.state.routing_state import RoutingState, UnknownStrategyError
 from router_ext.state.spend_tracker import SpendTracker, subject_of_token
 
@@ -51,6 +52,7 @@ class RuntimeParts(Protocol):
     quotas: QuotaBook
     keys: KeyRing
     stored: StoredChannels
+    rate_windows: RateWindows
     discovery: Discovery
     prices: PriceBook
     scheduler: Scheduler
@@ -131,6 +133,7 @@ class AdminViews:
                     if c.id in deployments
                     else "config",
                     "stored_channel": info.get(STORED),
+                    "rate_limits": runtime.rate_windows.describe(c.id),
                     **runtime.health.describe(c.id, now),
                 }
             )

@@ -24,6 +24,7 @@ from router_ext.errors import router_error
 from router_ext.request_facts import request_facts, requested_strategy
 from router_ext.settings import RouterSettings
 from router_ext.state.channel_health import ChannelHealth
+from router_ext.state.rate_windows import RateWindows
 from router_ext.state.routing_state import RoutingState, UnknownStrategyError
 from strategies.base import RequestFacts
 from strategies.decision import Decision, NoChannelError, decide
@@ -40,8 +41,10 @@ class Decider:
         health: ChannelHealth,
         quotas: QuotaBook,
         keys: KeyRing,
+        rate_windows: RateWindows | None = None,
     ) -> None:
         self.settings = settings
+        self.rate_windows = rate_windows
         self.virtual_models = virtual_models
         self.state = state
         self.catalogue = catalogue
@@ -90,6 +93,7 @@ class Decider:
                 self.mode_filter(index, facts.endpoint),
                 self.health.exclusions(index, time.time()),
                 self.quota_filter(index),
+                self.rate_windows.exclusion(index) if self.rate_windows is not None else None,
             )
             if f
         ]

@@ -39,6 +39,7 @@ from router_ext.runtime.records import FAILED, METADATA_KEY, REJECTED, SUCCESS, 
 from router_ext.runtime.rules import Rules
 from router_ext.settings import RouterSettings
 from router_ext.state.channel_health import ChannelHealth
+from router_ext.state.rate_windows import RateWindows
 from router_ext.state.spend_tracker import SpendTracker, session_of
 from strategies.base import RequestFacts
 from strategies.rotation import rotate_pools
@@ -149,8 +150,10 @@ class RequestFlow:
         rules: Rules,
         ready: Callable[[], Awaitable[None]],
         first_answer: Callable[[], None],
+        rate_windows: RateWindows | None = None,
     ) -> None:
         self.settings = settings
+        self.rate_windows = rate_windows
         self.decider = decider
         self.catalogue = catalogue
         self.health = health
@@ -184,6 +187,7 @@ class RequestFlow:
             "session": session,
             "key": caller.key_hash,
             "prompt_tokens": facts.prompt_tokens,
+            "max_output_tokens": facts.max_output_tokens,
             "started_at": time.time(),
         }
         if client_key is not None:
@@ -313,10 +317,17 @@ class RequestFlow:
                 f"(health.failover_deadline_s {health.failover_deadline_s:g}, health.max_attempts {health.max_attempts})"
             )
         attempts.started_at = now
+        if self.rate_windows is not None:
+            serving = self.serving(routed)
+            if serving:
+                tokens = int(routed.get("prompt_tokens") or 0) + int(routed.get("max_output_tokens") or 0)
+                self.rate_windows.sent(serving, tokens, str(request_id))
 
     def attempt_failed(self, channel_id: str, exception: BaseException, routed: Mapping[str, Any]) -> None:
         if stopped_by_us(exception):
             return  # not the channel's doing
+        if self.rate_windows is not None:
+            self.rate_windows.observe_failure(channel_id, exception, routed.get("request_id"))
         endpoint = str(routed.get("endpoint") or "chat")
         if endpoint != "chat" and route_missing(exception):
             # The upstream has no such path: a fact about (channel, endpoint), not about the model.
@@ -539,9 +550,13 @@ class RequestFlow:
         requested: str,
         usage: Usage | None,
         litellm_cost: float | None,
+        upstream_headers: Mapping[str, Any] | None = None,
     ) -> dict[str, str]:
         """`usage`: a non-stream's, known now, so its cost is settled and shown; a stream is
-        settled when LiteLLM reports its end."""
+        settled when LiteLLM reports its end. `upstream_headers`: the upstream's answer headers
+        (its rate-limit windows are learned from them)."""
+        if self.rate_windows is not None:
+            self.rate_windows.observe(served_id, upstream_headers, routed.get("request_id"))
         request_id = routed.get("request_id")
         if request_id and not routed.get("quota_counted"):
             routed["quota_counted"] = True

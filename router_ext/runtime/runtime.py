@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from accounting.quotas import QuotaBook
+from accounting.rate_limits import LimitBook
 from catalog.index import TagIndex
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS, RouteSpec
 from router_ext.catalogue.catalogue import Catalogue
@@ -52,6 +53,7 @@ from router_ext.runtime.rules import Rules, validate_rules
 from router_ext.secret_box import box_from_env
 from router_ext.settings import DEFAULT_DATABASE_URL, RouterSettings, SettingsError
 from router_ext.state.channel_health import ChannelHealth
+from router_ext.state.rate_windows import RateWindows
 from router_ext.state.routing_state import RoutingState, UnknownStrategyError
 from router_ext.state.shared_spend import SharedSpend, refresh_loop
 from router_ext.state.shared_state import LocalState, RedisState
@@ -98,7 +100,8 @@ class RouterRuntime:
             SharedSpend(redis_url) if redis_url else None,
         )
         self.quotas = QuotaBook()
-        self.catalogue = Catalogue(router, self.health, self.quotas)
+        self.limits = LimitBook()
+        self.catalogue = Catalogue(router, self.health, self.quotas, self.limits, settings.limits)
         self.keys = KeyRing()
         self.keys.expected = settings.records
         self._reload_lock = asyncio.Lock()
@@ -120,8 +123,16 @@ class RouterRuntime:
         self.metrics = RouterMetrics()
         self.rules = Rules(settings.rules)
         validate_rules(settings.rules, self.virtual_models, self.state.available, None, growing=True)
+        self.rate_windows = RateWindows(self.limits, self.catalogue)
         self.decider = Decider(
-            settings, self.virtual_models, self.state, self.catalogue, self.health, self.quotas, self.keys
+            settings,
+            self.virtual_models,
+            self.state,
+            self.catalogue,
+            self.health,
+            self.quotas,
+            self.keys,
+            self.rate_windows,
         )
         self.flow = RequestFlow(
             settings,
@@ -135,6 +146,7 @@ class RouterRuntime:
             self.rules,
             ready=self.until_routable,
             first_answer=self.start_now,
+            rate_windows=self.rate_windows,
         )
         self.admin = AdminViews(self)
         self.channel_admin = ChannelAdmin(

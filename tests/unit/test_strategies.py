@@ -172,7 +172,9 @@ def test_config_strategies_reject_a_typo_in_a_signal() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    weights=st.lists(st.sampled_from([0.0, 0.05, 0.1, 0.2, 0.3, 0.5]), min_size=6, max_size=6),
+    weights=st.lists(
+        st.sampled_from([0.0, 0.05, 0.1, 0.2, 0.3, 0.5]), min_size=len(SIGNALS), max_size=len(SIGNALS)
+    ),
     signal=st.sampled_from(SIGNALS),
     raise_by=st.sampled_from([0.05, 0.1, 0.3, 1.0]),
 )

@@ -1,0 +1,248 @@
+"""Rate-limit windows per channel: learned from the headers upstreams send on every answer, and
+configured caps counted here. A channel whose window is spent is skipped until the window's
+reset, then it is back without a failed request; one nearly spent ranks lower (`headroom`).
+
+Header formats (real samples in ../shared/fixtures):
+- OpenAI, Groq: `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`, reset as a duration
+  (`6s`, `1.559999999s`, `6m0s`, `20ms`).
+- Anthropic: `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}`,
+  reset as an RFC 3339 time.
+- OpenRouter: `X-RateLimit-{Limit,Remaining,Reset}` (requests; reset in epoch ms), also inside a
+  429's `error.metadata.headers`.
+
+Concurrency: an upstream's counter only goes down within a window, so the lowest `remaining`
+announced in the current window was true at some moment, and every request that has not been
+answered yet may have reached the upstream since. What is left now is at least that lowest
+count less the requests in flight: the book routes by that bound. It never sends past the
+limit, however answers overtake each other, and once the answers are in it is the exact count
+again (no request is lost to a guess). Before a channel's first answer nothing is known.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from health.retry_hints import parse_duration, parse_reset
+
+KINDS = ("requests", "tokens", "input-tokens", "output-tokens")
+SAME_WINDOW_S = 1.0  # resets this close together name the same window
+IN_FLIGHT_S = 120.0  # a request unanswered this long no longer counts as in flight
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    kind: str  # requests | tokens | input-tokens | output-tokens
+    limit: int | None
+    remaining: float
+    reset_at: float  # epoch seconds
+    source: str  # "headers" or "config"
+
+    def spent(self, now: float) -> bool:
+        return self.remaining <= 0 and self.reset_at > now
+
+    def fraction(self, now: float) -> float:
+        if self.reset_at <= now or not self.limit:
+            return 1.0
+        return max(0.0, min(1.0, self.remaining / self.limit))
+
+
+@dataclass(frozen=True, slots=True)
+class Cap:
+    """A configured limit: `limit` requests (or tokens) per `period_s` (86400 = per UTC day)."""
+
+    kind: str
+    limit: int
+    period_s: float
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _rfc3339(value: Any) -> float | None:
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def parse_limit_headers(headers: Mapping[str, Any], now: float) -> dict[str, Window]:
+    """Every window the headers announce, by kind. Header names in any case, with or without
+    LiteLLM's `llm_provider-` prefix."""
+    lowered: dict[str, Any] = {}
+    for name, value in headers.items():
+        key = str(name).lower()
+        lowered[key.removeprefix("llm_provider-")] = value
+    found: dict[str, Window] = {}
+    for kind in ("requests", "tokens"):  # OpenAI / Groq
+        remaining = _number(lowered.get(f"x-ratelimit-remaining-{kind}"))
+        if remaining is None:
+            continue
+        duration = parse_duration(str(lowered.get(f"x-ratelimit-reset-{kind}", "")))
+        limit = _number(lowered.get(f"x-ratelimit-limit-{kind}"))
+        found[kind] = Window(
+            kind, int(limit) if limit else None, remaining, now + (duration or 60.0), "headers"
+        )
+    for kind in KINDS:  # Anthropic
+        remaining = _number(lowered.get(f"anthropic-ratelimit-{kind}-remaining"))
+        if remaining is None:
+            continue
+        reset = _rfc3339(lowered.get(f"anthropic-ratelimit-{kind}-reset")) or now + 60.0
+        limit = _number(lowered.get(f"anthropic-ratelimit-{kind}-limit"))
+        found[kind] = Window(kind, int(limit) if limit else None, remaining, reset, "headers")
+    remaining = _number(lowered.get("x-ratelimit-remaining"))  # OpenRouter
+    if remaining is not None and "requests" not in found:
+        reset = parse_reset(lowered.get("x-ratelimit-reset", "60"), now) or now + 60.0
+        limit = _number(lowered.get("x-ratelimit-limit"))
+        found["requests"] = Window("requests", int(limit) if limit else None, remaining, reset, "headers")
+    return found
+
+
+def headers_in_body(body: Any) -> Mapping[str, Any]:
+    """OpenRouter puts the upstream's rate-limit headers in a 429's `error.metadata.headers`."""
+    error = body.get("error") if isinstance(body, Mapping) else None
+    metadata = error.get("metadata") if isinstance(error, Mapping) else None
+    headers = metadata.get("headers") if isinstance(metadata, Mapping) else None
+    return headers if isinstance(headers, Mapping) else {}
+
+
+def _period_reset(now: float, period_s: float) -> float:
+    if period_s >= 86_400:  # a day: until the next UTC midnight (OpenRouter's daily cap)
+        today = dt.datetime.fromtimestamp(now, tz=dt.UTC).date()
+        return dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC).timestamp()
+    return now + period_s
+
+
+@dataclass
+class _Channel:
+    learned: dict[str, Window] = field(default_factory=dict)  # remaining: the lowest announced
+    counted: dict[tuple[str, float], Window] = field(default_factory=dict)  # (kind, period) -> window
+    in_flight: dict[str, tuple[int, float]] = field(default_factory=dict)  # request -> (tokens, sent at)
+
+    def answered(self, request_id: str | None, now: float) -> None:
+        if request_id:
+            self.in_flight.pop(request_id, None)
+        if self.in_flight and next(iter(self.in_flight.values()))[1] < now - IN_FLIGHT_S:
+            # answers that never came (a dropped stream): no longer in flight
+            self.in_flight = {r: v for r, v in self.in_flight.items() if v[1] >= now - IN_FLIGHT_S}
+
+    def pending(self, kind: str) -> float:
+        if kind == "requests":
+            return float(len(self.in_flight))
+        return float(sum(tokens for tokens, _ in self.in_flight.values()))
+
+
+class LimitBook:
+    def __init__(self) -> None:
+        self.caps: dict[str, list[Cap]] = {}
+        self._channels: dict[str, _Channel] = {}
+        self._resets: list[tuple[float, str]] = []  # (when, channel id): headroom comes back
+
+    def set_caps(self, caps: Mapping[str, Iterable[Cap]]) -> None:
+        self.caps = {cid: list(c) for cid, c in caps.items() if c}
+
+    def _channel(self, channel_id: str) -> _Channel:
+        found = self._channels.get(channel_id)
+        if found is None:
+            found = self._channels[channel_id] = _Channel()
+        return found
+
+    # -- events ----------------------------------------------------------------------------------
+    def observe(
+        self, channel_id: str, headers: Mapping[str, Any] | None, now: float, request_id: str | None = None
+    ) -> bool:
+        """The answer (or failure) to `request_id` came back with these headers; True when they
+        announced a window."""
+        announced = parse_limit_headers(headers or {}, now)
+        state = self._channels.get(channel_id)
+        if state is not None:
+            state.answered(request_id, now)
+        if not announced:
+            return False
+        state = state or self._channel(channel_id)
+        for kind, window in announced.items():
+            known = state.learned.get(kind)
+            same = (
+                known is not None
+                and known.reset_at > now
+                and abs(known.reset_at - window.reset_at) <= SAME_WINDOW_S
+            )
+            if same and known is not None and known.remaining < window.remaining:
+                window = replace(window, remaining=known.remaining)
+            state.learned[kind] = window
+            heapq.heappush(self._resets, (window.reset_at, channel_id))
+        return True
+
+    def sent(self, channel_id: str, now: float, tokens: int = 0, request_id: str | None = None) -> None:
+        """A request is going to this channel: in flight until its answer, counted against the
+        configured caps now."""
+        caps = self.caps.get(channel_id)
+        state = self._channel(channel_id)
+        state.in_flight[request_id or f"anonymous-{len(state.in_flight)}-{now}"] = (tokens, now)
+        for cap in caps or ():
+            key = (cap.kind, cap.period_s)
+            current = state.counted.get(key)
+            if current is None or current.reset_at <= now:
+                current = Window(cap.kind, cap.limit, cap.limit, _period_reset(now, cap.period_s), "config")
+                heapq.heappush(self._resets, (current.reset_at, channel_id))
+            used = 1 if cap.kind == "requests" else tokens
+            state.counted[key] = replace(current, remaining=current.remaining - used)
+
+    # -- what routing reads ----------------------------------------------------------------------
+    def windows(self, channel_id: str, now: float) -> list[Window]:
+        """The live windows, learned ones as the bound routing uses (less what is in flight)."""
+        state = self._channels.get(channel_id)
+        if state is None:
+            return []
+        learned = [
+            replace(w, remaining=w.remaining - state.pending(w.kind))
+            for w in state.learned.values()
+            if w.reset_at > now
+        ]
+        return [*learned, *(w for w in state.counted.values() if w.reset_at > now)]
+
+    def spent(self, now: float) -> dict[str, tuple[str, float]]:
+        """Channel id -> (why, when it is back), for every channel with a window spent."""
+        out: dict[str, tuple[str, float]] = {}
+        for channel_id in self._channels:
+            for window in self.windows(channel_id, now):
+                if window.spent(now):
+                    label = "per day" if window.reset_at - now > 3_600 else "window"
+                    why = (
+                        f"{window.kind} {label} spent ({window.limit or '?'} "
+                        f"{'announced by the upstream' if window.source == 'headers' else 'configured'})"
+                    )
+                    back = max(window.reset_at, out.get(channel_id, ("", 0.0))[1])
+                    out[channel_id] = (why, back)
+        return out
+
+    def headroom(self, channel_id: str, now: float) -> float:
+        """0..1: the smallest share left of any known window (1 when none is known)."""
+        return min((w.fraction(now) for w in self.windows(channel_id, now)), default=1.0)
+
+    def due(self, now: float) -> list[str]:
+        """Channels whose window reset has passed since the last call (their headroom is back)."""
+        back = []
+        while self._resets and self._resets[0][0] <= now:
+            back.append(heapq.heappop(self._resets)[1])
+        return back
+
+    def describe(self, channel_id: str, now: float) -> list[dict[str, Any]]:
+        return [
+            {
+                "kind": w.kind,
+                "limit": w.limit,
+                "remaining": max(0, int(w.remaining)),
+                "reset_at": dt.datetime.fromtimestamp(w.reset_at, tz=dt.UTC).isoformat(),
+                "source": w.source,
+            }
+            for w in self.windows(channel_id, now)
+        ]

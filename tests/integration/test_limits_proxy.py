@@ -1,0 +1,135 @@
+"""Free tiers used to the last request without a 429: rate-limit windows learned from the
+upstreams' own headers (OpenAI's and OpenRouter's formats) and configured caps, through the real
+proxy against simulated providers that enforce and announce their limits."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from scripts.stack import Proxy, Simulator, openai_client, render_config, start_proxy, start_simulator
+
+HERE = Path(__file__).parent
+CAP, WINDOW_S = 5, 8.0  # each free channel: 5 requests per 8 s
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[Simulator]:
+    sim = start_simulator(
+        {
+            "providers": [
+                {
+                    "name": "free_a",
+                    "models": ["wl-free-a"],
+                    "api_key": "sk-free-a",
+                    "rate_limit": {"requests": CAP, "window_s": WINDOW_S, "style": "openai"},
+                },
+                {
+                    "name": "free_b",
+                    "models": ["wl-free-b"],
+                    "api_key": "sk-free-b",
+                    "rate_limit": {"requests": CAP, "window_s": WINDOW_S, "style": "openrouter"},
+                },
+                {"name": "paid", "models": ["wl-paid", "capped-model"], "api_key": "sk-paid"},
+            ]
+        }
+    )
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(simulator: Simulator) -> Iterator[Proxy]:
+    running = start_proxy(render_config(HERE / "limits_config.yaml", simulator.ports))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(proxy: Proxy) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=proxy.base_url, headers={"Authorization": f"Bearer {proxy.master_key}"}, timeout=30
+    ) as client:
+        yield client
+
+
+def counters(simulator: Simulator, name: str) -> dict[str, Any]:
+    return dict(httpx.get(f"http://127.0.0.1:{simulator.ports[name]}/_control").json())
+
+
+def reset(simulator: Simulator) -> None:
+    for name in ("free_a", "free_b", "paid"):
+        httpx.post(f"http://127.0.0.1:{simulator.ports[name]}/_control", json={"reset": True})
+
+
+def served_by(proxy: Proxy, model: str = "tag:wl") -> str:
+    answer = openai_client(proxy).chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": "hi"}]
+    )
+    return str(answer.headers["x-router-channel"])
+
+
+def wait_for_windows_to_reset(admin: httpx.Client) -> None:
+    deadline = time.monotonic() + WINDOW_S + 5
+    while True:
+        excluded = admin.get("/routing/explain", params={"model": "tag:wl"}).json()["excluded"]
+        if not any(e["filter"] == "headroom" for e in excluded):
+            return
+        assert time.monotonic() < deadline, f"still excluded: {excluded}"
+        time.sleep(0.1)
+
+
+def test_three_times_a_free_cap_goes_free_free_then_paid_with_no_429_upstream(
+    proxy: Proxy, simulator: Simulator, admin: httpx.Client
+) -> None:
+    reset(simulator)
+    # 3x one channel's cap, 4 at a time from the start: until a channel's first answer nothing
+    # is known of its window; from then on every send counts against it.
+    with ThreadPoolExecutor(4) as pool:
+        served = list(pool.map(lambda _: served_by(proxy), range(3 * CAP)))
+    assert served.count("free-a") == CAP and served.count("free-b") == CAP, served
+    assert served.count("paid") == CAP
+    for name in ("free_a", "free_b"):
+        assert counters(simulator, name)["requests"].get("429", 0) == 0, counters(simulator, name)
+    channels = {c["id"]: c for c in admin.get("/routing/channels").json()["channels"]}
+    window = channels["free-a"]["rate_limits"][0]
+    assert (window["kind"], window["limit"], window["remaining"], window["source"]) == (
+        "requests",
+        CAP,
+        0,
+        "headers",
+    )
+    assert channels["free-b"]["rate_limits"][0]["limit"] == CAP  # OpenRouter's X-RateLimit-* format
+    explained = admin.get("/routing/explain", params={"model": "tag:wl"}).json()
+    spent = {e["channel"]: e for e in explained["excluded"] if e["filter"] == "headroom"}
+    assert set(spent) == {"free-a", "free-b"} and "announced by the upstream" in spent["free-a"]["reason"]
+    assert [r["channel"] for r in explained["ranked"]] == ["paid"]
+
+
+def test_no_request_goes_to_the_paid_channel_while_a_free_one_has_headroom(
+    proxy: Proxy, simulator: Simulator, admin: httpx.Client
+) -> None:
+    wait_for_windows_to_reset(admin)  # back at the reset, without a failed request
+    reset(simulator)
+    served = [served_by(proxy) for _ in range(2 * CAP)]
+    assert "paid" not in served and set(served) == {"free-a", "free-b"}
+    assert served_by(proxy) == "paid"
+    for name in ("free_a", "free_b"):
+        assert counters(simulator, name)["requests"].get("429", 0) == 0
+
+
+def test_a_configured_cap_is_counted_here(proxy: Proxy, admin: httpx.Client) -> None:
+    assert [served_by(proxy, "tag:capped") for _ in range(2)] == ["capped", "capped"]
+    with pytest.raises(openai.APIStatusError) as raised:
+        served_by(proxy, "tag:capped")
+    assert raised.value.status_code in (429, 503)
+    assert "retry-after" in raised.value.response.headers
+    capped = next(c for c in admin.get("/routing/channels").json()["channels"] if c["id"] == "capped")
+    assert capped["rate_limits"][0]["source"] == "config" and capped["rate_limits"][0]["limit"] == 2
