@@ -41,6 +41,7 @@ from router_ext.settings import RouterSettings
 from router_ext.state.channel_health import ChannelHealth
 from router_ext.state.rate_windows import RateWindows
 from router_ext.state.spend_tracker import SpendTracker, session_of
+from router_ext.state.sticky_sessions import StickySessions, sticky_session_of
 from strategies.base import RequestFacts
 from strategies.rotation import rotate_pools
 
@@ -154,6 +155,7 @@ class RequestFlow:
     ) -> None:
         self.settings = settings
         self.rate_windows = rate_windows
+        self.sticky = StickySessions(settings.sticky)
         self.decider = decider
         self.catalogue = catalogue
         self.health = health
@@ -192,6 +194,9 @@ class RequestFlow:
         }
         if client_key is not None:
             routed["client_key"] = client_key.name
+        sticky_session = sticky_session_of(data)
+        if sticky_session is not None:
+            routed["sticky_session"] = sticky_session
         metadata[METADATA_KEY] = routed
         try:
             rule = self.rules.first_match(model, facts, data, client_key.name if client_key else None)
@@ -227,6 +232,16 @@ class RequestFlow:
         if decision is not None:
             self.metrics.decision_seconds.observe(time.perf_counter() - started)
             ranked = rotate_pools(decision.ranked, self.health.last_used)
+            ranked, stayed = self.sticky.prefer(
+                ranked,
+                routed.get("sticky_session"),
+                decision.strategy.name,
+                lambda c: c.id,
+                lambda c: price_cost(c, Usage(facts.prompt_tokens, facts.max_output_tokens)),
+                time.time(),
+            )
+            if stayed:
+                routed["sticky"] = True
             attempts = ranked  # all of them: the failover budget is time and slow failures, not a count
             data["model"] = attempts[0].id
             # Our ranked list is the failover order; the Router walks it on errors before the
@@ -328,6 +343,7 @@ class RequestFlow:
             return  # not the channel's doing
         if self.rate_windows is not None:
             self.rate_windows.observe_failure(channel_id, exception, routed.get("request_id"))
+        self.sticky.release(routed.get("sticky_session"), channel_id)
         endpoint = str(routed.get("endpoint") or "chat")
         if endpoint != "chat" and route_missing(exception):
             # The upstream has no such path: a fact about (channel, endpoint), not about the model.
@@ -557,6 +573,7 @@ class RequestFlow:
         (its rate-limit windows are learned from them)."""
         if self.rate_windows is not None:
             self.rate_windows.observe(served_id, upstream_headers, routed.get("request_id"))
+        self.sticky.served(routed.get("sticky_session"), served_id, time.time())
         request_id = routed.get("request_id")
         if request_id and not routed.get("quota_counted"):
             routed["quota_counted"] = True
@@ -580,6 +597,8 @@ class RequestFlow:
             headers["x-router-request-id"] = str(request_id)
         if routed.get("rule"):
             headers["x-router-rule"] = str(routed["rule"])
+        if routed.get("sticky"):
+            headers["x-router-sticky"] = "1"
         return headers
 
     def serving(self, routed: Mapping[str, Any]) -> str | None:

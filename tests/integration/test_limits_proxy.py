@@ -37,7 +37,11 @@ def simulator() -> Iterator[Simulator]:
                     "api_key": "sk-free-b",
                     "rate_limit": {"requests": CAP, "window_s": WINDOW_S, "style": "openrouter"},
                 },
-                {"name": "paid", "models": ["wl-paid", "capped-model"], "api_key": "sk-paid"},
+                {
+                    "name": "paid",
+                    "models": ["wl-paid", "capped-model", "st-one", "st-two"],
+                    "api_key": "sk-paid",
+                },
             ]
         }
     )
@@ -69,9 +73,9 @@ def reset(simulator: Simulator) -> None:
         httpx.post(f"http://127.0.0.1:{simulator.ports[name]}/_control", json={"reset": True})
 
 
-def served_by(proxy: Proxy, model: str = "tag:wl") -> str:
+def served_by(proxy: Proxy, model: str = "tag:wl", **headers: str) -> str:
     answer = openai_client(proxy).chat.completions.with_raw_response.create(
-        model=model, messages=[{"role": "user", "content": "hi"}]
+        model=model, messages=[{"role": "user", "content": "hi"}], extra_headers=headers
     )
     return str(answer.headers["x-router-channel"])
 
@@ -133,3 +137,39 @@ def test_a_configured_cap_is_counted_here(proxy: Proxy, admin: httpx.Client) -> 
     assert "retry-after" in raised.value.response.headers
     capped = next(c for c in admin.get("/routing/channels").json()["channels"] if c["id"] == "capped")
     assert capped["rate_limits"][0]["source"] == "config" and capped["rate_limits"][0]["limit"] == 2
+
+
+# -- sticky sessions --------------------------------------------------------------------------------
+def session(name: str, strategy: str) -> dict[str, str]:
+    return {"x-session-id": name, "x-router-strategy": strategy}
+
+
+def test_a_session_stays_on_its_channel_while_it_is_within_the_cost_margin(proxy: Proxy) -> None:
+    assert served_by(proxy, "tag:st", **session("conv-1", "cost_first")) == "st-one"
+    # quality_optimized alone would pick st-two; the conversation stays where its cache is
+    assert served_by(proxy, "tag:st", **session("fresh", "quality_optimized")) == "st-two"
+    assert served_by(proxy, "tag:st", **session("conv-1", "quality_optimized")) == "st-one"
+    answer = openai_client(proxy).chat.completions.with_raw_response.create(
+        model="tag:st",
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers=session("conv-1", "balanced"),
+    )
+    assert answer.headers["x-router-channel"] == "st-one" and answer.headers["x-router-sticky"] == "1"
+
+
+def test_a_session_too_dear_to_stay_moves_and_one_whose_channel_fails_is_released(
+    proxy: Proxy, simulator: Simulator
+) -> None:
+    assert served_by(proxy, "tag:st", **session("conv-2", "quality_optimized")) == "st-two"
+    assert served_by(proxy, "tag:st", **session("conv-2", "balanced")) == "st-two"  # 10 % dearer: within 25 %
+    assert served_by(proxy, "tag:st", **session("conv-2", "cost_first")) == "st-one"  # cost_first allows 5 %
+    step = {
+        "model": "st-one",
+        "status": 500,
+        "times": 1,
+        "body": {"error": {"message": "boom", "type": "server_error"}},
+    }
+    httpx.post(f"http://127.0.0.1:{simulator.ports['paid']}/_control", json={"steps": [step]})
+    assert served_by(proxy, "tag:st", **session("conv-2", "cost_first")) == "st-two"  # failed over
+    # released from st-one: the session now lives on st-two, within the balanced margin
+    assert served_by(proxy, "tag:st", **session("conv-2", "balanced")) == "st-two"

@@ -1,0 +1,89 @@
+"""Sticky sessions: a conversation stays on the channel that served it, so the provider's prompt
+cache (Anthropic, OpenAI, DeepSeek: cached input at a fraction of the price) keeps hitting.
+
+A session is explicit: the `x-session-id` header, else the request's `user`, else Claude Code's
+`metadata.user_id` (it names its session there), else a Responses `prompt_cache_key`. It stays
+while its channel is among the candidates (healthy, allowed, within its rate-limit windows) and
+costs at most the strategy's margin more than the best candidate; a failure on that channel
+releases it (the next answer picks the new one). Memory only, bounded (LRU), one dict lookup
+per request.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from router_ext.settings import StickySettings
+
+C = TypeVar("C")
+
+
+def sticky_session_of(data: Mapping[str, Any]) -> str | None:
+    request = data.get("proxy_server_request")
+    headers = request.get("headers") if isinstance(request, Mapping) else None
+    if isinstance(headers, Mapping):
+        for name, value in headers.items():
+            if str(name).lower() == "x-session-id" and value:
+                return f"s:{str(value)[:300]}"
+    if data.get("user"):
+        return f"u:{str(data['user'])[:300]}"
+    metadata = data.get("metadata")
+    if isinstance(metadata, Mapping) and isinstance(metadata.get("user_id"), str) and metadata["user_id"]:
+        return f"a:{metadata['user_id'][:500]}"
+    if isinstance(data.get("prompt_cache_key"), str) and data["prompt_cache_key"]:
+        return f"c:{data['prompt_cache_key'][:300]}"
+    return None
+
+
+class StickySessions:
+    def __init__(self, settings: StickySettings) -> None:
+        self.settings = settings
+        self._channels: OrderedDict[str, tuple[str, float]] = OrderedDict()  # session -> (channel, seen)
+
+    def margin(self, strategy: str) -> float:
+        return self.settings.strategy_margins.get(strategy, self.settings.cost_margin)
+
+    def prefer(
+        self,
+        ranked: Sequence[C],
+        session: str | None,
+        strategy: str,
+        id_of: Callable[[C], str],
+        cost_of: Callable[[C], float | None],
+        now: float,
+    ) -> tuple[list[C], bool]:
+        """The ranking with the session's channel first when it may stay; (ranking, stayed)."""
+        ranked = list(ranked)
+        if not self.settings.enabled or session is None or len(ranked) < 2:
+            return ranked, False
+        held = self._channels.get(session)
+        if held is None or now - held[1] > self.settings.ttl_s:
+            return ranked, False
+        at = next((i for i, c in enumerate(ranked) if id_of(c) == held[0]), None)
+        if at is None:
+            return ranked, False  # excluded now (unhealthy, not allowed, window spent)
+        if at == 0:
+            return ranked, True
+        best, mine = cost_of(ranked[0]), cost_of(ranked[at])
+        if best is not None and mine is not None and mine > best * (1 + self.margin(strategy)) + 1e-12:
+            return ranked, False  # too dear to stay
+        return [ranked[at], *ranked[:at], *ranked[at + 1 :]], True
+
+    def served(self, session: str | None, channel_id: str, now: float) -> None:
+        if session is None or not self.settings.enabled:
+            return
+        self._channels[session] = (channel_id, now)
+        self._channels.move_to_end(session)
+        while len(self._channels) > self.settings.max_sessions:
+            self._channels.popitem(last=False)
+
+    def release(self, session: str | None, channel_id: str) -> None:
+        held = self._channels.get(session) if session else None
+        if held is not None and held[0] == channel_id and session is not None:
+            del self._channels[session]
+
+    def channel_of(self, session: str) -> str | None:
+        held = self._channels.get(session)
+        return held[0] if held else None
