@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,8 @@ from router_ext.settings import RouterSettings
 from router_ext.state.channel_health import ChannelHealth
 from router_ext.state.rate_windows import RateWindows
 from router_ext.state.routing_state import RoutingState, UnknownStrategyError
-from strategies.base import RequestFacts
+from strategies.base import RequestFacts, Strategy
+from strategies.budget_degrade import degrade_step, degraded
 from strategies.decision import Decision, NoChannelError, decide
 from strategies.filters import HardFilter
 
@@ -42,9 +43,13 @@ class Decider:
         quotas: QuotaBook,
         keys: KeyRing,
         rate_windows: RateWindows | None = None,
+        budget_share: Callable[[], float] | None = None,
     ) -> None:
+        """`budget_share`: the highest share of a global budget spent (0..1+)."""
         self.settings = settings
         self.rate_windows = rate_windows
+        self.budget_share = budget_share
+        self._degraded: dict[tuple[str, int], Strategy] = {}
         self.virtual_models = virtual_models
         self.state = state
         self.catalogue = catalogue
@@ -101,7 +106,7 @@ class Decider:
             return decide(
                 index,
                 spec,
-                self.state.strategies[strategy_name],
+                self.effective_strategy(strategy_name),
                 facts,
                 index.size if explain else self.settings.max_candidates,
                 self.catalogue.observations,
@@ -111,6 +116,21 @@ class Decider:
             )
         except NoChannelError as error:
             raise no_channel(error) from None
+
+    def effective_strategy(self, name: str) -> Strategy:
+        """The strategy, with weight moved from quality to cost as spend nears a global budget."""
+        strategy = self.state.strategies[name]
+        budgets = self.settings.budgets
+        if budgets.degrade_from is None or self.budget_share is None:
+            return strategy
+        step = degrade_step(self.budget_share(), budgets.degrade_from, budgets.degrade_steps)
+        if step == 0:
+            return strategy
+        key = (name, step)
+        found = self._degraded.get(key)
+        if found is None:
+            found = self._degraded[key] = degraded(strategy, step, budgets.degrade_steps)
+        return found
 
     def is_virtual(self, model: str) -> bool:
         return is_virtual_name(model, self.virtual_models)  # a malformed tag query is ours too (400)

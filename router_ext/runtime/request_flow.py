@@ -250,6 +250,8 @@ class RequestFlow:
             data["num_retries"] = 0
             self.health.dispatched(attempts[0].id, time.time())
             scores = dict(zip((c.id for c in decision.ranked), decision.scores, strict=True))
+            if "@" in decision.strategy.name:  # degraded near a budget: show what it ranked by
+                routed["weights"] = ",".join(f"{k}={v:g}" for k, v in decision.strategy.weights.items() if v)
             routed.update(
                 strategy=decision.strategy.name,
                 candidates=[c.id for c in attempts],
@@ -599,6 +601,8 @@ class RequestFlow:
             headers["x-router-rule"] = str(routed["rule"])
         if routed.get("sticky"):
             headers["x-router-sticky"] = "1"
+        if routed.get("weights"):
+            headers["x-router-weights"] = str(routed["weights"])
         return headers
 
     def serving(self, routed: Mapping[str, Any]) -> str | None:

@@ -42,6 +42,7 @@ from router_ext.catalogue.reload import (
 from router_ext.catalogue.scheduler import Leader, Scheduler
 from router_ext.catalogue.stored_channels import StoredChannels
 from router_ext.client_keys import ClientKey, KeyRing
+from router_ext.clock import utc_now
 from router_ext.logs import configure as configure_logs
 from router_ext.metrics import RouterMetrics
 from router_ext.request_facts import request_facts
@@ -133,6 +134,7 @@ class RouterRuntime:
             self.quotas,
             self.keys,
             self.rate_windows,
+            lambda: self.spend.book.usage_ratio(utc_now())[0],
         )
         self.flow = RequestFlow(
             settings,

@@ -43,7 +43,8 @@ class StickySessions:
         self._channels: OrderedDict[str, tuple[str, float]] = OrderedDict()  # session -> (channel, seen)
 
     def margin(self, strategy: str) -> float:
-        return self.settings.strategy_margins.get(strategy, self.settings.cost_margin)
+        base = strategy.split("@", 1)[0]  # a budget-degraded strategy keeps its margin
+        return self.settings.strategy_margins.get(base, self.settings.cost_margin)
 
     def prefer(
         self,

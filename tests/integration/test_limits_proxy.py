@@ -39,7 +39,7 @@ def simulator() -> Iterator[Simulator]:
                 },
                 {
                     "name": "paid",
-                    "models": ["wl-paid", "capped-model", "st-one", "st-two"],
+                    "models": ["wl-paid", "capped-model", "st-one", "st-two", "bd-dear", "bd-cheap"],
                     "api_key": "sk-paid",
                 },
             ]
@@ -173,3 +173,36 @@ def test_a_session_too_dear_to_stay_moves_and_one_whose_channel_fails_is_release
     assert served_by(proxy, "tag:st", **session("conv-2", "cost_first")) == "st-two"  # failed over
     # released from st-one: the session now lives on st-two, within the balanced margin
     assert served_by(proxy, "tag:st", **session("conv-2", "balanced")) == "st-two"
+
+
+# -- near a budget (runs last: it spends this module's budget) ------------------------------------
+def test_near_the_budget_weight_moves_from_quality_to_cost_step_by_step(
+    proxy: Proxy, admin: httpx.Client
+) -> None:
+    seen: list[tuple[str, str, str | None]] = []
+    while admin.get("/routing/spend").json()["day"]["spent_usd"] < 0.009 and len(seen) < 200:
+        answer = openai_client(proxy).chat.completions.with_raw_response.create(
+            model="tag:bd",
+            messages=[{"role": "user", "content": "hi"}],
+            max_tokens=5,
+            extra_headers={"x-router-strategy": "quality_optimized"},
+        )
+        seen.append(
+            (
+                answer.headers["x-router-channel"],
+                answer.headers["x-router-strategy"],
+                answer.headers.get("x-router-weights"),
+            )
+        )
+        if answer.headers["x-router-channel"] == "bd-cheap":
+            break
+    strategies = [s for _, s, _ in seen]
+    assert strategies[0] == "quality_optimized" and seen[0][0] == "bd-dear"
+    steps = [s for s in dict.fromkeys(strategies) if "@budget-" in s]
+    assert steps and steps[0] == "quality_optimized@budget-1/4"  # in steps, not one switch
+    assert seen[-1][0] == "bd-cheap" and seen[-1][2] is not None and "cost=" in seen[-1][2]
+    explained = admin.get(
+        "/routing/explain", params={"model": "tag:bd", "strategy": "quality_optimized", "max_tokens": 5}
+    ).json()
+    assert explained["strategy"].startswith("quality_optimized@budget-")
+    assert explained["weights"]["cost"] > 0.10 and explained["weights"]["quality"] < 0.70

@@ -111,13 +111,38 @@ async def test_a_rejection_is_recorded_once_and_tells_its_type() -> None:
 
 
 async def test_a_budget_refuses_what_would_pass_it_and_counts_what_was_spent() -> None:
-    router, runtime, hook = stack({"strategy": "quality_optimized", "budgets": {"global": {"day": 0.00002}}})
+    router, runtime, hook = stack(
+        {"strategy": "quality_optimized", "budgets": {"global": {"day": 0.00002}, "degrade_from": None}}
+    )
     first = await router.call(hook, request(max_tokens=5))
     assert first.served_by == "dear-c"
     assert runtime.admin.spend()["day"]["spent_usd"] == pytest.approx(2e-5)
     second = await router.call(hook, request(max_tokens=5))
     assert second.status == 429
     assert "budget" in str(second.error)
+    await runtime.shutdown()
+
+
+async def test_near_a_budget_weight_moves_from_quality_to_cost_step_by_step() -> None:
+    router, runtime, hook = stack(
+        {"strategy": "quality_optimized", "budgets": {"global": {"day": 0.0001}, "degrade_steps": 4}}
+    )
+    served, strategies, weights = [], [], []
+    for _ in range(5):  # each answer from dear-c spends 2e-5: 20 %, 40 %, ... of the budget
+        outcome = await router.call(hook, request(max_tokens=5))
+        served.append(outcome.served_by)
+        strategies.append(outcome.headers.get("x-router-strategy"))
+        weights.append(outcome.headers.get("x-router-weights"))
+    # below 70 %: the strategy as configured, no weights header
+    assert strategies[:4] == ["quality_optimized"] * 4 and weights[:4] == [None] * 4
+    assert served[:4] == ["dear-c"] * 4
+    # at 80 % (step 2 of 4: half the quality weight moved to cost): a cheaper channel now wins
+    assert strategies[4] == "quality_optimized@budget-2/4"
+    assert weights[4] is not None and "cost=0.45" in weights[4] and "quality=0.35" in weights[4]
+    assert served[4] != "dear-c"
+    explained, _ = runtime.explain("tag:qwen", {})
+    assert explained is not None and explained.strategy.name == "quality_optimized@budget-2/4"
+    assert explained.strategy.weights["cost"] == pytest.approx(0.45)
     await runtime.shutdown()
 
 
