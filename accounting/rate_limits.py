@@ -144,6 +144,7 @@ class LimitBook:
     def __init__(self) -> None:
         self.caps: dict[str, list[Cap]] = {}
         self._channels: dict[str, _Channel] = {}
+        self.dirty: set[str] = set()  # channels whose learned windows changed (to share)
         self._resets: list[tuple[float, str]] = []  # (when, channel id): headroom comes back
 
     def set_caps(self, caps: Mapping[str, Iterable[Cap]]) -> None:
@@ -179,7 +180,53 @@ class LimitBook:
                 window = replace(window, remaining=known.remaining)
             state.learned[kind] = window
             heapq.heappush(self._resets, (window.reset_at, channel_id))
+        self.dirty.add(channel_id)
         return True
+
+    # -- sharing between replicas ----------------------------------------------------------------
+    def export(self, channel_ids: Iterable[str], now: float) -> dict[str, dict[str, Any]]:
+        """The learned windows of these channels as plain data (what a replica shares)."""
+        out: dict[str, dict[str, Any]] = {}
+        for channel_id in channel_ids:
+            state = self._channels.get(channel_id)
+            if state is None:
+                continue
+            out[channel_id] = {
+                kind: {"limit": w.limit, "remaining": w.remaining, "reset_at": w.reset_at}
+                for kind, w in state.learned.items()
+                if w.reset_at > now
+            }
+        return out
+
+    def merge(self, channel_id: str, windows: Mapping[str, Any], now: float) -> bool:
+        """Another replica's learned windows: the same rule as an answer (the lowest count of
+        a window wins; a later window replaces an earlier one). True when anything changed."""
+        changed = False
+        for kind, data in windows.items():
+            try:
+                window = Window(
+                    kind, data.get("limit"), float(data["remaining"]), float(data["reset_at"]), "headers"
+                )
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+            if window.reset_at <= now:
+                continue
+            state = self._channel(channel_id)
+            known = state.learned.get(kind)
+            same = (
+                known is not None
+                and known.reset_at > now
+                and abs(known.reset_at - window.reset_at) <= SAME_WINDOW_S
+            )
+            if known is not None and (
+                (same and known.remaining <= window.remaining)
+                or known.reset_at > window.reset_at + SAME_WINDOW_S
+            ):
+                continue
+            state.learned[kind] = window
+            heapq.heappush(self._resets, (window.reset_at, channel_id))
+            changed = True
+        return changed
 
     def sent(self, channel_id: str, now: float, tokens: int = 0, request_id: str | None = None) -> None:
         """A request is going to this channel: in flight until its answer, counted against the
@@ -236,7 +283,8 @@ class LimitBook:
         return back
 
     def describe(self, channel_id: str, now: float) -> list[dict[str, Any]]:
-        return [
+        live = self.windows(channel_id, now)
+        shown = [
             {
                 "kind": w.kind,
                 "limit": w.limit,
@@ -244,5 +292,19 @@ class LimitBook:
                 "reset_at": dt.datetime.fromtimestamp(w.reset_at, tz=dt.UTC).isoformat(),
                 "source": w.source,
             }
-            for w in self.windows(channel_id, now)
+            for w in live
         ]
+        counted = {(w.kind, w.limit) for w in live if w.source == "config"}
+        for cap in self.caps.get(channel_id, ()):  # configured, nothing sent in this window yet
+            if (cap.kind, cap.limit) not in counted:
+                per = "day" if cap.period_s >= 86_400 else f"{cap.period_s:g} s"
+                shown.append(
+                    {
+                        "kind": cap.kind,
+                        "limit": cap.limit,
+                        "remaining": cap.limit,
+                        "reset_at": None,
+                        "source": f"config (per {per})",
+                    }
+                )
+        return shown

@@ -39,6 +39,9 @@ class Catalogue:
         self._quotas = quotas
         self._limits = limits
         self._limit_settings = limit_settings or LimitSettings()
+        self.free_per_day: dict[
+            str, int
+        ] = {}  # OpenRouter's daily free cap per deployment, from its key endpoint
         self._index = TagIndex([])
         self._fingerprint: tuple[int, int] | None = None
         self.endpoints: dict[str, Endpoint] = {}
@@ -63,9 +66,12 @@ class Catalogue:
                 self._quotas.set_quotas(
                     {c.id: Quota(c.daily_request_quota, c.daily_token_quota) for c in index.channels}
                 )
-            if self._limits is not None:
-                self._limits.set_caps(caps_of(self.deployments(), self._limit_settings))
+            self.refresh_caps()
         return index
+
+    def refresh_caps(self) -> None:
+        if self._limits is not None:
+            self._limits.set_caps(caps_of(self.deployments(), self._limit_settings, self.free_per_day))
 
     def named(self, model_name: str) -> list[Channel]:
         """The channels of a plain model name (its LiteLLM model group)."""

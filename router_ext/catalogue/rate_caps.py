@@ -19,7 +19,13 @@ def _own(deployment: Mapping[str, Any]) -> RateCaps | None:
     return RateCaps(**found) if found else None
 
 
-def caps_of(deployments: Iterable[Mapping[str, Any]], settings: LimitSettings) -> dict[str, list[Cap]]:
+def caps_of(
+    deployments: Iterable[Mapping[str, Any]],
+    settings: LimitSettings,
+    free_per_day: Mapping[str, int] | None = None,
+) -> dict[str, list[Cap]]:
+    """`free_per_day`: OpenRouter's daily free cap per deployment, as its key endpoint said
+    (1,000 once the account bought credits)."""
     out: dict[str, list[Cap]] = {}
     for deployment in deployments:
         deployment_id = str(shape.deployment_id(deployment) or "")
@@ -27,6 +33,9 @@ def caps_of(deployments: Iterable[Mapping[str, Any]], settings: LimitSettings) -
         caps = _own(deployment) or settings.channels.get(deployment_id) or settings.providers.get(provider)
         if caps is None and provider == "openrouter" and shape.upstream_model(deployment).endswith(":free"):
             caps = settings.openrouter_free
+            known = (free_per_day or {}).get(deployment_id)
+            if known is not None and "openrouter_free" not in settings.model_fields_set:
+                caps = caps.model_copy(update={"rpd": known})
         if caps is None:
             continue
         found = [

@@ -31,6 +31,7 @@ from catalog.index import TagIndex
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS, RouteSpec
 from router_ext.catalogue.catalogue import Catalogue
 from router_ext.catalogue.discovery import Discovery, wildcard_sources
+from router_ext.catalogue.openrouter_keys import free_requests_per_day, openrouter_keys
 from router_ext.catalogue.price_book import PriceBook
 from router_ext.catalogue.reload import (
     ReloadError,
@@ -125,6 +126,7 @@ class RouterRuntime:
         self.rules = Rules(settings.rules)
         validate_rules(settings.rules, self.virtual_models, self.state.available, None, growing=True)
         self.rate_windows = RateWindows(self.limits, self.catalogue)
+        self.health.windows = self.rate_windows  # shared through Redis with the breakers
         self.decider = Decider(
             settings,
             self.virtual_models,
@@ -321,6 +323,11 @@ class RouterRuntime:
             if priced:
                 await self.scheduler.run("prices", self.refresh_prices)
         self._restored.set()
+        if openrouter_keys(self.catalogue.deployments()):
+            self.catalogue.free_per_day = await free_requests_per_day(
+                self.catalogue.deployments(), self.settings.discovery.timeout_s
+            )
+            self.catalogue.refresh_caps()
 
     # -- catalogue jobs --------------------------------------------------------------------------
     async def discover(self) -> Any:

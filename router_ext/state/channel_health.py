@@ -12,11 +12,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import numpy as np
 
+from accounting.rate_limits import LimitBook
 from catalog.index import TagIndex
 from health.breaker import DISABLED, OPEN, Breaker, BreakerBook, Transition
 from health.classify import ErrorKind, Verdict, classify_error
@@ -28,6 +29,16 @@ from router_ext.tasks import cancel_and_wait
 from strategies.filters import HardFilter
 
 log = logging.getLogger("smart_router")
+
+
+class WindowSharing(Protocol):
+    """The learned rate-limit windows (router_ext/state/rate_windows.py), synced like breakers."""
+
+    book: LimitBook
+
+    def merged(self, channel_id: str, windows: Mapping[str, Any]) -> None: ...
+
+
 MAX_TRACKED_REQUESTS = 10_000
 
 
@@ -58,6 +69,7 @@ class ChannelHealth:
         self.endpoints: dict[str, Endpoint] = {}
         self.fingerprints: dict[str, str | None] = {}
         self.secrets: list[str] = []
+        self.windows: WindowSharing | None = None  # learned rate-limit windows, shared with the rest
         self.last_used: dict[str, float] = {}
         self.requests: OrderedDict[str, Attempts] = OrderedDict()
         self._dirty_breakers: set[str] = set()
@@ -258,11 +270,16 @@ class ChannelHealth:
                 "name": self.routing_state.active,
                 "updated_at": self.routing_state.updated_at,
             }
-        if changes.breakers or changes.disabled_keys or changes.strategy:
+        windows = self.windows
+        if windows is not None and windows.book.dirty:
+            changes.windows = windows.book.export(windows.book.dirty, now)
+        if changes.breakers or changes.disabled_keys or changes.strategy or changes.windows:
             if not await self.shared.push(changes):
                 return  # kept dirty: pushed when Redis is back
             self._dirty_breakers.clear()
             self._dirty_keys.clear()
+            if windows is not None:
+                windows.book.dirty.difference_update(changes.windows)
             if changes.strategy:
                 self._strategy_pushed_at = changes.strategy["updated_at"]
         remote = await self.shared.pull()
@@ -290,6 +307,10 @@ class ChannelHealth:
                     }
             elif fingerprint in self.book.disabled_keys and float(record.get("updated_at") or 0) > local_at:
                 del self.book.disabled_keys[fingerprint]
+        if self.windows is not None:
+            for channel_id, shared in remote.windows.items():
+                if channel_id not in self.windows.book.dirty and isinstance(shared, dict):
+                    self.windows.merged(channel_id, shared)
         if remote.strategy and float(remote.strategy.get("updated_at") or 0) > self.routing_state.updated_at:
             self.routing_state.adopt(str(remote.strategy["name"]), float(remote.strategy["updated_at"]))
             self._strategy_pushed_at = self.routing_state.updated_at

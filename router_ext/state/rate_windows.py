@@ -71,6 +71,12 @@ class RateWindows:
             return None
         return HardFilter("headroom", rejects, "rate-limit window spent", reasons, until)
 
+    def merged(self, channel_id: str, windows: Mapping[str, Any]) -> None:
+        """Another replica's windows (through Redis): adopted by the same rule as an answer."""
+        now = time.time()
+        if self.book.merge(channel_id, windows, now):
+            self._refresh(channel_id, now)
+
     def describe(self, channel_id: str) -> list[dict[str, Any]]:
         return self.book.describe(channel_id, time.time())
 

@@ -1,4 +1,5 @@
-"""State shared by proxy replicas: breakers, disabled keys, the active strategy.
+"""State shared by proxy replicas: breakers, disabled keys, the active strategy, learned
+rate-limit windows.
 
 In-process by default (`LocalState`: nothing to share). With Redis, every replica pushes what
 changed and pulls what others changed, in a background loop: the request path never waits on
@@ -21,6 +22,7 @@ PREFIX = "smart-router"
 BREAKERS = f"{PREFIX}:breakers"
 DISABLED_KEYS = f"{PREFIX}:disabled-keys"
 STRATEGY = f"{PREFIX}:strategy"
+WINDOWS = f"{PREFIX}:rate-windows"  # learned rate-limit windows, per channel
 
 
 @dataclass
@@ -28,6 +30,7 @@ class Snapshot:
     breakers: dict[str, dict[str, Any]] = field(default_factory=dict)
     disabled_keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # tombstones: {"disabled": false}
     strategy: dict[str, Any] | None = None  # {"name": ..., "updated_at": ...}
+    windows: dict[str, dict[str, Any]] = field(default_factory=dict)  # channel -> kind -> window
 
 
 class LocalState:
@@ -67,6 +70,8 @@ class RedisState:
                 pipe.hset(DISABLED_KEYS, mapping={k: json.dumps(v) for k, v in changes.disabled_keys.items()})
             if changes.strategy is not None:
                 pipe.set(STRATEGY, json.dumps(changes.strategy))
+            if changes.windows:
+                pipe.hset(WINDOWS, mapping={k: json.dumps(v) for k, v in changes.windows.items()})
             await pipe.execute()
         except Exception as error:  # noqa: BLE001  # any Redis or socket failure means: serve locally
             self._lost(error)
@@ -80,7 +85,8 @@ class RedisState:
             pipe.hgetall(BREAKERS)
             pipe.hgetall(DISABLED_KEYS)
             pipe.get(STRATEGY)
-            breakers, keys, strategy = await pipe.execute()
+            pipe.hgetall(WINDOWS)
+            breakers, keys, strategy, windows = await pipe.execute()
         except Exception as error:  # noqa: BLE001
             self._lost(error)
             return None
@@ -89,6 +95,7 @@ class RedisState:
             breakers={k: json.loads(v) for k, v in breakers.items()},
             disabled_keys={k: json.loads(v) for k, v in keys.items()},
             strategy=json.loads(strategy) if strategy else None,
+            windows={k: json.loads(v) for k, v in windows.items()},
         )
 
     async def close(self) -> None:

@@ -116,3 +116,38 @@ def test_openai_and_groq_model_lists_parse() -> None:
     for path in ("openai/v1_models_2025-06-09.json", "groq/openai_v1_models.json", "lmstudio/v1_models.json"):
         for model in json.loads(fixture(path).read_text())["data"]:
             assert name_tags(model["id"]), model["id"]
+
+
+def _headers_file(path: str) -> dict[str, str]:
+    found = {}
+    for line in fixture(path).read_text().splitlines():
+        name, sep, value = line.partition(":")
+        if sep and not name.startswith("HTTP/"):
+            found[name.strip()] = value.strip()
+    return found
+
+
+def test_real_rate_limit_headers_are_learned() -> None:
+    from accounting.rate_limits import headers_in_body, parse_limit_headers
+
+    groq = parse_limit_headers(_headers_file("groq/rate_limit_headers_success_2024.headers.txt"), NOW)
+    assert (groq["requests"].limit, groq["tokens"].limit) == (14400, 7000) and groq[
+        "requests"
+    ].reset_at == NOW + 6
+    anthropic = parse_limit_headers(
+        _headers_file("anthropic/messages_nonstream_with_ratelimit_headers.headers.txt"), NOW
+    )
+    assert anthropic["requests"].limit == 4000 and anthropic["output-tokens"].limit == 80000
+    per_minute = json.loads(fixture("openrouter/error_429_free_models_per_min.json").read_text())
+    openrouter = parse_limit_headers(headers_in_body(per_minute), NOW)
+    assert (openrouter["requests"].limit, openrouter["requests"].remaining) == (20, 0)
+    assert openrouter["requests"].reset_at == 1765661760.0
+
+
+def test_real_openrouter_key_info() -> None:
+    from scrapers.openrouter_key import parse_key_info
+
+    current = parse_key_info(json.loads(fixture("openrouter/key_info_2025.json").read_text()))
+    legacy = parse_key_info(json.loads(fixture("openrouter/key_info_legacy.json").read_text()))
+    assert current is not None and current.free_requests_per_day == 1000
+    assert legacy is not None and not legacy.free_tier

@@ -28,6 +28,12 @@ PROVIDERS = {
     "providers": [
         {"name": "flaky", "models": ["m-flaky"], "api_key": "sk-flaky"},
         {"name": "steady", "models": ["m-steady"], "api_key": "sk-steady"},
+        {
+            "name": "limited",
+            "models": ["m-limited"],
+            "api_key": "sk-limited",
+            "rate_limit": {"requests": 3, "window_s": 60, "style": "openai"},
+        },
     ]
 }
 
@@ -171,3 +177,29 @@ def test_each_scheduled_firing_runs_on_one_replica_only(replicas: tuple[Proxy, P
     assert len(union) >= 3
     assert all(b - a == 2 for a, b in itertools.pairwise(union)), f"a firing was lost: {union}"
     assert sum(job["skipped"] for job in jobs) >= 3  # both replicas were up: the lock was contended
+
+
+def test_a_rate_limit_window_learned_by_one_replica_holds_on_the_other(
+    replicas: tuple[Proxy, Proxy], simulator: Simulator
+) -> None:
+    first, second = replicas
+    served = [
+        client(first)
+        .chat.completions.with_raw_response.create(model="tag:limits", messages=HELLO)
+        .headers["x-router-channel"]
+        for _ in range(3)
+    ]
+    assert served == ["limited"] * 3  # its window: spent, as its answers said
+    deadline = time.monotonic() + 3
+    while True:  # the second replica never asked it, yet knows within a sync or two
+        limits = {
+            c["id"]: c["rate_limits"] for c in admin(second).get("/routing/channels").json()["channels"]
+        }
+        if limits["limited"]:
+            break
+        assert time.monotonic() < deadline, "the window did not reach the other replica"
+        time.sleep(0.05)
+    answer = client(second).chat.completions.with_raw_response.create(model="tag:limits", messages=HELLO)
+    assert answer.headers["x-router-channel"] == "spare" and answer.headers["x-router-attempts"] == "1"
+    upstream = httpx.get(f"http://127.0.0.1:{simulator.ports['limited']}/_control").json()["requests"]
+    assert upstream.get("429", 0) == 0 and upstream["m-limited"] == 3

@@ -133,3 +133,14 @@ def test_configured_caps_are_counted_here_per_minute_and_per_utc_day() -> None:
     book.sent("free", NOW + 61, request_id="r3")  # a new minute: the day cap is then spent
     why, back = book.spent(NOW + 61)["free"]
     assert "per day" in why and back == dt.datetime(2025, 12, 5, tzinfo=dt.UTC).timestamp()
+
+
+def test_replicas_share_windows_by_the_same_rule_as_answers() -> None:
+    first, second = LimitBook(), LimitBook()
+    first.observe("a", announce(3), NOW, "r1")
+    shared = first.export(first.dirty, NOW)
+    assert second.merge("a", shared["a"], NOW) and second.windows("a", NOW)[0].remaining == 3
+    second.observe("a", announce(1), NOW, "r2")  # lower in the same window: kept over a higher one
+    assert not second.merge("a", shared["a"], NOW) and second.windows("a", NOW)[0].remaining == 1
+    assert first.merge("a", second.export(["a"], NOW)["a"], NOW) and first.windows("a", NOW)[0].remaining == 1
+    assert not first.merge("a", {"requests": {"remaining": "x"}}, NOW)  # garbage is ignored
