@@ -62,34 +62,44 @@ class RedisState:
         self.connected = True  # until proven otherwise
 
     async def push(self, changes: Snapshot) -> bool:
-        try:
-            pipe = self.client.pipeline(transaction=False)
-            if changes.breakers:
-                pipe.hset(BREAKERS, mapping={k: json.dumps(v) for k, v in changes.breakers.items()})
-            if changes.disabled_keys:
-                pipe.hset(DISABLED_KEYS, mapping={k: json.dumps(v) for k, v in changes.disabled_keys.items()})
-            if changes.strategy is not None:
-                pipe.set(STRATEGY, json.dumps(changes.strategy))
-            if changes.windows:
-                pipe.hset(WINDOWS, mapping={k: json.dumps(v) for k, v in changes.windows.items()})
-            await pipe.execute()
-        except Exception as error:  # noqa: BLE001  # any Redis or socket failure means: serve locally
-            self._lost(error)
-            return False
+        for attempt in range(2):
+            try:
+                pipe = self.client.pipeline(transaction=False)
+                if changes.breakers:
+                    pipe.hset(BREAKERS, mapping={k: json.dumps(v) for k, v in changes.breakers.items()})
+                if changes.disabled_keys:
+                    pipe.hset(
+                        DISABLED_KEYS, mapping={k: json.dumps(v) for k, v in changes.disabled_keys.items()}
+                    )
+                if changes.strategy is not None:
+                    pipe.set(STRATEGY, json.dumps(changes.strategy))
+                if changes.windows:
+                    pipe.hset(WINDOWS, mapping={k: json.dumps(v) for k, v in changes.windows.items()})
+                await pipe.execute()
+                break
+            except Exception as error:  # noqa: BLE001  # any Redis or socket failure means: serve locally
+                if self._again(attempt):
+                    continue
+                self._lost(error)
+                return False
         self._back()
         return True
 
     async def pull(self) -> Snapshot | None:
-        try:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.hgetall(BREAKERS)
-            pipe.hgetall(DISABLED_KEYS)
-            pipe.get(STRATEGY)
-            pipe.hgetall(WINDOWS)
-            breakers, keys, strategy, windows = await pipe.execute()
-        except Exception as error:  # noqa: BLE001
-            self._lost(error)
-            return None
+        for attempt in range(2):
+            try:
+                pipe = self.client.pipeline(transaction=False)
+                pipe.hgetall(BREAKERS)
+                pipe.hgetall(DISABLED_KEYS)
+                pipe.get(STRATEGY)
+                pipe.hgetall(WINDOWS)
+                breakers, keys, strategy, windows = await pipe.execute()
+                break
+            except Exception as error:  # noqa: BLE001
+                if self._again(attempt):
+                    continue
+                self._lost(error)
+                return None
         self._back()
         return Snapshot(
             breakers={k: json.loads(v) for k, v in breakers.items()},
@@ -100,6 +110,11 @@ class RedisState:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+    def _again(self, attempt: int) -> bool:
+        """Retry once while connected: the first command after Redis restarted meets a dead
+        pooled connection, which is not an outage (and must not be logged as one)."""
+        return attempt == 0 and self.connected
 
     def _lost(self, error: Exception) -> None:
         if self.connected:

@@ -219,7 +219,7 @@ def test_explain_ranks_with_signals_and_exclusions(admin: httpx.Client) -> None:
     assert body["strategy"] == "cost_first"
     assert body["weights"]["cost"] == 0.6
     first = body["ranked"][0]
-    assert set(first["signals"]) == {"cost", "free", "local", "speed", "quality", "reliability"}
+    assert set(first["signals"]) == {"cost", "free", "local", "speed", "quality", "reliability", "headroom"}
     assert first["total"] == pytest.approx(
         sum(s["contribution"] for s in first["signals"].values()), abs=1e-4
     )
