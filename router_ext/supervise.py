@@ -2,12 +2,16 @@
 no parsed config) that runs the proxy as its child, hands it SIGTERM / SIGINT / SIGHUP, exits 0
 on a stop it completes, and removes `serve`'s private temporary folder.
 
-    python -m router_ext.supervise FOLDER PROXY_ARGV...
+    python -m router_ext.supervise [--state-server] FOLDER PROXY_ARGV...
+
+`--state-server`: several workers and no Redis configured: run the embedded shared-state server
+(router_ext/state_server.py) here and give its URL to the workers as REDIS_URL.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import subprocess
@@ -37,11 +41,24 @@ def run_until_stopped(argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
+    server = None
+    if argv and argv[0] == "--state-server":
+        from router_ext.state_server import start_state_server
+
+        url, server = start_state_server()
+        os.environ["REDIS_URL"] = url
+        print(
+            f"smart-router: the workers share state through an embedded server on {url} (set REDIS_URL to use yours)",
+            file=sys.stderr,
+        )
+        argv = argv[1:]
     folder, proxy = argv[0], argv[1:]
     try:
         return run_until_stopped(proxy)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        if server is not None:
+            server.shutdown()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +129,7 @@ def start_proxy(
     timeout: float = 120.0,
     plain_litellm: bool = False,
     workdir: Path | None = None,
+    args: Sequence[str] = (),
 ) -> Proxy:
     """`workdir`: the proxy's working folder (its SQLite file, journals and log): pass the one of
     an earlier proxy to restart it."""
@@ -167,6 +168,7 @@ def start_proxy(
             str(port),
             "--env-file",
             str(workdir / ".env"),
+            *args,
         ]
     log_path = workdir / "proxy.log"
     with log_path.open("ab") as log:

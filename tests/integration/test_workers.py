@@ -1,0 +1,119 @@
+"""`smart-router serve --workers 2` with no Redis configured: the workers share state through
+the embedded server, so an admin change through any worker and a breaker opened by one hold on
+every worker, and each record lands once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scripts.stack import Proxy, Simulator, openai_client, render_config, start_proxy, start_simulator
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[Simulator]:
+    sim = start_simulator(
+        {"providers": [{"name": "pool", "models": ["w-model", "w-best"], "api_key": "sk-good"}]}
+    )
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(simulator: Simulator) -> Iterator[Proxy]:
+    running = start_proxy(
+        render_config(HERE / "workers_config.yaml", simulator.ports), args=["--workers", "2"]
+    )
+    yield running
+    running.stop()
+
+
+def admin(proxy: Proxy) -> httpx.Client:
+    return httpx.Client(
+        base_url=proxy.base_url, headers={"Authorization": f"Bearer {proxy.master_key}"}, timeout=30
+    )
+
+
+def answers(proxy: Proxy, count: int) -> list[httpx.Headers]:
+    def one(_: int) -> httpx.Headers:
+        raw = openai_client(proxy).chat.completions.with_raw_response.create(
+            model="tag:w", messages=[{"role": "user", "content": "hi"}]
+        )
+        return raw.headers
+
+    with ThreadPoolExecutor(4) as pool:  # several connections: the kernel spreads them over the workers
+        return list(pool.map(one, range(count)))
+
+
+def test_two_workers_serve_and_share_one_embedded_state_server(proxy: Proxy) -> None:
+    assert "share state through an embedded server" in proxy.log()
+    pids = {
+        line.split("Started server process [")[1].split("]")[0]
+        for line in proxy.log().splitlines()
+        if "Started server process [" in line
+    }
+    assert len(pids) == 2, proxy.log()[-2000:]
+
+
+def test_a_breaker_opened_by_one_worker_holds_on_every_worker(proxy: Proxy, simulator: Simulator) -> None:
+    # w-dead is the cheapest and its key is revoked: the first worker to try it disables it
+    first = answers(proxy, 8)
+    assert {h["x-router-channel"] for h in first} == {"w-good"}
+    deadline = time.monotonic() + 5
+    while True:  # the key's state as every worker sees it (reads land on either)
+        states = {
+            c["state"]
+            for _ in range(6)
+            for c in admin(proxy).get("/routing/channels").json()["channels"]
+            if c["id"] == "w-dead"
+        }
+        if states == {"disabled"}:
+            break
+        assert time.monotonic() < deadline, states
+        time.sleep(0.1)
+    before = (
+        httpx.get(f"http://127.0.0.1:{simulator.ports['pool']}/_control")
+        .json()["requests"]
+        .get("key:...0000", 0)
+    )
+    later = answers(proxy, 20)
+    assert all(h["x-router-attempts"] == "1" for h in later)
+    after = (
+        httpx.get(f"http://127.0.0.1:{simulator.ports['pool']}/_control")
+        .json()["requests"]
+        .get("key:...0000", 0)
+    )
+    assert after == before  # no worker asked the dead key again
+
+
+def test_a_strategy_switched_through_one_worker_holds_on_all_within_a_second(proxy: Proxy) -> None:
+    assert admin(proxy).put("/routing/strategy", json={"strategy": "quality_optimized"}).status_code == 200
+    switched = time.monotonic()
+    while True:
+        seen = {h["x-router-strategy"] for h in answers(proxy, 8)}
+        if seen == {"quality_optimized"}:
+            break
+        assert time.monotonic() - switched < 3.0, seen
+    assert time.monotonic() - switched < 2.0
+    assert {h["x-router-channel"] for h in answers(proxy, 8)} == {"w-best"}
+    admin(proxy).put("/routing/strategy", json={"strategy": "cost_first"})
+
+
+def test_each_record_lands_once(proxy: Proxy) -> None:
+    served = answers(proxy, 10)
+    ids = {h["x-router-request-id"] for h in served}
+    deadline = time.monotonic() + 10
+    while True:
+        records = admin(proxy).get("/routing/records", params={"limit": 500}).json()["records"]
+        found = [r["request_id"] for r in records if r["request_id"] in ids]
+        if len(set(found)) == len(ids) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert sorted(found) == sorted(ids)  # every one, none twice
