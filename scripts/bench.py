@@ -400,6 +400,32 @@ def bench_proxies(size: int, memory_size: int, requests: int, cold_rounds: int) 
 
 
 # -- report ----------------------------------------------------------------------------------------
+def bench_workers(requests: int, concurrency: int = 20) -> dict[str, Any]:
+    """Non-streamed requests/s at `concurrency`: smart-router with 1 and with 2 workers (sharing
+    state through the embedded server), and plain LiteLLM with its own --num_workers 2."""
+    simulator = start_simulator({"providers": [{"name": "up", "models": ["m-bench"], "api_key": "sk-bench"}]})
+    api_base = f"{simulator.url('up')}/v1"
+    found: dict[str, Any] = {}
+    try:
+        for name, smart, workers in (
+            ("smart-router, 1 worker", True, 1),
+            ("smart-router, 2 workers", True, 2),
+            ("plain LiteLLM, 2 workers", False, 2),
+        ):
+            config = proxy_config(100, api_base, smart)
+            extra = ["--workers", str(workers)] if smart else ["--num_workers", str(workers)]
+            proxy = start_proxy(config, plain_litellm=not smart, timeout=600, env=BRIDGE_MESSAGES, args=extra)
+            try:
+                found[name] = load(proxy, lambda i: f"m-{i % 100:05d}", requests, concurrency)
+            finally:
+                proxy.stop()
+            print(f"   {name}: {found[name]['rps']:.1f} requests/s", flush=True)
+    finally:
+        simulator.stop()
+    one, two = found["smart-router, 1 worker"]["rps"], found["smart-router, 2 workers"]["rps"]
+    return {"concurrency": concurrency, "runs": found, "two_over_one": two / one}
+
+
 def ratios(proxies: dict[str, Any]) -> dict[str, float]:
     found: dict[str, float] = {}
     rows = {(r["proxy"], r["request"], r["concurrency"]): r for r in proxies["e2e"]}
@@ -618,8 +644,13 @@ def main() -> None:
     )
     parser.add_argument("--full", action="store_true", help="more runs (slower, steadier)")
     parser.add_argument("--out", default="docs")
+    parser.add_argument("--only", choices=["workers"], help="run one part and print it (nothing written)")
     args = parser.parse_args()
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    if args.only == "workers":
+        result = bench_workers(600)
+        print(f"   2 workers / 1 worker: {result['two_over_one']:.2f} (target >= 1.8)")
+        return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = 5000 if args.full else 1000
@@ -635,6 +666,8 @@ def main() -> None:
     print("2, 4, 5. proxies", flush=True)
     report["memory_deployments"] = 10000
     report["proxies"] = bench_proxies(1000, 10000, 2000 if args.full else 400, 7 if args.full else 5)
+    print("6. workers", flush=True)
+    report["workers"] = bench_workers(1200 if args.full else 600)
     report["ratios"] = ratios(report["proxies"])
     report["targets"] = targets(report)
     report["plots"] = plot(report, out)

@@ -155,6 +155,7 @@ def start_proxy(
             "127.0.0.1",
             "--port",
             str(port),
+            *args,
         ]
     else:
         command = [

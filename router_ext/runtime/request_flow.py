@@ -439,7 +439,7 @@ class RequestFlow:
             session,
         )
         if newly and self.spend.shared is not None:
-            await self.spend.share(key, session, cost)
+            self.spend.share(key, session, cost)
         return usage, cost
 
     async def logged_outcome(

@@ -37,6 +37,25 @@ class SharedSpend:
         )
         self.connected = True
         self.known: set[str] = set()  # keys mirrored locally (refreshed in the background)
+        self.pending: dict[str, float] = {}  # settled here, not yet added in Redis
+
+    def queue(self, amounts: dict[str, float]) -> None:
+        """Settled spend, added to Redis by the next flush: the request path never waits on it."""
+        for key, amount in amounts.items():
+            self.pending[key] = self.pending.get(key, 0.0) + amount
+        self.known.update(amounts)
+
+    async def flush(self) -> dict[str, float]:
+        """Add what was queued; the totals over all replicas. Kept for the next flush when Redis
+        is away, so nothing settled is lost."""
+        if not self.pending:
+            return {}
+        batch, self.pending = self.pending, {}
+        totals = await self.add(batch)
+        if not totals:
+            for key, amount in batch.items():
+                self.pending[key] = self.pending.get(key, 0.0) + amount
+        return totals
 
     async def add(self, amounts: dict[str, float]) -> dict[str, float]:
         """Add each amount; the totals over all replicas (empty if Redis is away)."""
@@ -85,5 +104,8 @@ class SharedSpend:
 async def refresh_loop(shared: SharedSpend, apply: Any, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
+        totals = await shared.flush()
+        if totals:
+            apply(totals)
         if shared.known:
             apply(await shared.read(sorted(shared.known)))

@@ -141,11 +141,11 @@ class SpendTracker:
                 self.apply_shared(await self.shared.read(wanted))
         return self.book.check(key, session, estimate, now, key_limits, key_label)
 
-    async def share(self, key: str | None, session: str | None, cost: float) -> None:
+    def share(self, key: str | None, session: str | None, cost: float) -> None:
+        """Queued for Redis (flushed by the refresh loop every sync interval)."""
         if self.shared is None:
             return
-        names = self._redis_keys(key, session, utc_now())
-        self.apply_shared(await self.shared.add(dict.fromkeys(names, cost)))
+        self.shared.queue(dict.fromkeys(self._redis_keys(key, session, utc_now()), cost))
 
     async def start(self) -> None:
         try:
@@ -244,6 +244,8 @@ class SpendTracker:
         if self.store is not None and self.store.running:
             await self.store.close()
         if self.shared is not None:
+            with contextlib.suppress(Exception):  # what this replica settled last reaches the others
+                await self.shared.flush()
             await self.shared.close()
 
     # -- after the call ----------------------------------------------------------------------------
