@@ -145,6 +145,9 @@ class LimitBook:
         self.caps: dict[str, list[Cap]] = {}
         self._channels: dict[str, _Channel] = {}
         self.dirty: set[str] = set()  # channels whose learned windows changed (to share)
+        # Channels that may have a window spent: only these are looked at per request (a
+        # router with a thousand channels in use must not walk them all on every decision).
+        self._tight: set[str] = set()
         self._resets: list[tuple[float, str]] = []  # (when, channel id): headroom comes back
 
     def set_caps(self, caps: Mapping[str, Iterable[Cap]]) -> None:
@@ -181,6 +184,7 @@ class LimitBook:
             state.learned[kind] = window
             heapq.heappush(self._resets, (window.reset_at, channel_id))
         self.dirty.add(channel_id)
+        self._mark(channel_id, now)
         return True
 
     # -- sharing between replicas ----------------------------------------------------------------
@@ -226,6 +230,8 @@ class LimitBook:
             state.learned[kind] = window
             heapq.heappush(self._resets, (window.reset_at, channel_id))
             changed = True
+        if changed:
+            self._mark(channel_id, now)
         return changed
 
     def sent(self, channel_id: str, now: float, tokens: int = 0, request_id: str | None = None) -> None:
@@ -242,6 +248,12 @@ class LimitBook:
                 heapq.heappush(self._resets, (current.reset_at, channel_id))
             used = 1 if cap.kind == "requests" else tokens
             state.counted[key] = replace(current, remaining=current.remaining - used)
+        self._mark(channel_id, now)
+
+    def _mark(self, channel_id: str, now: float) -> None:
+        """A window of the channel is at its last request or spent: watch it per request."""
+        if any(w.remaining <= 1 for w in self.windows(channel_id, now)):
+            self._tight.add(channel_id)
 
     # -- what routing reads ----------------------------------------------------------------------
     def windows(self, channel_id: str, now: float) -> list[Window]:
@@ -259,8 +271,13 @@ class LimitBook:
     def spent(self, now: float) -> dict[str, tuple[str, float]]:
         """Channel id -> (why, when it is back), for every channel with a window spent."""
         out: dict[str, tuple[str, float]] = {}
-        for channel_id in self._channels:
-            for window in self.windows(channel_id, now):
+        for channel_id in list(self._tight):
+            live = self.windows(channel_id, now)
+            if not any(w.spent(now) for w in live):
+                if not any(w.remaining <= 1 for w in live):
+                    self._tight.discard(channel_id)
+                continue
+            for window in live:
                 if window.spent(now):
                     label = "per day" if window.reset_at - now > 3_600 else "window"
                     why = (
