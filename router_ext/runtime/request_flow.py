@@ -439,7 +439,8 @@ class RequestFlow:
             session,
         )
         if newly and self.spend.shared is not None:
-            self.spend.share(key, session, cost)
+            budgeted = bool(self.spend.book.limits) or bool(routed.get("client_key"))
+            await self.spend.share(key, session, cost, budgeted)
         return usage, cost
 
     async def logged_outcome(

@@ -38,12 +38,19 @@ class SharedSpend:
         self.connected = True
         self.known: set[str] = set()  # keys mirrored locally (refreshed in the background)
         self.pending: dict[str, float] = {}  # settled here, not yet added in Redis
+        self._flushing: asyncio.Task[dict[str, float]] | None = None
 
     def queue(self, amounts: dict[str, float]) -> None:
         """Settled spend, added to Redis by the next flush: the request path never waits on it."""
         for key, amount in amounts.items():
             self.pending[key] = self.pending.get(key, 0.0) + amount
         self.known.update(amounts)
+
+    def flush_soon(self) -> None:
+        """Flush in the background, now: the totals reach the other replicas within a round trip,
+        and the request that settled them does not wait for it."""
+        if self.pending and (self._flushing is None or self._flushing.done()):
+            self._flushing = asyncio.get_running_loop().create_task(self.flush())
 
     async def flush(self) -> dict[str, float]:
         """Add what was queued; the totals over all replicas. Kept for the next flush when Redis

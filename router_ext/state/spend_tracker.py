@@ -141,11 +141,17 @@ class SpendTracker:
                 self.apply_shared(await self.shared.read(wanted))
         return self.book.check(key, session, estimate, now, key_limits, key_label)
 
-    def share(self, key: str | None, session: str | None, cost: float) -> None:
-        """Queued for Redis (flushed by the refresh loop every sync interval)."""
+    async def share(self, key: str | None, session: str | None, cost: float, budgeted: bool) -> None:
+        """Into the totals every replica sees. `budgeted`: a budget counts this spend (global,
+        per key or session, or the client key's): it must not lag, so the answer waits for Redis;
+        otherwise it is flushed in the background."""
         if self.shared is None:
             return
         self.shared.queue(dict.fromkeys(self._redis_keys(key, session, utc_now()), cost))
+        if budgeted:
+            self.apply_shared(await self.shared.flush())
+        else:
+            self.shared.flush_soon()
 
     async def start(self) -> None:
         try:

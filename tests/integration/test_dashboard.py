@@ -205,6 +205,28 @@ def test_a_channel_added_on_the_page_is_routed_at_once(
     assert "[paid] gpt-4o-mini" in answer.parse().choices[0].message.content
 
 
+def test_a_channels_rate_limit_windows_are_shown(proxy: Proxy, simulator: Simulator, page: Page) -> None:
+    body = {
+        "model_name": "page-capped-model",
+        "litellm_params": {
+            "model": "openai/gpt-4o-mini",
+            "api_base": f"{simulator.url('paid')}/v1",
+            "api_key": "sk-sim-paid",
+        },
+        "model_info": {"id": "page-capped", "rpm": 3},
+    }
+    assert admin(proxy).post("/routing/channels", json=body).status_code == 201
+    open_dashboard(proxy, page)
+    cell = page.locator('#channels tbody tr[data-channel="page-capped"] .limits')
+    expect(cell).to_have_text("3/3 requests")  # configured, nothing sent yet
+    served = openai_client(proxy).chat.completions.with_raw_response.create(
+        model="tag:page,capped", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert served.headers["x-router-channel"] == "page-capped"
+    expect(cell).to_have_text("2/3 requests", timeout=15_000)  # the next refresh shows what is left
+    assert admin(proxy).delete("/routing/channels/page-capped").status_code == 200
+
+
 def test_channel_buttons_test_reset_disable_enable_keys_edit_and_delete(
     proxy: Proxy, simulator: Simulator, page: Page
 ) -> None:
