@@ -54,20 +54,20 @@ class ChannelAdmin:
     async def delete(self, channel_id: str) -> dict[str, Any]:
         await self._ready()
         if self.stored.stored(channel_id) is None:
-            self._config_only(channel_id, "deleted")
+            raise self._config_only(channel_id, "deleted")
         return await _answer(self.stored.delete(channel_id))
 
     async def add_key(self, channel_id: str, body: Any) -> dict[str, Any]:
         await self._ready()
         if self.stored.stored(channel_id) is None:
-            self._config_only(channel_id, "given keys")
+            raise self._config_only(channel_id, "given keys")
         raw = body.get("api_key") if isinstance(body, dict) else None
         return await _answer(self.stored.add_key(channel_id, raw))
 
     async def delete_key(self, channel_id: str, key_id: str) -> dict[str, Any]:
         await self._ready()
         if self.stored.stored(channel_id) is None:
-            self._config_only(channel_id, "changed")
+            raise self._config_only(channel_id, "changed")
         return await _answer(self.stored.delete_key(channel_id, key_id))
 
     async def test(self, channel_id: str) -> dict[str, Any]:
@@ -100,12 +100,12 @@ class ChannelAdmin:
             else:
                 self.health.disable(channel_id, now)
             return {"id": channel_id, "source": "config", "enabled": body["enabled"]}
-        self._config_only(channel_id, "changed")
-        raise AssertionError("not reached")
+        raise self._config_only(channel_id, "changed")
 
-    def _config_only(self, channel_id: str, what: str) -> None:
-        self._deployments_of(channel_id)  # 404 when it does not exist at all
-        raise router_error(
+    def _config_only(self, channel_id: str, what: str) -> Exception:
+        """The 409 for a config channel (a 404 when there is no such channel at all)."""
+        self._deployments_of(channel_id)
+        return router_error(
             409,
             "config_channel",
             f"channel {channel_id!r} comes from the config file and cannot be {what} here: edit the file "
