@@ -36,3 +36,13 @@ def request_cost(channel: Channel | None, usage: Usage, litellm_cost: float | No
     if litellm_cost:
         return float(litellm_cost)
     return ours or 0.0
+
+
+def cached_cost(channel: Channel, prompt_tokens: int, output_tokens: int, cached_tokens: int) -> float | None:
+    """The estimated cost with `cached_tokens` of the prompt read from the provider's prompt cache
+    (at `cache_read_cost_per_token`, when known: Anthropic, OpenAI, DeepSeek ...)."""
+    full = price_cost(channel, Usage(prompt_tokens, output_tokens))
+    if full is None or not cached_tokens or channel.cache_read_cost_per_token is None:
+        return full
+    cached = min(cached_tokens, prompt_tokens)
+    return full - cached * ((channel.input_cost_per_token or 0.0) - channel.cache_read_cost_per_token)

@@ -22,6 +22,9 @@ class Channel:
     local: bool = False
     input_cost_per_token: float | None = None  # USD; None = unknown
     output_cost_per_token: float | None = None
+    cache_read_cost_per_token: float | None = (
+        None  # USD per cached input token (prompt caching); None = no discount known
+    )
     price_verified: bool = False  # the price came from config or a price source, not a guess
     quality: float | None = None  # 0..1 when configured
     order: int | None = None  # model_info.order / priority: lower is preferred

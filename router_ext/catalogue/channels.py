@@ -72,6 +72,9 @@ def channel_from_deployment(deployment: Mapping[str, Any]) -> Channel | None:
         input_cost_per_token=input_price if input_price is not None else (0.0 if priced else None),
         output_cost_per_token=output_price if output_price is not None else (0.0 if priced else None),
         price_verified=priced,
+        cache_read_cost_per_token=_first_float(
+            info.get("cache_read_input_token_cost"), known.get("cache_read_input_token_cost")
+        ),
         quality=_first_float(info.get("quality")),
         order=_first_int(info.get("order"), params.get("order"), info.get("priority")),
         supports_function_calling=_first_bool(

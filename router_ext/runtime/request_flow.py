@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import HTTPException
 from litellm.proxy._types import ProxyException
 
-from accounting.cost import Usage, price_cost
+from accounting.cost import Usage, cached_cost, price_cost
 from accounting.quotas import QuotaBook
 from catalog.channel import Channel
 from health.classify import ErrorKind
@@ -237,7 +237,7 @@ class RequestFlow:
                 routed.get("sticky_session"),
                 decision.strategy.name,
                 lambda c: c.id,
-                lambda c: price_cost(c, Usage(facts.prompt_tokens, facts.max_output_tokens)),
+                lambda c, cached: cached_cost(c, facts.prompt_tokens, facts.max_output_tokens, cached),
                 time.time(),
             )
             if stayed:
@@ -576,7 +576,9 @@ class RequestFlow:
         (its rate-limit windows are learned from them)."""
         if self.rate_windows is not None:
             self.rate_windows.observe(served_id, upstream_headers, routed.get("request_id"))
-        self.sticky.served(routed.get("sticky_session"), served_id, time.time())
+        self.sticky.served(
+            routed.get("sticky_session"), served_id, time.time(), int(routed.get("prompt_tokens") or 0)
+        )
         request_id = routed.get("request_id")
         if request_id and not routed.get("quota_counted"):
             routed["quota_counted"] = True

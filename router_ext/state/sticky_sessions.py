@@ -41,6 +41,7 @@ class StickySessions:
     def __init__(self, settings: StickySettings) -> None:
         self.settings = settings
         self._channels: OrderedDict[str, tuple[str, float]] = OrderedDict()  # session -> (channel, seen)
+        self.prompt_tokens: dict[str, int] = {}  # session -> its last prompt: what the channel has cached
 
     def margin(self, strategy: str) -> float:
         base = strategy.split("@", 1)[0]  # a budget-degraded strategy keeps its margin
@@ -52,10 +53,12 @@ class StickySessions:
         session: str | None,
         strategy: str,
         id_of: Callable[[C], str],
-        cost_of: Callable[[C], float | None],
+        cost_of: Callable[[C, int], float | None],
         now: float,
     ) -> tuple[list[C], bool]:
-        """The ranking with the session's channel first when it may stay; (ranking, stayed)."""
+        """The ranking with the session's channel first when it may stay; (ranking, stayed).
+        `cost_of(channel, cached_tokens)`: the request's estimated cost there, with that much of
+        the prompt read from the provider's cache (the session's last prompt, on its channel)."""
         ranked = list(ranked)
         if not self.settings.enabled or session is None or len(ranked) < 2:
             return ranked, False
@@ -67,23 +70,26 @@ class StickySessions:
             return ranked, False  # excluded now (unhealthy, not allowed, window spent)
         if at == 0:
             return ranked, True
-        best, mine = cost_of(ranked[0]), cost_of(ranked[at])
+        best, mine = cost_of(ranked[0], 0), cost_of(ranked[at], self.prompt_tokens.get(session, 0))
         if best is not None and mine is not None and mine > best * (1 + self.margin(strategy)) + 1e-12:
             return ranked, False  # too dear to stay
         return [ranked[at], *ranked[:at], *ranked[at + 1 :]], True
 
-    def served(self, session: str | None, channel_id: str, now: float) -> None:
+    def served(self, session: str | None, channel_id: str, now: float, prompt_tokens: int = 0) -> None:
         if session is None or not self.settings.enabled:
             return
         self._channels[session] = (channel_id, now)
         self._channels.move_to_end(session)
+        self.prompt_tokens[session] = prompt_tokens  # the channel that served it now has it cached
         while len(self._channels) > self.settings.max_sessions:
-            self._channels.popitem(last=False)
+            dropped, _ = self._channels.popitem(last=False)
+            self.prompt_tokens.pop(dropped, None)
 
     def release(self, session: str | None, channel_id: str) -> None:
         held = self._channels.get(session) if session else None
         if held is not None and held[0] == channel_id and session is not None:
             del self._channels[session]
+            self.prompt_tokens.pop(session, None)
 
     def channel_of(self, session: str) -> str | None:
         held = self._channels.get(session)
