@@ -299,17 +299,19 @@ class RequestFlow:
             data["use_chat_completions_api"] = True
 
     def healthy(self, deployments: list[Any], deployment_id: Callable[[Any], str | None]) -> list[Any]:
-        """Plain model names: drop deployments whose breaker is open or key is dead (if any
-        deployment is left; otherwise let LiteLLM try rather than invent an error)."""
+        """Plain model names: drop deployments whose breaker is open, key is dead or rate-limit
+        window is spent (if any deployment is left; otherwise let LiteLLM try rather than invent
+        an error)."""
         book = self.health.book
-        if len(deployments) < 2 or not (book.breakers or book.disabled_keys):
+        spent = self.rate_windows.book.spent(time.time()) if self.rate_windows is not None else {}
+        if len(deployments) < 2 or not (book.breakers or book.disabled_keys or spent):
             return deployments
         now = time.time()
         fingerprints = self.health.fingerprints
         allowed = []
         for deployment in deployments:
             found = str(deployment_id(deployment))
-            if book.allows(found, fingerprints.get(found), now):
+            if found not in spent and book.allows(found, fingerprints.get(found), now):
                 allowed.append(deployment)
         return allowed or deployments
 
@@ -320,7 +322,10 @@ class RequestFlow:
         dead key, a 429, a 500) cost nothing, so they never stop a request that a channel
         further down can still answer."""
         request_id = routed.get("request_id")
-        if not request_id or not routed.get("candidates"):
+        if not request_id:
+            return
+        if not routed.get("candidates"):  # a plain name: counted when it has one deployment
+            self._count_sent(routed, str(request_id))
             return
         now = time.time()
         attempts = self.health.attempts_for(str(request_id))
@@ -334,11 +339,14 @@ class RequestFlow:
                 f"(health.failover_deadline_s {health.failover_deadline_s:g}, health.max_attempts {health.max_attempts})"
             )
         attempts.started_at = now
-        if self.rate_windows is not None:
-            serving = self.serving(routed)
-            if serving:
-                tokens = int(routed.get("prompt_tokens") or 0) + int(routed.get("max_output_tokens") or 0)
-                self.rate_windows.sent(serving, tokens, str(request_id))
+        self._count_sent(routed, str(request_id))
+
+    def _count_sent(self, routed: Mapping[str, Any], request_id: str) -> None:
+        """Against the rate-limit windows of the deployment the Router is on, before its answer."""
+        serving = self.serving(routed) if self.rate_windows is not None else None
+        if serving and self.rate_windows is not None:
+            tokens = int(routed.get("prompt_tokens") or 0) + int(routed.get("max_output_tokens") or 0)
+            self.rate_windows.sent(serving, tokens, request_id)
 
     def attempt_failed(self, channel_id: str, exception: BaseException, routed: Mapping[str, Any]) -> None:
         if stopped_by_us(exception):

@@ -154,6 +154,24 @@ async def test_a_plain_model_name_is_left_to_litellm_but_still_gets_headers() ->
     await runtime.shutdown()
 
 
+async def test_plain_names_skip_a_deployment_whose_rate_window_is_spent() -> None:
+    router, runtime, hook = stack()
+    spent = {
+        "x-ratelimit-limit-requests": "5",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "30s",
+    }
+    runtime.rate_windows.observe("free-a", spent, None)
+    group = [d for d in router.model_list if d["model_info"]["id"] in ("free-a", "cheap-b")]
+    kept = await hook.async_filter_deployments("qwen", group)
+    assert [d["model_info"]["id"] for d in kept] == ["cheap-b"]
+    explained, _ = runtime.explain("tag:qwen", {})
+    assert explained is not None and "free-a" in {
+        e.channel.id for e in explained.excluded if e.filter == "headroom"
+    }
+    await runtime.shutdown()
+
+
 async def test_plain_names_skip_deployments_whose_breaker_is_open() -> None:
     router, runtime, hook = stack()
     router.answers("free-a", failure(401, "invalid api key"))
