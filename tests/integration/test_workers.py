@@ -4,6 +4,9 @@ every worker, and each record lands once."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -117,3 +120,31 @@ def test_each_record_lands_once(proxy: Proxy) -> None:
             break
         time.sleep(0.2)
     assert sorted(found) == sorted(ids)  # every one, none twice
+
+
+PROBE = """
+import redis, sys
+from router_ext.state_server import start_state_server
+url, server = start_state_server()
+client = redis.Redis.from_url(url)
+client.hset("h", mapping={"a": "1"})
+print(type(server).__name__, client.hgetall("h"))
+server.shutdown()
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [(os.environ["PATH"], "_RedisProcess"), ("/nonexistent", "TcpFakeServer")],
+    ids=["redis-server installed", "nothing installed"],
+)
+def test_the_embedded_state_server_is_redis_when_installed_else_fakeredis(path: str, kind: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        env={**os.environ, "PATH": path, "PYTHONPATH": str(HERE.parents[1])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [kind, "{b'a':", "b'1'}"]
