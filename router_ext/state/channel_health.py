@@ -261,9 +261,13 @@ class ChannelHealth:
             await asyncio.sleep(self.settings.sync_interval_s)
 
     async def sync_once(self, now: float) -> None:
+        # Taken, not read: a change made while the push is in flight stays for the next push
+        # (clearing after the await lost one: seen as a spent window that never reached a replica).
+        dirty_breakers, self._dirty_breakers = self._dirty_breakers, set()
+        dirty_keys, self._dirty_keys = self._dirty_keys, {}
         changes = Snapshot(
-            breakers={cid: self.book.breaker(cid).to_record() for cid in self._dirty_breakers},
-            disabled_keys=dict(self._dirty_keys),
+            breakers={cid: self.book.breaker(cid).to_record() for cid in dirty_breakers},
+            disabled_keys=dict(dirty_keys),
         )
         if self.routing_state.updated_at > self._strategy_pushed_at:
             changes.strategy = {
@@ -271,15 +275,18 @@ class ChannelHealth:
                 "updated_at": self.routing_state.updated_at,
             }
         windows = self.windows
+        dirty_windows: set[str] = set()
         if windows is not None and windows.book.dirty:
-            changes.windows = windows.book.export(windows.book.dirty, now)
+            dirty_windows, windows.book.dirty = windows.book.dirty, set()
+            changes.windows = windows.book.export(dirty_windows, now)
         if changes.breakers or changes.disabled_keys or changes.strategy or changes.windows:
             if not await self.shared.push(changes):
-                return  # kept dirty: pushed when Redis is back
-            self._dirty_breakers.clear()
-            self._dirty_keys.clear()
-            if windows is not None:
-                windows.book.dirty.difference_update(changes.windows)
+                # kept dirty: pushed when Redis is back (newer local changes win)
+                self._dirty_breakers |= dirty_breakers
+                self._dirty_keys = {**dirty_keys, **self._dirty_keys}
+                if windows is not None:
+                    windows.book.dirty |= dirty_windows
+                return
             if changes.strategy:
                 self._strategy_pushed_at = changes.strategy["updated_at"]
         remote = await self.shared.pull()
