@@ -174,13 +174,11 @@ class LimitBook:
         state = state or self._channel(channel_id)
         for kind, window in announced.items():
             known = state.learned.get(kind)
-            same = (
-                known is not None
-                and known.reset_at > now
-                and abs(known.reset_at - window.reset_at) <= SAME_WINDOW_S
-            )
+            same = known is not None and known.reset_at > now and known.reset_at > now
             if same and known is not None and known.remaining < window.remaining:
-                window = replace(window, remaining=known.remaining)
+                window = (
+                    known  # a live window is never given back (answers may be late by seconds under load)
+                )
             state.learned[kind] = window
             heapq.heappush(self._resets, (window.reset_at, channel_id))
         self.dirty.add(channel_id)
@@ -217,11 +215,7 @@ class LimitBook:
                 continue
             state = self._channel(channel_id)
             known = state.learned.get(kind)
-            same = (
-                known is not None
-                and known.reset_at > now
-                and abs(known.reset_at - window.reset_at) <= SAME_WINDOW_S
-            )
+            same = known is not None and known.reset_at > now and known.reset_at > now
             if known is not None and (
                 (same and known.remaining <= window.remaining)
                 or known.reset_at > window.reset_at + SAME_WINDOW_S
