@@ -254,6 +254,17 @@ def test_no_key_appears_in_the_log_or_any_admin_answer(proxy: Proxy, admin: http
         assert key not in answers and key not in proxy.log()
 
 
+def offline_env(**extra: str) -> dict[str, str]:
+    """The environment our CLI runs in here: offline, this checkout importable."""
+    return {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(ROOT),
+        **extra,
+    }
+
+
 def cli(
     workdir: Path, config: Path, *args: str, key: str = "", **env: str
 ) -> subprocess.CompletedProcess[str]:
@@ -272,13 +283,7 @@ def cli(
         ],
         cwd=workdir,
         input=key + "\n",
-        env={
-            **os.environ,
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-            "HF_HUB_OFFLINE": "1",
-            "PYTHONPATH": str(ROOT),
-            **env,
-        },
+        env=offline_env(**env),
         capture_output=True,
         text=True,
         timeout=120,
@@ -452,14 +457,10 @@ def test_a_restart_keeps_stored_channels_and_a_wrong_secret_stops_the_start(
             str(proxy.workdir / ".env"),
         ],
         cwd=proxy.workdir,
-        env={
-            **os.environ,
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-            "HF_HUB_OFFLINE": "1",
-            "PYTHONPATH": str(ROOT),
-            "LITELLM_MASTER_KEY": proxy.master_key,
-            "SMART_ROUTER_SECRET_KEY": "not-the-secret-the-keys-were-sealed-under",
-        },
+        env=offline_env(
+            LITELLM_MASTER_KEY=proxy.master_key,
+            SMART_ROUTER_SECRET_KEY="not-the-secret-the-keys-were-sealed-under",
+        ),
         capture_output=True,
         text=True,
         timeout=60,
