@@ -44,7 +44,7 @@ from router_ext.litellm_kwargs import (
     usage_of,
     write_spend_log_metadata,
 )
-from router_ext.public_model import restamp_response_events, stamp_answer
+from router_ext.public_model import restamp_chunks, restamp_response_events, stamp_answer
 from router_ext.runtime.request_flow import Caller, endpoint_of
 from router_ext.runtime.runtime import RouterRuntime
 from router_ext.state.spend_tracker import key_hash_of
@@ -77,7 +77,9 @@ class SmartRouterHook(CustomLogger):
 
     # -- attempts --------------------------------------------------------------------------------
     async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict | None:
-        self.flow.before_attempt(routing_record(kwargs))
+        await self.flow.before_attempt(
+            routing_record(kwargs), shape.deployment_id(kwargs) or deployment_id_of(kwargs)
+        )
         return None
 
     async def async_post_call_failure_deployment_hook(
@@ -175,6 +177,8 @@ class SmartRouterHook(CustomLogger):
         stream = response
         if routed.get("endpoint") == "responses" and routed.get("requested_model"):
             stream = restamp_response_events(response, str(routed["requested_model"]))
+        elif routed.get("hedge") and routed.get("requested_model"):
+            stream = restamp_chunks(response, str(routed["requested_model"]))
         async for chunk in stream:
             yield chunk
 

@@ -44,3 +44,13 @@ async def restamp_response_events(stream: AsyncIterator[Any], name: str) -> Asyn
             with contextlib.suppress(AttributeError):  # not a pydantic event: left as LiteLLM built it
                 event = event.model_copy(update={"response": inner.model_copy(update={"model": name})})
         yield event
+
+
+async def restamp_chunks(stream: AsyncIterator[Any], name: str) -> AsyncIterator[Any]:
+    """Chat chunks of a hedged race: LiteLLM leaves a fastest_response stream's chunks with the
+    winner's name. A copy, as LiteLLM's own restamp does: the wrapper prices the originals."""
+    async for chunk in stream:
+        if isinstance(getattr(chunk, "model", None), str) and chunk.model != name:
+            with contextlib.suppress(AttributeError):
+                chunk = chunk.model_copy(update={"model": name})
+        yield chunk

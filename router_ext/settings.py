@@ -17,6 +17,7 @@ from catalog.query import TagQueryError, parse_tag_query
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS, RouteSpec
 from health.breaker import BreakerPolicy
 from scrapers.price_sources import PRICE_SOURCES
+from strategies.hedging import HedgePolicy
 
 SECTION = "smart_router"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/router.db"
@@ -193,6 +194,33 @@ class StickySettings(BaseModel):
     max_sessions: int = Field(100_000, ge=1)
 
 
+class HedgeSettings(BaseModel):
+    """Streams under a speed strategy: when the first candidate's first token is later than its
+    observed `quantile` (never sooner than `floor_ms`), the next candidate starts too; the first
+    to produce a token wins and the other is closed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    strategies: list[str] = Field(default_factory=lambda: ["speed_optimized"])
+    quantile: float = Field(0.9, gt=0, lt=1)
+    floor_ms: float = Field(250.0, ge=0, description="never hedge sooner than this")
+    min_samples: int = Field(5, ge=1, description="first tokens seen before the quantile is trusted")
+    unobserved_ms: float = Field(1500.0, ge=0, description="the wait for a channel seen fewer times")
+    onto_paid: bool = Field(False, description="also hedge onto priced channels (may bill twice)")
+
+    def policy(self) -> HedgePolicy:
+        return HedgePolicy(
+            enabled=self.enabled,
+            strategies=frozenset(self.strategies),
+            quantile=self.quantile,
+            floor_ms=self.floor_ms,
+            min_samples=self.min_samples,
+            unobserved_ms=self.unobserved_ms,
+            onto_paid=self.onto_paid,
+        )
+
+
 class OnBudgetRule(BaseModel):
     """At `at_percent` of a global budget, switch the active strategy (say, to free_first)."""
 
@@ -321,6 +349,7 @@ class RouterSettings(BaseModel):
     on_budget: OnBudgetRule | None = None
     limits: LimitSettings = Field(default_factory=LimitSettings)
     sticky: StickySettings = Field(default_factory=StickySettings)
+    hedging: HedgeSettings = Field(default_factory=HedgeSettings)
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the record store; default: $ROUTER_DATABASE_URL, else SQLite"
     )

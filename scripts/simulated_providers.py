@@ -10,7 +10,7 @@ Each provider speaks the OpenAI chat API (JSON and SSE with the usage chunk, scr
 Responses API and Anthropic Messages too, with `"embedding_models"` embeddings (see
 simulated_wire_apis.py); other paths answer 404 Not Found, as most OpenAI-compatible upstreams do. Failures are scriptable at run time through `POST /_control`:
 a list of steps, each `{"status", "body", "headers", "delay", "drop", "malformed",
-"drop_stream", "times", "model"}`, consumed in order by matching chat requests. `"pages":
+"drop_stream", "first_token_delay", "times", "model"}`, consumed in order by matching chat requests. `"pages":
 {path: file}` serves files as is (a models API with prices, a pricing page); `POST /_control`
 with `{"pages": {path: text}}` swaps them, `{"models": [...]}` changes the listing.
 `GET /_control` returns counters. On start the process prints one JSON line `{name: port}`.
@@ -50,6 +50,12 @@ class Provider:
     api_key: str | list[str] | None = None  # one key or several accepted keys; None = any
     latency_ms: float = 0.0
     stream_chunk_delay_ms: float = 0.0
+    # A stream's headers go out at once and its first token after this (plus up to
+    # `first_token_jitter_ms`); `first_token_late: {"share": 0.1, "ms": 2000}` makes that share of
+    # streams that much later (the slow tail hedging is for).
+    first_token_ms: float = 0.0
+    first_token_jitter_ms: float = 0.0
+    first_token_late: dict[str, float] | None = None
     style: str = "openai"
     steps: list[dict[str, Any]] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
@@ -80,6 +86,15 @@ class Provider:
         if allowed:
             self.window_used += 1
         return allowed, rate_headers(limit, self.window_used, self.window_start + span, now)
+
+    def first_token_delay_s(self, step: dict[str, Any] | None) -> float:
+        if step and step.get("first_token_delay"):
+            return float(step["first_token_delay"])
+        delay = (self.first_token_ms + random.random() * self.first_token_jitter_ms) / 1000
+        late = self.first_token_late
+        if late and random.random() < float(late.get("share", 0)):
+            delay += float(late.get("ms", 0)) / 1000
+        return delay
 
     def chaos_step(self) -> dict[str, Any] | None:
         roll = random.random()
@@ -317,6 +332,7 @@ def build_app(provider: Provider) -> Starlette:
                     completion_tokens,
                     include_usage,
                     bool(step and step.get("drop_stream")),
+                    provider.first_token_delay_s(step),
                 ),
                 media_type="text/event-stream",
             )
@@ -459,9 +475,16 @@ async def _sse(
     completion_tokens: int,
     include_usage: bool,
     drop_first: bool,
+    first_delay_s: float = 0.0,
 ) -> AsyncIterator[bytes]:
     if drop_first:
         raise ConnectionAbortedError("scripted stream drop before the first chunk")
+    try:
+        if first_delay_s:
+            await asyncio.sleep(first_delay_s)
+    except asyncio.CancelledError:
+        provider.requests["stream_closed_before_first_token"] += 1  # the client hung up: a hedge's loser
+        raise
     chunk_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
 
@@ -551,6 +574,9 @@ async def serve(spec: dict[str, Any]) -> None:
             api_key=entry.get("api_key"),
             latency_ms=float(entry.get("latency_ms", 0)),
             stream_chunk_delay_ms=float(entry.get("stream_chunk_delay_ms", 0)),
+            first_token_ms=float(entry.get("first_token_ms", 0)),
+            first_token_jitter_ms=float(entry.get("first_token_jitter_ms", 0)),
+            first_token_late=entry.get("first_token_late"),
             style=entry.get("style", "openai"),
             steps=list(entry.get("steps", [])),
             native=list(entry.get("native", [])),

@@ -45,6 +45,7 @@ class RequestRecord:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    hedge: str | None = None  # JSON: {primary, hedge, after_ms, winner, loser_cost_usd} when one ran
 
     @classmethod
     def of(

@@ -35,6 +35,7 @@ from router_ext.logs import log_request
 from router_ext.metrics import RouterMetrics
 from router_ext.request_facts import request_facts
 from router_ext.runtime.decisions import Decider
+from router_ext.runtime.hedging import StreamHedging
 from router_ext.runtime.records import FAILED, METADATA_KEY, REJECTED, SUCCESS, RequestRecord
 from router_ext.runtime.rules import Rules
 from router_ext.settings import RouterSettings
@@ -68,6 +69,7 @@ ROUTING_FIELDS = (
     "organization",
     "custom_llm_provider",
     "use_chat_completions_api",
+    "fastest_response",
 )
 ENDPOINTS = {  # LiteLLM's call type -> our endpoint name
     "acompletion": "chat",
@@ -156,6 +158,7 @@ class RequestFlow:
         self.settings = settings
         self.rate_windows = rate_windows
         self.sticky = StickySessions(settings.sticky)
+        self.hedging = StreamHedging(settings.hedging.policy(), catalogue)
         self.decider = decider
         self.catalogue = catalogue
         self.health = health
@@ -191,6 +194,7 @@ class RequestFlow:
             "prompt_tokens": facts.prompt_tokens,
             "max_output_tokens": facts.max_output_tokens,
             "started_at": time.time(),
+            "stream": bool(data.get("stream")),
         }
         if client_key is not None:
             routed["client_key"] = client_key.name
@@ -259,6 +263,17 @@ class RequestFlow:
                 eligible=decision.eligible,
                 channel=attempts[0].channel,
             )
+            hedge = self.hedging.plan(routed, routed["candidates"])
+            if hedge is not None:
+                # LiteLLM's own race (router_ext/runtime/hedging.py); the hedge is held back in
+                # before_attempt, and the rest of the ranking is its failover.
+                rest = [c.id for c in attempts[1:] if c.id != hedge]
+                data["model"] = f"{attempts[0].id},{hedge}"
+                data["fastest_response"] = True
+                data["fallbacks"] = [{hedge: rest}] if rest else []
+                # Each call of the race logs on its own: with the proxy's one logging object
+                # shared, the call LiteLLM cancels would log first and hide the winner's end.
+                data.pop("litellm_logging_obj", None)
             estimate = price_cost(attempts[0], Usage(facts.prompt_tokens, facts.max_output_tokens)) or 0.0
             self._bridge(data, facts.endpoint, attempts)
         elif isinstance(model, str):
@@ -316,7 +331,7 @@ class RequestFlow:
         return allowed or deployments
 
     # -- attempts --------------------------------------------------------------------------------
-    def before_attempt(self, routed: Mapping[str, Any]) -> None:
+    async def before_attempt(self, routed: Mapping[str, Any], deployment_id: str | None = None) -> None:
         """Before each call the Router makes for this request: stop walking the candidates when
         the request's deadline has passed or its slow failures are used up. Fast failures (a
         dead key, a 429, a 500) cost nothing, so they never stop a request that a channel
@@ -338,12 +353,16 @@ class RequestFlow:
                 f"smart-router: failover stopped after {waited:.1f} s and {attempts.slow} slow failure(s) "
                 f"(health.failover_deadline_s {health.failover_deadline_s:g}, health.max_attempts {health.max_attempts})"
             )
+        if routed.get("hedge") and deployment_id:
+            await self.hedging.hold(str(request_id), deployment_id)
         attempts.started_at = now
-        self._count_sent(routed, str(request_id))
+        self._count_sent(routed, str(request_id), deployment_id if routed.get("hedge") else None)
 
-    def _count_sent(self, routed: Mapping[str, Any], request_id: str) -> None:
+    def _count_sent(
+        self, routed: Mapping[str, Any], request_id: str, deployment_id: str | None = None
+    ) -> None:
         """Against the rate-limit windows of the deployment the Router is on, before its answer."""
-        serving = self.serving(routed) if self.rate_windows is not None else None
+        serving = (deployment_id or self.serving(routed)) if self.rate_windows is not None else None
         if serving and self.rate_windows is not None:
             tokens = int(routed.get("prompt_tokens") or 0) + int(routed.get("max_output_tokens") or 0)
             self.rate_windows.sent(serving, tokens, request_id)
@@ -354,6 +373,7 @@ class RequestFlow:
         if self.rate_windows is not None:
             self.rate_windows.observe_failure(channel_id, exception, routed.get("request_id"))
         self.sticky.release(routed.get("sticky_session"), channel_id)
+        self.hedging.failed(routed.get("request_id"), channel_id)
         endpoint = str(routed.get("endpoint") or "chat")
         if endpoint != "chat" and route_missing(exception):
             # The upstream has no such path: a fact about (channel, endpoint), not about the model.
@@ -390,6 +410,8 @@ class RequestFlow:
     async def succeeded(self, answer: Answer, routed: dict[str, Any]) -> None:
         self._first_answer()
         deployment_id = answer.deployment_id
+        if routed.get("hedge") and await self.hedging.lost(routed.get("request_id"), deployment_id):
+            return  # the call a hedged race cancelled: not this request's answer
         self.catalogue.observations.record_success(
             deployment_id, answer.latency_ms, answer.ttft_ms, answer.output_tokens
         )
@@ -407,6 +429,17 @@ class RequestFlow:
         channel = self.catalogue.channel(deployment_id)
         usage, cost = await self.settle(routed, deployment_id, answer.usage, answer.litellm_cost)
         attempts = self.health.finish(routed["request_id"])
+        # LiteLLM times a hedge from the start of the request (it was held inside the call).
+        own_ttft = answer.ttft_ms
+        hedge = self.hedging.conclude(routed["request_id"], deployment_id, usage.prompt_tokens)
+        if hedge is not None:
+            _, race, loser_cost = hedge
+            loser = race.primary if deployment_id == race.hedge else race.hedge
+            cost += await self._bill_loser(routed, loser, loser_cost)
+            if deployment_id == race.hedge and race.after_ms is not None and own_ttft is not None:
+                own_ttft -= race.after_ms
+        if routed.get("stream"):
+            self.hedging.observe(deployment_id, own_ttft)
         self._conclude(
             RequestRecord.of(
                 routed,
@@ -419,8 +452,25 @@ class RequestFlow:
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 cost_usd=cost,
+                hedge=hedge[0] if hedge is not None else None,
             )
         )
+
+    async def _bill_loser(self, routed: dict[str, Any], loser_id: str, cost: float) -> float:
+        """A priced hedge loser cut before its first token: its prompt, as most upstreams bill it."""
+        if not cost:
+            return 0.0
+        settled, newly = self.spend.settle(
+            f"{routed['request_id']}.hedge",
+            self.catalogue.channel(loser_id),
+            Usage(int(routed.get("prompt_tokens") or 0), 0, counted=True),
+            None,
+            routed.get("key"),
+            routed.get("session"),
+        )
+        if newly and self.spend.shared is not None:
+            await self.spend.share(routed.get("key"), routed.get("session"), settled, True)
+        return settled
 
     async def settle(
         self,
@@ -461,6 +511,8 @@ class RequestFlow:
         """What LiteLLM's own spend logs keep of our routing (`spend_logs_metadata`)."""
         if not routed.get("request_id"):
             return None
+        if routed.get("hedge") and await self.hedging.lost(routed.get("request_id"), deployment_id):
+            return None
         _, cost = await self.settle(routed, deployment_id, usage_of, litellm_cost)
         return {
             "request_id": routed["request_id"],
@@ -480,6 +532,7 @@ class RequestFlow:
         LiteLLM ignores the one returned (`answer_for`)."""
         self._first_answer()
         request_id = routed.get("request_id")
+        self.hedging.forget(request_id)
         if routed.get("rejected"):
             self.health.finish(request_id)
             self._conclude(RequestRecord.of(routed, REJECTED, 0, error_class=str(routed["rejected"])[:32]))
@@ -582,6 +635,8 @@ class RequestFlow:
         """`usage`: a non-stream's, known now, so its cost is settled and shown; a stream is
         settled when LiteLLM reports its end. `upstream_headers`: the upstream's answer headers
         (its rate-limit windows are learned from them)."""
+        if routed.get("hedge"):
+            self.hedging.won(routed.get("request_id"), served_id)
         if self.rate_windows is not None:
             self.rate_windows.observe(served_id, upstream_headers, routed.get("request_id"))
         self.sticky.served(

@@ -59,6 +59,7 @@ requests = sa.Table(
     sa.Column("api_key_hash", sa.String(128)),
     sa.Column("endpoint", sa.String(32)),  # chat, responses, messages, embeddings, completions
     sa.Column("rule", sa.String(200)),  # the scenario rule that routed it (smart_router.rules)
+    sa.Column("hedge", sa.String(1000)),  # JSON of a hedged stream's race (router_ext/runtime/hedging.py)
 )
 channel_daily = sa.Table(
     "channel_daily",
@@ -199,7 +200,11 @@ async def _v6(conn: AsyncConnection) -> None:
     await conn.run_sync(create)
 
 
-MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+async def _v7(conn: AsyncConnection) -> None:
+    await conn.execute(sa.text("ALTER TABLE request_records ADD COLUMN hedge VARCHAR(1000)"))
+
+
+MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 
 
 async def migrate(engine: AsyncEngine, up_to: int | None = None) -> int:

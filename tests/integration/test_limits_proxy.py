@@ -4,6 +4,7 @@ proxy against simulated providers that enforce and announce their limits."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,8 @@ def simulator() -> Iterator[Simulator]:
                     "api_key": "sk-free-b",
                     "rate_limit": {"requests": CAP, "window_s": WINDOW_S, "style": "openrouter"},
                 },
+                {"name": "hedge_one", "models": ["hg-one", "hgp-free"], "api_key": "sk-h"},
+                {"name": "hedge_two", "models": ["hg-two", "hgp-paid"], "api_key": "sk-h"},
                 {
                     "name": "paid",
                     "models": ["wl-paid", "capped-model", "st-one", "st-two", "bd-dear", "bd-cheap"],
@@ -140,6 +143,109 @@ def test_a_configured_cap_is_counted_here(proxy: Proxy, admin: httpx.Client) -> 
     assert "retry-after" in raised.value.response.headers
     capped = next(c for c in admin.get("/routing/channels").json()["channels"] if c["id"] == "capped")
     assert capped["rate_limits"][0]["source"] == "config" and capped["rate_limits"][0]["limit"] == 2
+
+
+# -- hedged streams ---------------------------------------------------------------------------------
+def script(simulator: Simulator, provider: str, model: str, first_token_delay: float) -> None:
+    step = {"model": model, "first_token_delay": first_token_delay, "times": 1}
+    httpx.post(f"http://127.0.0.1:{simulator.ports[provider]}/_control", json={"steps": [step]})
+
+
+def fast_stream(proxy: Proxy, model: str) -> tuple[dict[str, str], str, float]:
+    """(headers, text, seconds to the first token) of a stream under speed_optimized."""
+    started = time.monotonic()
+    raw = openai_client(proxy).chat.completions.with_raw_response.create(
+        model=model,
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        extra_headers={"x-router-strategy": "speed_optimized"},
+    )
+    text, first = "", None
+    for chunk in raw.parse():
+        assert chunk.model == model
+        if chunk.choices and chunk.choices[0].delta.content and first is None:
+            first = time.monotonic() - started
+        text += "".join(c.delta.content or "" for c in chunk.choices)
+    assert first is not None, text
+    return dict(raw.headers), text, first
+
+
+def first_ranked(admin: httpx.Client, model: str) -> str:
+    explained = admin.get("/routing/explain", params={"model": model, "strategy": "speed_optimized"}).json()
+    return str(explained["ranked"][0]["channel"])
+
+
+def record_of(admin: httpx.Client, request_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 10
+    while True:
+        found = [r for r in admin.get("/routing/records").json()["records"] if r["request_id"] == request_id]
+        if found:
+            assert len(found) == 1, found
+            return found[0]
+        assert time.monotonic() < deadline, f"no record of {request_id}"
+        time.sleep(0.1)
+
+
+def closed_before_first_token(simulator: Simulator, provider: str) -> int:
+    return int(counters(simulator, provider)["requests"].get("stream_closed_before_first_token", 0))
+
+
+def wait_closed(simulator: Simulator, provider: str, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while closed_before_first_token(simulator, provider) < count:
+        assert time.monotonic() < deadline, counters(simulator, provider)
+        time.sleep(0.05)
+
+
+def test_a_late_first_token_is_hedged_onto_the_next_free_channel_and_the_first_token_wins(
+    proxy: Proxy, simulator: Simulator, admin: httpx.Client
+) -> None:
+    primary = first_ranked(admin, "tag:hg")
+    backup = "hg-two" if primary == "hg-one" else "hg-one"
+    slow, quick = ("hedge_one", "hedge_two") if primary == "hg-one" else ("hedge_two", "hedge_one")
+    closed_before = closed_before_first_token(simulator, slow)
+    script(simulator, slow, primary, 2.0)
+    headers, text, first = fast_stream(proxy, "tag:hg")
+    # hedged after the 300 ms an unobserved channel is given, not after the 2 s
+    assert first < 1.5 and headers["x-router-channel"] == backup and text.startswith(f"[{quick}]"), (
+        first,
+        headers,
+        text,
+    )
+    wait_closed(simulator, slow, closed_before + 1)  # the loser's connection was closed
+    record = record_of(admin, headers["x-router-request-id"])
+    hedge = json.loads(record["hedge"])
+    assert (hedge["primary"], hedge["hedge"], hedge["winner"]) == (primary, backup, backup)
+    assert 250 <= hedge["after_ms"] < 1000 and record["deployment_id"] == backup
+    assert record["status"] == "success" and record["ttft_ms"] >= hedge["after_ms"]
+    assert record["cost_usd"] == 0 and hedge["loser_cost_usd"] == 0  # free both: nothing billed twice
+
+
+def test_when_the_first_candidate_answers_first_after_all_the_hedge_is_closed(
+    proxy: Proxy, simulator: Simulator, admin: httpx.Client
+) -> None:
+    primary = first_ranked(admin, "tag:hg")
+    backup = "hg-two" if primary == "hg-one" else "hg-one"
+    slow, other = ("hedge_one", "hedge_two") if primary == "hg-one" else ("hedge_two", "hedge_one")
+    closed_before = closed_before_first_token(simulator, other)
+    script(simulator, slow, primary, 0.6)
+    script(simulator, other, backup, 3.0)
+    headers, text, first = fast_stream(proxy, "tag:hg")
+    assert headers["x-router-channel"] == primary and text.startswith(f"[{slow}]") and first < 2.0
+    wait_closed(simulator, other, closed_before + 1)
+    hedge = json.loads(record_of(admin, headers["x-router-request-id"])["hedge"])
+    assert (hedge["primary"], hedge["hedge"], hedge["winner"]) == (primary, backup, primary)
+
+
+def test_no_hedge_onto_a_paid_channel_by_default(
+    proxy: Proxy, simulator: Simulator, admin: httpx.Client
+) -> None:
+    before = counters(simulator, "hedge_two")["requests"].get("hgp-paid", 0)
+    script(simulator, "hedge_one", "hgp-free", 0.8)
+    headers, _, first = fast_stream(proxy, "tag:hgp")  # speed_optimized ranks free before paid
+    assert headers["x-router-channel"] == "hgp-free" and first >= 0.8
+    assert counters(simulator, "hedge_two")["requests"].get("hgp-paid", 0) == before
+    assert record_of(admin, headers["x-router-request-id"])["hedge"] is None
 
 
 # -- sticky sessions --------------------------------------------------------------------------------
