@@ -10,6 +10,8 @@ Writes docs/benchmarks.md, docs/benchmarks.json and PNG plots:
   3. our cost_first against LiteLLM's cost-based-routing on the same catalogue
   4. resident memory of the proxy with and without smart-router at 10,000 deployments
   5. cold start: time to the first routed answer with 1,000 deployments
+  6. workers: requests/s with 1 and 2 workers, and plain LiteLLM with 2
+  7. hedged streams: p99 time to first token with a late tail, hedged vs not (bench_hedging.py)
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import yaml
 from catalog.index import TagIndex
 from catalog.query import parse_tag_query
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS, RouteSpec
+from scripts.bench_hedging import bench_hedging
 from scripts.bench_routing import percentiles, synthetic_catalog
 from scripts.stack import Proxy, openai_client, start_proxy, start_simulator
 from strategies.base import RequestFacts
@@ -49,6 +52,8 @@ TARGETS = {
     "throughput_ratio": 0.97,
     "memory_added_mb_10000": 50.0,
     "cold_start_added_s_1000": 1.0,
+    "hedged_p99_over_fast_p99": 1.2,
+    "two_workers_over_one": 1.8,
 }
 
 
@@ -580,6 +585,7 @@ def markdown(report: dict[str, Any]) -> str:
         "smart-router's own start-up inside the proxy (import, config, routes; the hook's log line): "
         + ", ".join(f"{v:.0f} ms" for v in report["proxies"].get("own_startup_ms", [])),
         "",
+        *_workers_and_hedging(report),
         "## Targets",
         "",
         "| target | figure | met |",
@@ -591,6 +597,35 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {name} ({'>=' if higher_is_better else '<='} {limit}) | {figure:.3f} | {'yes' if met else 'NO'} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _workers_and_hedging(report: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if "workers" in report:
+        lines += [
+            f"## Workers: non-streamed requests/s at {report['workers']['concurrency']} concurrent",
+            "",
+            "| proxy | requests/s |",
+            "|---|---:|",
+            *(f"| {name} | {run['rps']:.1f} |" for name, run in report["workers"]["runs"].items()),
+            "",
+        ]
+    if "hedging" in report:
+        lines += [
+            "## Hedged streams: time to first token, one channel 2 s late on 10 % of requests",
+            "",
+            "(scripts/bench_hedging.py says the setup; measured at the client)",
+            "",
+            "| load | p50 ms | p90 ms | p99 ms | hedges sent / won |",
+            "|---|---:|---:|---:|---:|",
+            *(
+                f"| {name} | {run['p50_ms']:.0f} | {run['p90_ms']:.0f} | {run['p99_ms']:.0f} | "
+                f"{int(run.get('hedges_sent', 0))} / {int(run.get('hedges_won', 0))} |"
+                for name, run in report["hedging"]["runs"].items()
+            ),
+            "",
+        ]
+    return lines
 
 
 def targets(report: dict[str, Any]) -> list[tuple[str, float, float, bool]]:
@@ -635,6 +670,24 @@ def targets(report: dict[str, Any]) -> list[tuple[str, float, float, bool]]:
             False,
         )
     )
+    if "workers" in report:
+        found.append(
+            (
+                "2 workers / 1 worker, requests/s",
+                report["workers"]["two_over_one"],
+                TARGETS["two_workers_over_one"],
+                True,
+            )
+        )
+    if "hedging" in report:
+        found.append(
+            (
+                "hedged p99 time to first token / fast path p99",
+                report["hedging"]["hedged_p99_over_fast_p99"],
+                TARGETS["hedged_p99_over_fast_p99"],
+                False,
+            )
+        )
     return found
 
 
@@ -644,12 +697,18 @@ def main() -> None:
     )
     parser.add_argument("--full", action="store_true", help="more runs (slower, steadier)")
     parser.add_argument("--out", default="docs")
-    parser.add_argument("--only", choices=["workers"], help="run one part and print it (nothing written)")
+    parser.add_argument(
+        "--only", choices=["workers", "hedging"], help="run one part and print it (nothing written)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     if args.only == "workers":
         result = bench_workers(600)
         print(f"   2 workers / 1 worker: {result['two_over_one']:.2f} (target >= 1.8)")
+        return
+    if args.only == "hedging":
+        hedged = bench_hedging()
+        print(f"   hedged p99 / fast path p99: {hedged['hedged_p99_over_fast_p99']:.2f} (target <= 1.2)")
         return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -668,6 +727,8 @@ def main() -> None:
     report["proxies"] = bench_proxies(1000, 10000, 2000 if args.full else 400, 7 if args.full else 5)
     print("6. workers", flush=True)
     report["workers"] = bench_workers(1200 if args.full else 600)
+    print("7. hedged streams", flush=True)
+    report["hedging"] = bench_hedging(400 if args.full else 200)
     report["ratios"] = ratios(report["proxies"])
     report["targets"] = targets(report)
     report["plots"] = plot(report, out)

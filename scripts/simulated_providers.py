@@ -384,6 +384,8 @@ def build_app(provider: Provider) -> Starlette:
             provider.steps.extend(payload.get("steps", []))
             if "latency_ms" in payload:
                 provider.latency_ms = float(payload["latency_ms"])
+            if "first_token_late" in payload:
+                provider.first_token_late = payload["first_token_late"]
             if "models" in payload:
                 provider.models = list(payload["models"])
             if "rate_limit" in payload:
