@@ -26,6 +26,7 @@ A plain model name passes through untouched (health still filters its group thro
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -35,6 +36,7 @@ from litellm.integrations.custom_logger import CustomLogger
 from router_ext import deployment as shape
 from router_ext.bootstrap import current_runtime
 from router_ext.client_keys import KEY_ID_FIELD
+from router_ext.hedge_call import raced_endpoint, start_hedge
 from router_ext.litellm_kwargs import (
     answer_of,
     deployment_id_of,
@@ -158,6 +160,13 @@ class SmartRouterHook(CustomLogger):
             served_id = self.flow.serving(routed) or ""
         if not served_id:
             return None
+        if routed.get("hedge") and raced_endpoint(routed.get("endpoint")):
+            served_id, response = await self.flow.first_item(
+                routed,
+                served_id,
+                response,
+                functools.partial(start_hedge, data, str(routed["endpoint"]), str(routed["hedge"])),
+            )
         if routed.get("requested_model"):
             stamp_answer(response, str(routed["requested_model"]))
         hidden = getattr(response, "_hidden_params", None) or {}
@@ -174,11 +183,11 @@ class SmartRouterHook(CustomLogger):
         self, user_api_key_dict: Any, response: Any, request_data: dict
     ) -> AsyncGenerator[Any, None]:
         routed = routing_record(request_data)
-        stream = response
+        stream = self.flow.served_stream(routed, response)
         if routed.get("endpoint") == "responses" and routed.get("requested_model"):
-            stream = restamp_response_events(response, str(routed["requested_model"]))
-        elif routed.get("hedge") and routed.get("requested_model"):
-            stream = restamp_chunks(response, str(routed["requested_model"]))
+            stream = restamp_response_events(stream, str(routed["requested_model"]))
+        elif routed.get("hedge") and routed.get("endpoint") == "chat" and routed.get("requested_model"):
+            stream = restamp_chunks(stream, str(routed["requested_model"]))
         async for chunk in stream:
             yield chunk
 

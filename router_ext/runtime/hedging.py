@@ -30,9 +30,11 @@ from typing import Any
 
 from catalog.channel import Channel
 from router_ext.catalogue.catalogue import Catalogue
+from router_ext.runtime.stream_race import Buffered, OpenHedge, close, race_first_items
 from strategies.hedging import FirstTokenTimes, HedgePolicy, hedge_delay_ms, hedge_target
 
 MAX_KEPT = 5_000  # races not concluded yet (their record is not written)
+HEDGED_ENDPOINTS = ("chat", "messages", "responses")
 DECISION_WAIT_S = 5.0  # a callback waits this long for the race's headers (a client gone: never)
 
 
@@ -46,6 +48,7 @@ class HedgeRace:
     primary_failed: asyncio.Event = field(default_factory=asyncio.Event)
     winner: str | None = None  # known when the response headers go out
     decided: asyncio.Event = field(default_factory=asyncio.Event)
+    by_router: bool = True  # LiteLLM's race (chat); else ours in the headers hook (stream_race.py)
 
     def as_json(self, winner: str, loser_cost_usd: float) -> str:
         return json.dumps(
@@ -67,6 +70,7 @@ class StreamHedging:
         self.catalogue = catalogue
         self.first_tokens = FirstTokenTimes()
         self._races: OrderedDict[str, HedgeRace] = OrderedDict()
+        self._buffered: OrderedDict[str, Buffered] = OrderedDict()  # raced streams until sent
         self.hedges_sent = 0
         self.hedges_won = 0  # ... of which answered first
 
@@ -76,14 +80,19 @@ class StreamHedging:
 
     def plan(self, routed: dict[str, Any], ranked: list[str]) -> str | None:
         """The hedge of a request about to be routed to `ranked[0]`, or None."""
-        if not (routed.get("stream") and routed.get("endpoint") == "chat" and ranked):
+        if not (routed.get("stream") and routed.get("endpoint") in HEDGED_ENDPOINTS and ranked):
             return None
         if not self.policy.applies_to(routed.get("strategy")):
             return None
         target = hedge_target(ranked, ranked[0], self._costs_nothing, self.policy.onto_paid)
         if target is None:
             return None
-        race = HedgeRace(ranked[0], target, hedge_delay_ms(self.policy, self.first_tokens, ranked[0]))
+        race = HedgeRace(
+            ranked[0],
+            target,
+            hedge_delay_ms(self.policy, self.first_tokens, ranked[0]),
+            by_router=routed.get("endpoint") == "chat",
+        )
         self._races[str(routed["request_id"])] = race
         while len(self._races) > MAX_KEPT:
             self._races.popitem(last=False)
@@ -102,7 +111,7 @@ class StreamHedging:
         """Before an attempt: the hedge waits for the first candidate's expected first token
         (cancelled by LiteLLM if that comes first), or for the first candidate to fail."""
         race = self._races.get(request_id)
-        if race is None or deployment_id != race.hedge or race.after_ms is not None:
+        if race is None or not race.by_router or deployment_id != race.hedge or race.after_ms is not None:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(race.primary_failed.wait(), race.delay_ms / 1000.0)
@@ -113,6 +122,36 @@ class StreamHedging:
         race = self._races.get(request_id) if request_id else None
         if race is not None and deployment_id == race.primary:
             race.primary_failed.set()
+
+    async def first_item(
+        self, request_id: str | None, primary: Any, open_hedge: OpenHedge
+    ) -> tuple[str, Any]:
+        """Messages and Responses streams, in the response-headers hook: (the deployment that
+        serves, its stream). The proxy sends nothing before this returns."""
+        race = self._races.get(request_id) if request_id else None
+        if race is None or race.by_router or race.after_ms is not None:
+            return "", primary
+        started = time.perf_counter()
+
+        async def open_now() -> Any:
+            race.after_ms = (time.perf_counter() - race.started_at) * 1000.0
+            self.hedges_sent += 1
+            return await open_hedge()
+
+        result = await race_first_items(primary, race.delay_ms / 1000.0, open_now)
+        self._buffered[str(request_id)] = result.served
+        while len(self._buffered) > MAX_KEPT:
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().create_task(close(self._buffered.popitem(last=False)[1].stream))
+        if result.hedge_won:
+            self.observe(race.primary, (time.perf_counter() - started) * 1000.0)  # at least this late
+            return race.hedge, result.served.stream
+        return race.primary, primary
+
+    def served_stream(self, request_id: str | None, response: Any) -> Any:
+        """What a raced stream's client is sent: the buffered first item, then the rest."""
+        served = self._buffered.pop(request_id, None) if request_id else None
+        return response if served is None else served.replay()
 
     def won(self, request_id: str | None, deployment_id: str) -> None:
         race = self._races.get(request_id) if request_id else None

@@ -38,6 +38,7 @@ from router_ext.runtime.decisions import Decider
 from router_ext.runtime.hedging import StreamHedging
 from router_ext.runtime.records import FAILED, METADATA_KEY, REJECTED, SUCCESS, RequestRecord
 from router_ext.runtime.rules import Rules
+from router_ext.runtime.stream_race import OpenHedge
 from router_ext.settings import RouterSettings
 from router_ext.state.channel_health import ChannelHealth
 from router_ext.state.rate_windows import RateWindows
@@ -264,7 +265,7 @@ class RequestFlow:
                 channel=attempts[0].channel,
             )
             hedge = self.hedging.plan(routed, routed["candidates"])
-            if hedge is not None:
+            if hedge is not None and facts.endpoint == "chat":
                 # LiteLLM's own race (router_ext/runtime/hedging.py); the hedge is held back in
                 # before_attempt, and the rest of the ranking is its failover.
                 rest = [c.id for c in attempts[1:] if c.id != hedge]
@@ -429,15 +430,17 @@ class RequestFlow:
         channel = self.catalogue.channel(deployment_id)
         usage, cost = await self.settle(routed, deployment_id, answer.usage, answer.litellm_cost)
         attempts = self.health.finish(routed["request_id"])
-        # LiteLLM times a hedge from the start of the request (it was held inside the call).
-        own_ttft = answer.ttft_ms
+        own_ttft, ttft_ms, latency_ms = answer.ttft_ms, answer.ttft_ms, answer.latency_ms
         hedge = self.hedging.conclude(routed["request_id"], deployment_id, usage.prompt_tokens)
         if hedge is not None:
             _, race, loser_cost = hedge
             loser = race.primary if deployment_id == race.hedge else race.hedge
             cost += await self._bill_loser(routed, loser, loser_cost)
-            if deployment_id == race.hedge and race.after_ms is not None and own_ttft is not None:
-                own_ttft -= race.after_ms
+            if deployment_id == race.hedge and race.after_ms is not None and answer.ttft_ms is not None:
+                if race.by_router:  # LiteLLM timed it from the request's start (held inside the call)
+                    own_ttft = answer.ttft_ms - race.after_ms
+                else:  # a call of its own, timed from when the hedge went out
+                    ttft_ms, latency_ms = answer.ttft_ms + race.after_ms, answer.latency_ms + race.after_ms
         if routed.get("stream"):
             self.hedging.observe(deployment_id, own_ttft)
         self._conclude(
@@ -447,14 +450,25 @@ class RequestFlow:
                 len(attempts.failures) + 1,
                 deployment_id,
                 channel,
-                latency_ms=answer.latency_ms,
-                ttft_ms=answer.ttft_ms,
+                latency_ms=latency_ms,
+                ttft_ms=ttft_ms,
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 cost_usd=cost,
                 hedge=hedge[0] if hedge is not None else None,
             )
         )
+
+    async def first_item(
+        self, routed: Mapping[str, Any], served_id: str, stream: Any, open_hedge: OpenHedge
+    ) -> tuple[str, Any]:
+        """A Messages or Responses stream's first item, raced against its hedge when late:
+        (the deployment that serves, its stream)."""
+        served, stream = await self.hedging.first_item(routed.get("request_id"), stream, open_hedge)
+        return served or served_id, stream
+
+    def served_stream(self, routed: Mapping[str, Any], response: Any) -> Any:
+        return self.hedging.served_stream(routed.get("request_id"), response)
 
     async def _bill_loser(self, routed: dict[str, Any], loser_id: str, cost: float) -> float:
         """A priced hedge loser cut before its first token: its prompt, as most upstreams bill it."""

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -200,6 +201,7 @@ def wait_closed(simulator: Simulator, provider: str, count: int) -> None:
 def test_a_late_first_token_is_hedged_onto_the_next_free_channel_and_the_first_token_wins(
     proxy: Proxy, simulator: Simulator, admin: httpx.Client
 ) -> None:
+    fast_stream(proxy, "tag:hg")  # warm: a proxy's first stream pays LiteLLM's own start-up
     primary = first_ranked(admin, "tag:hg")
     backup = "hg-two" if primary == "hg-one" else "hg-one"
     slow, quick = ("hedge_one", "hedge_two") if primary == "hg-one" else ("hedge_two", "hedge_one")
@@ -224,6 +226,7 @@ def test_a_late_first_token_is_hedged_onto_the_next_free_channel_and_the_first_t
 def test_when_the_first_candidate_answers_first_after_all_the_hedge_is_closed(
     proxy: Proxy, simulator: Simulator, admin: httpx.Client
 ) -> None:
+    fast_stream(proxy, "tag:hg")  # warm: a proxy's first stream pays LiteLLM's own start-up
     primary = first_ranked(admin, "tag:hg")
     backup = "hg-two" if primary == "hg-one" else "hg-one"
     slow, other = ("hedge_one", "hedge_two") if primary == "hg-one" else ("hedge_two", "hedge_one")
@@ -232,9 +235,67 @@ def test_when_the_first_candidate_answers_first_after_all_the_hedge_is_closed(
     script(simulator, other, backup, 3.0)
     headers, text, first = fast_stream(proxy, "tag:hg")
     assert headers["x-router-channel"] == primary and text.startswith(f"[{slow}]") and first < 2.0
-    wait_closed(simulator, other, closed_before + 1)
     hedge = json.loads(record_of(admin, headers["x-router-request-id"])["hedge"])
     assert (hedge["primary"], hedge["hedge"], hedge["winner"]) == (primary, backup, primary)
+    assert hedge["after_ms"] is not None  # the hedge went out, and lost
+    wait_closed(simulator, other, closed_before + 1)
+
+
+def messages_stream(proxy: Proxy) -> tuple[dict[str, str], str, float]:
+    """An Anthropic Messages stream (the official SDK), as Claude Code sends them."""
+    client = anthropic.Anthropic(base_url=proxy.base_url, api_key=proxy.master_key)
+    started = time.monotonic()
+    raw = client.messages.with_raw_response.create(
+        model="tag:hg",
+        max_tokens=32,
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        extra_headers={"x-router-strategy": "speed_optimized"},
+    )
+    text, first = "", None
+    for event in raw.parse():
+        if event.type == "message_start":
+            assert event.message.model == "tag:hg"
+        if event.type == "content_block_delta" and getattr(event.delta, "text", ""):
+            first = first if first is not None else time.monotonic() - started
+            text += event.delta.text
+    assert first is not None, text
+    return dict(raw.headers), text, first
+
+
+def responses_stream(proxy: Proxy) -> tuple[dict[str, str], str, float]:
+    started = time.monotonic()
+    raw = openai_client(proxy).responses.with_raw_response.create(
+        model="tag:hg", input="hi", stream=True, extra_headers={"x-router-strategy": "speed_optimized"}
+    )
+    text, first = "", None
+    for event in raw.parse():
+        if event.type == "response.output_text.delta":
+            first = first if first is not None else time.monotonic() - started
+            text += event.delta
+    assert first is not None, text
+    return dict(raw.headers), text, first
+
+
+@pytest.mark.parametrize("send", [messages_stream, responses_stream], ids=["messages", "responses"])
+def test_messages_and_responses_streams_are_hedged_too(
+    send: Any, proxy: Proxy, simulator: Simulator, admin: httpx.Client
+) -> None:
+    send(proxy)  # warm: the endpoint's first call pays LiteLLM's own start-up
+    primary = first_ranked(admin, "tag:hg")
+    backup = "hg-two" if primary == "hg-one" else "hg-one"
+    slow, quick = ("hedge_one", "hedge_two") if primary == "hg-one" else ("hedge_two", "hedge_one")
+    closed_before = closed_before_first_token(simulator, slow)
+    script(simulator, slow, primary, 2.0)
+    headers, text, first = send(proxy)
+    assert headers["x-router-channel"] == backup and text.startswith(f"[{quick}]") and first < 1.5, (
+        first,
+        headers,
+        text,
+    )
+    wait_closed(simulator, slow, closed_before + 1)
+    hedge = json.loads(record_of(admin, headers["x-router-request-id"])["hedge"])
+    assert (hedge["primary"], hedge["winner"]) == (primary, backup) and hedge["after_ms"] >= 250
 
 
 def test_no_hedge_onto_a_paid_channel_by_default(
