@@ -340,8 +340,8 @@ class RequestFlow:
         request_id = routed.get("request_id")
         if not request_id:
             return
-        if not routed.get("candidates"):  # a plain name: counted when it has one deployment
-            self._count_sent(routed, str(request_id))
+        if not routed.get("candidates"):  # a plain name: the deployment LiteLLM picked
+            self._count_sent(routed, str(request_id), deployment_id)
             return
         now = time.time()
         attempts = self.health.attempts_for(str(request_id))

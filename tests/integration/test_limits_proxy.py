@@ -43,7 +43,16 @@ def simulator() -> Iterator[Simulator]:
                 {"name": "hedge_two", "models": ["hg-two", "hgp-paid"], "api_key": "sk-h"},
                 {
                     "name": "paid",
-                    "models": ["wl-paid", "capped-model", "st-one", "st-two", "bd-dear", "bd-cheap"],
+                    "models": [
+                        "wl-paid",
+                        "capped-model",
+                        "pl-one",
+                        "pl-two",
+                        "st-one",
+                        "st-two",
+                        "bd-dear",
+                        "bd-cheap",
+                    ],
                     "api_key": "sk-paid",
                 },
             ]
@@ -307,6 +316,18 @@ def test_no_hedge_onto_a_paid_channel_by_default(
     assert headers["x-router-channel"] == "hgp-free" and first >= 0.8
     assert counters(simulator, "hedge_two")["requests"].get("hgp-paid", 0) == before
     assert record_of(admin, headers["x-router-request-id"])["hedge"] is None
+
+
+def test_a_plain_name_with_several_deployments_counts_each_send_where_it_went(
+    proxy: Proxy, admin: httpx.Client
+) -> None:
+    served = [served_by(proxy, "pl-group") for _ in range(3)]
+    channels = {c["id"]: c for c in admin.get("/routing/channels").json()["channels"]}
+    used = {
+        cid: channels[cid]["rate_limits"][0]["limit"] - channels[cid]["rate_limits"][0]["remaining"]
+        for cid in ("pl-one", "pl-two")
+    }
+    assert used == {cid: served.count(cid) for cid in ("pl-one", "pl-two")} and sum(used.values()) == 3
 
 
 # -- sticky sessions --------------------------------------------------------------------------------
