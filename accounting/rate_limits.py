@@ -114,17 +114,38 @@ def headers_in_body(body: Any) -> Mapping[str, Any]:
     return headers if isinstance(headers, Mapping) else {}
 
 
-def _period_reset(now: float, period_s: float) -> float:
-    if period_s >= 86_400:  # a day: until the next UTC midnight (OpenRouter's daily cap)
+def _window_start(now: float, period_s: float) -> float:
+    """Configured windows are aligned to the clock (a day: the UTC day, OpenRouter's daily cap),
+    so every replica counts into the same window."""
+    if period_s >= 86_400:
         today = dt.datetime.fromtimestamp(now, tz=dt.UTC).date()
-        return dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC).timestamp()
-    return now + period_s
+        return dt.datetime.combine(today, dt.time(), tzinfo=dt.UTC).timestamp()
+    return (now // period_s) * period_s
+
+
+def _period_length(period_s: float) -> float:
+    return 86_400.0 if period_s >= 86_400 else period_s
+
+
+def cap_field(channel_id: str, kind: str, period_s: float, start: float) -> str:
+    """One configured window of one channel, as replicas name it to each other."""
+    return f"{channel_id}|{kind}|{period_s:g}|{start:.0f}"
+
+
+@dataclass
+class _CapUse:
+    """Use of one configured window: here, and by the other replicas (as last shared)."""
+
+    start: float
+    local: float = 0.0
+    pushed: float = 0.0  # of `local`, what the shared total already holds
+    others: float = 0.0
 
 
 @dataclass
 class _Channel:
     learned: dict[str, Window] = field(default_factory=dict)  # remaining: the lowest announced
-    counted: dict[tuple[str, float], Window] = field(default_factory=dict)  # (kind, period) -> window
+    counted: dict[tuple[str, float], _CapUse] = field(default_factory=dict)  # (kind, period) -> use
     in_flight: dict[str, tuple[int, float]] = field(default_factory=dict)  # request -> (tokens, sent at)
 
     def answered(self, request_id: str | None, now: float) -> None:
@@ -145,6 +166,7 @@ class LimitBook:
         self.caps: dict[str, list[Cap]] = {}
         self._channels: dict[str, _Channel] = {}
         self.dirty: set[str] = set()  # channels whose learned windows changed (to share)
+        self.cap_dirty: set[str] = set()  # channels that sent against a configured cap (to share)
         # Channels that may have a window spent: only these are looked at per request (a
         # router with a thousand channels in use must not walk them all on every decision).
         self._tight: set[str] = set()
@@ -235,14 +257,65 @@ class LimitBook:
         state = self._channel(channel_id)
         state.in_flight[request_id or f"anonymous-{len(state.in_flight)}-{now}"] = (tokens, now)
         for cap in caps or ():
-            key = (cap.kind, cap.period_s)
-            current = state.counted.get(key)
-            if current is None or current.reset_at <= now:
-                current = Window(cap.kind, cap.limit, cap.limit, _period_reset(now, cap.period_s), "config")
-                heapq.heappush(self._resets, (current.reset_at, channel_id))
-            used = 1 if cap.kind == "requests" else tokens
-            state.counted[key] = replace(current, remaining=current.remaining - used)
+            use = self._cap_use(state, channel_id, cap, now)
+            use.local += 1 if cap.kind == "requests" else tokens
+            self.cap_dirty.add(channel_id)
         self._mark(channel_id, now)
+
+    def _cap_use(self, state: _Channel, channel_id: str, cap: Cap, now: float) -> _CapUse:
+        start = _window_start(now, cap.period_s)
+        use = state.counted.get((cap.kind, cap.period_s))
+        if use is None or use.start != start:
+            use = state.counted[(cap.kind, cap.period_s)] = _CapUse(start)
+            heapq.heappush(self._resets, (start + _period_length(cap.period_s), channel_id))
+        return use
+
+    # -- configured caps across replicas: each adds what it sent to a shared total ----------------
+    def take_cap_use(self, now: float) -> dict[str, float]:
+        """What this replica sent since it last shared, per configured window (cap_field)."""
+        out: dict[str, float] = {}
+        for channel_id in self.cap_dirty:
+            state = self._channels.get(channel_id)
+            for (kind, period), use in (state.counted if state else {}).items():
+                if use.local > use.pushed and use.start + _period_length(period) > now:
+                    out[cap_field(channel_id, kind, period, use.start)] = use.local - use.pushed
+                    use.pushed = use.local
+        self.cap_dirty = set()
+        return out
+
+    def give_back_cap_use(self, taken: Mapping[str, float]) -> None:
+        """A share that did not reach the others: sent again next time."""
+        for name, amount in taken.items():
+            channel_id, kind, period, start = name.rsplit("|", 3)
+            state = self._channels.get(channel_id)
+            use = state.counted.get((kind, float(period))) if state else None
+            if use is not None and f"{use.start:.0f}" == start:
+                use.pushed -= amount
+                self.cap_dirty.add(channel_id)
+
+    def merge_cap_totals(self, totals: Mapping[str, float], now: float) -> None:
+        """The shared totals of configured windows: the others' part is the total less ours."""
+        for name, total in totals.items():
+            try:
+                channel_id, kind, period_text, start = name.rsplit("|", 3)
+                period = float(period_text)
+            except ValueError:
+                continue
+            cap = next(
+                (c for c in self.caps.get(channel_id, ()) if (c.kind, c.period_s) == (kind, period)), None
+            )
+            if cap is None or float(start) != _window_start(now, period):
+                continue
+            use = self._cap_use(self._channel(channel_id), channel_id, cap, now)
+            use.others = max(0.0, float(total) - use.pushed)
+            self._mark(channel_id, now)
+
+    def cap_periods(self) -> set[float]:
+        return {cap.period_s for caps in self.caps.values() for cap in caps}
+
+    def cap_window_starts(self, now: float) -> dict[float, float]:
+        """Period -> the start of its current window (which shared totals to read)."""
+        return {period: _window_start(now, period) for period in self.cap_periods()}
 
     def _mark(self, channel_id: str, now: float) -> None:
         """A window of the channel is at its last request or spent: watch it per request."""
@@ -260,7 +333,17 @@ class LimitBook:
             for w in state.learned.values()
             if w.reset_at > now
         ]
-        return [*learned, *(w for w in state.counted.values() if w.reset_at > now)]
+        counted = []
+        for (kind, period), use in state.counted.items():
+            reset_at = use.start + _period_length(period)
+            cap = next(
+                (c for c in self.caps.get(channel_id, ()) if (c.kind, c.period_s) == (kind, period)), None
+            )
+            if cap is not None and reset_at > now:
+                counted.append(
+                    Window(kind, cap.limit, cap.limit - use.local - use.others, reset_at, "config")
+                )
+        return [*learned, *counted]
 
     def spent(self, now: float) -> dict[str, tuple[str, float]]:
         """Channel id -> (why, when it is back), for every channel with a window spent."""

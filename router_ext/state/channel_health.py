@@ -38,6 +38,8 @@ class WindowSharing(Protocol):
 
     def merged(self, channel_id: str, windows: Mapping[str, Any]) -> None: ...
 
+    def merged_caps(self, totals: Mapping[str, float]) -> None: ...
+
 
 MAX_TRACKED_REQUESTS = 10_000
 
@@ -279,17 +281,26 @@ class ChannelHealth:
         if windows is not None and windows.book.dirty:
             dirty_windows, windows.book.dirty = windows.book.dirty, set()
             changes.windows = windows.book.export(dirty_windows, now)
-        if changes.breakers or changes.disabled_keys or changes.strategy or changes.windows:
+        if windows is not None and windows.book.cap_dirty:
+            changes.cap_use = windows.book.take_cap_use(now)
+        if (
+            changes.breakers
+            or changes.disabled_keys
+            or changes.strategy
+            or changes.windows
+            or changes.cap_use
+        ):
             if not await self.shared.push(changes):
                 # kept dirty: pushed when Redis is back (newer local changes win)
                 self._dirty_breakers |= dirty_breakers
                 self._dirty_keys = {**dirty_keys, **self._dirty_keys}
                 if windows is not None:
                     windows.book.dirty |= dirty_windows
+                    windows.book.give_back_cap_use(changes.cap_use)
                 return
             if changes.strategy:
                 self._strategy_pushed_at = changes.strategy["updated_at"]
-        remote = await self.shared.pull()
+        remote = await self.shared.pull(windows.book.cap_window_starts(now) if windows is not None else None)
         if remote is not None:
             self.merge(remote)
 
@@ -318,6 +329,8 @@ class ChannelHealth:
             for channel_id, shared in remote.windows.items():
                 if channel_id not in self.windows.book.dirty and isinstance(shared, dict):
                     self.windows.merged(channel_id, shared)
+            if remote.cap_use:
+                self.windows.merged_caps(remote.cap_use)
         if remote.strategy and float(remote.strategy.get("updated_at") or 0) > self.routing_state.updated_at:
             self.routing_state.adopt(str(remote.strategy["name"]), float(remote.strategy["updated_at"]))
             self._strategy_pushed_at = self.routing_state.updated_at

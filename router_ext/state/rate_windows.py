@@ -77,6 +77,13 @@ class RateWindows:
         if self.book.merge(channel_id, windows, now):
             self._refresh(channel_id, now)
 
+    def merged_caps(self, totals: Mapping[str, float]) -> None:
+        """What every replica sent against the configured caps (through Redis)."""
+        now = time.time()
+        self.book.merge_cap_totals(totals, now)
+        for channel_id in {name.rsplit("|", 3)[0] for name in totals}:
+            self._refresh(channel_id, now)
+
     def describe(self, channel_id: str) -> list[dict[str, Any]]:
         return self.book.describe(channel_id, time.time())
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +24,8 @@ BREAKERS = f"{PREFIX}:breakers"
 DISABLED_KEYS = f"{PREFIX}:disabled-keys"
 STRATEGY = f"{PREFIX}:strategy"
 WINDOWS = f"{PREFIX}:rate-windows"  # learned rate-limit windows, per channel
+CAP_USE = f"{PREFIX}:cap-use"  # + ":{period}:{window start}": what all replicas sent, per channel
+CAP_USE_KEPT_S = 120.0  # a window's totals outlive it this long (then Redis drops them)
 
 
 @dataclass
@@ -31,6 +34,8 @@ class Snapshot:
     disabled_keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # tombstones: {"disabled": false}
     strategy: dict[str, Any] | None = None  # {"name": ..., "updated_at": ...}
     windows: dict[str, dict[str, Any]] = field(default_factory=dict)  # channel -> kind -> window
+    # Configured caps: pushed as what this replica sent since (added up), pulled as the totals.
+    cap_use: dict[str, float] = field(default_factory=dict)  # accounting.rate_limits.cap_field -> n
 
 
 class LocalState:
@@ -42,7 +47,7 @@ class LocalState:
     async def push(self, changes: Snapshot) -> bool:
         return True
 
-    async def pull(self) -> Snapshot | None:
+    async def pull(self, cap_windows: Mapping[float, float] | None = None) -> Snapshot | None:
         return None
 
     async def close(self) -> None:
@@ -75,6 +80,10 @@ class RedisState:
                     pipe.set(STRATEGY, json.dumps(changes.strategy))
                 if changes.windows:
                     pipe.hset(WINDOWS, mapping={k: json.dumps(v) for k, v in changes.windows.items()})
+                for name, amount in changes.cap_use.items():
+                    key, period = cap_use_key(name)
+                    pipe.hincrbyfloat(key, name, amount)
+                    pipe.expire(key, int(period + CAP_USE_KEPT_S))
                 await pipe.execute()
                 break
             except Exception as error:  # noqa: BLE001  # any Redis or socket failure means: serve locally
@@ -85,7 +94,9 @@ class RedisState:
         self._back()
         return True
 
-    async def pull(self) -> Snapshot | None:
+    async def pull(self, cap_windows: Mapping[float, float] | None = None) -> Snapshot | None:
+        """`cap_windows`: period -> start of the configured windows whose totals to read."""
+        cap_keys = [f"{CAP_USE}:{period:g}:{start:.0f}" for period, start in (cap_windows or {}).items()]
         for attempt in range(2):
             try:
                 pipe = self.client.pipeline(transaction=False)
@@ -93,7 +104,9 @@ class RedisState:
                 pipe.hgetall(DISABLED_KEYS)
                 pipe.get(STRATEGY)
                 pipe.hgetall(WINDOWS)
-                breakers, keys, strategy, windows = await pipe.execute()
+                for key in cap_keys:
+                    pipe.hgetall(key)
+                breakers, keys, strategy, windows, *cap_totals = await pipe.execute()
                 break
             except Exception as error:  # noqa: BLE001
                 if self._again(attempt):
@@ -106,6 +119,7 @@ class RedisState:
             disabled_keys={k: json.loads(v) for k, v in keys.items()},
             strategy=json.loads(strategy) if strategy else None,
             windows={k: json.loads(v) for k, v in windows.items()},
+            cap_use={k: float(v) for totals in cap_totals for k, v in totals.items()},
         )
 
     async def close(self) -> None:
@@ -128,6 +142,12 @@ class RedisState:
         if not self.connected:
             log.warning("smart-router: Redis is back; shared state resynchronised")
         self.connected = True
+
+
+def cap_use_key(name: str) -> tuple[str, float]:
+    """The Redis hash holding a configured window's total, and the window's period."""
+    _, _, period, start = name.rsplit("|", 3)
+    return f"{CAP_USE}:{period}:{start}", float(period)
 
 
 def redis_url_from(config: dict[str, Any], configured: str | None, environ: dict[str, str]) -> str | None:

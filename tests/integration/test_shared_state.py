@@ -27,7 +27,7 @@ HELLO = [{"role": "user", "content": "hello"}]
 PROVIDERS = {
     "providers": [
         {"name": "flaky", "models": ["m-flaky"], "api_key": "sk-flaky"},
-        {"name": "steady", "models": ["m-steady"], "api_key": "sk-steady"},
+        {"name": "steady", "models": ["m-steady", "m-spare"], "api_key": "sk-steady"},
         {
             "name": "limited",
             "models": ["m-limited"],
@@ -203,3 +203,30 @@ def test_a_rate_limit_window_learned_by_one_replica_holds_on_the_other(
     assert answer.headers["x-router-channel"] == "spare" and answer.headers["x-router-attempts"] == "1"
     upstream = httpx.get(f"http://127.0.0.1:{simulator.ports['limited']}/_control").json()["requests"]
     assert upstream.get("429", 0) == 0 and upstream["m-limited"] == 3
+
+
+def capped_remaining(proxy: Proxy) -> int | None:
+    """The configured window's count (LiteLLM also announces its own per-process count of an
+    `rpm` in rate-limit headers: learned, and not what this test is about)."""
+    channels = {c["id"]: c for c in admin(proxy).get("/routing/channels").json()["channels"]}
+    counted = [w for w in channels["capped"]["rate_limits"] if w["source"] == "config" and w["reset_at"]]
+    return int(counted[0]["remaining"]) if counted else None
+
+
+def test_a_configured_cap_is_counted_by_all_replicas_together(replicas: tuple[Proxy, Proxy]) -> None:
+    first, second = replicas
+    # Both replicas count into the same clock-aligned minute (a window that turns mid-test is
+    # a fresh one: wait for the next minute when too close to its end).
+    while time.time() % 60 > 45:
+        time.sleep(0.5)
+
+    def serve(replica: Proxy) -> str:
+        answer = client(replica).chat.completions.with_raw_response.create(model="tag:caps", messages=HELLO)
+        return str(answer.headers["x-router-channel"])
+
+    assert [serve(first), serve(first), serve(second), serve(second)] == ["capped"] * 4
+    deadline = time.monotonic() + 3
+    while capped_remaining(first) != 0 or capped_remaining(second) != 0:  # each saw the other's two
+        assert time.monotonic() < deadline, (capped_remaining(first), capped_remaining(second))
+        time.sleep(0.05)
+    assert serve(first) == "capped-spare" and serve(second) == "capped-spare"

@@ -144,3 +144,34 @@ def test_replicas_share_windows_by_the_same_rule_as_answers() -> None:
     assert not second.merge("a", shared["a"], NOW) and second.windows("a", NOW)[0].remaining == 1
     assert first.merge("a", second.export(["a"], NOW)["a"], NOW) and first.windows("a", NOW)[0].remaining == 1
     assert not first.merge("a", {"requests": {"remaining": "x"}}, NOW)  # garbage is ignored
+
+
+def test_replicas_add_up_what_they_sent_against_a_configured_cap() -> None:
+    shared: dict[str, float] = {}  # what Redis holds: HINCRBYFLOAT of each replica's share
+    replicas = [LimitBook(), LimitBook()]
+    for book in replicas:
+        book.set_caps({"free": [Cap("requests", 4, 60.0)]})
+    now = 1_800_000_000.0 + 5  # 5 s into a clock-aligned minute
+
+    def sync(book: LimitBook) -> None:
+        for name, amount in book.take_cap_use(now).items():
+            shared[name] = shared.get(name, 0.0) + amount
+        book.merge_cap_totals(shared, now)
+
+    for book in replicas:
+        book.sent("free", now)
+        book.sent("free", now)
+        sync(book)
+    sync(replicas[0])  # the first hears of the second's two
+    assert [book.spent(now).keys() for book in replicas] == [{"free"}, {"free"}]
+    assert [book.windows("free", now)[0].remaining for book in replicas] == [0, 0]
+    # a share that did not reach Redis is sent again, not lost
+    later = now + 1
+    taken = replicas[0].take_cap_use(later)
+    assert taken == {}
+    replicas[1].sent("free", later)
+    lost = replicas[1].take_cap_use(later)
+    replicas[1].give_back_cap_use(lost)
+    assert replicas[1].take_cap_use(later) == lost
+    # the next minute is a fresh window for both
+    assert replicas[0].windows("free", now + 60) == []
