@@ -208,6 +208,9 @@ class HedgeSettings(BaseModel):
     min_samples: int = Field(5, ge=1, description="first tokens seen before the quantile is trusted")
     unobserved_ms: float = Field(1500.0, ge=0, description="the wait for a channel seen fewer times")
     onto_paid: bool = Field(False, description="also hedge onto priced channels (may bill twice)")
+    non_streams: bool = Field(
+        False, description="also race whole chat answers, after the first candidate's latency quantile"
+    )
 
     def policy(self) -> HedgePolicy:
         return HedgePolicy(
@@ -218,6 +221,7 @@ class HedgeSettings(BaseModel):
             min_samples=self.min_samples,
             unobserved_ms=self.unobserved_ms,
             onto_paid=self.onto_paid,
+            non_streams=self.non_streams,
         )
 
 

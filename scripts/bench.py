@@ -12,6 +12,7 @@ Writes docs/benchmarks.md, docs/benchmarks.json and PNG plots:
   5. cold start: time to the first routed answer with 1,000 deployments
   6. workers: requests/s with 1 and 2 workers, and plain LiteLLM with 2
   7. hedged streams: p99 time to first token with a late tail, hedged vs not (bench_hedging.py)
+  8. streamed answers: chunks/s and first chunk, direct vs plain LiteLLM vs smart-router (bench_streams.py)
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from catalog.query import parse_tag_query
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS, RouteSpec
 from scripts.bench_hedging import bench_hedging
 from scripts.bench_routing import percentiles, synthetic_catalog
+from scripts.bench_streams import bench_streams
 from scripts.stack import Proxy, openai_client, start_proxy, start_simulator
 from strategies.base import RequestFacts
 from strategies.decision import NoChannelError, decide
@@ -54,6 +56,8 @@ TARGETS = {
     "cold_start_added_s_1000": 1.0,
     "hedged_p99_over_fast_p99": 1.2,
     "two_workers_over_one": 1.8,
+    "stream_chunks_smart_over_plain": 5.0,
+    "stream_first_chunk_over_direct_ms": 10.0,
 }
 
 
@@ -610,6 +614,18 @@ def _workers_and_hedging(report: dict[str, Any]) -> list[str]:
             *(f"| {name} | {run['rps']:.1f} |" for name, run in report["workers"]["runs"].items()),
             "",
         ]
+    if "streams" in report:
+        lines += [
+            "## Streamed answers: 10 concurrent streams of about 1,000 chunks (scripts/bench_streams.py)",
+            "",
+            "| path | first chunk, median ms | chunks/s |",
+            "|---|---:|---:|",
+            *(
+                f"| {name} | {run['first_chunk_median_ms']:.1f} | {run['chunks_per_s']:.0f} |"
+                for name, run in report["streams"]["runs"].items()
+            ),
+            "",
+        ]
     if "hedging" in report:
         lines += [
             "## Hedged streams: time to first token, one channel 2 s late on 10 % of requests",
@@ -679,6 +695,23 @@ def targets(report: dict[str, Any]) -> list[tuple[str, float, float, bool]]:
                 True,
             )
         )
+    if "streams" in report:
+        found.append(
+            (
+                "streamed chunks/s, 10 concurrent: smart-router / plain LiteLLM",
+                report["streams"]["smart_over_plain_chunks_per_s"],
+                TARGETS["stream_chunks_smart_over_plain"],
+                True,
+            )
+        )
+        found.append(
+            (
+                "first streamed chunk, ms over direct (median)",
+                report["streams"]["first_chunk_over_direct_ms"],
+                TARGETS["stream_first_chunk_over_direct_ms"],
+                False,
+            )
+        )
     if "hedging" in report:
         found.append(
             (
@@ -698,13 +731,21 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="more runs (slower, steadier)")
     parser.add_argument("--out", default="docs")
     parser.add_argument(
-        "--only", choices=["workers", "hedging"], help="run one part and print it (nothing written)"
+        "--only",
+        choices=["workers", "hedging", "streams"],
+        help="run one part and print it (nothing written)",
     )
     args = parser.parse_args()
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     if args.only == "workers":
         result = bench_workers(600)
         print(f"   2 workers / 1 worker: {result['two_over_one']:.2f} (target >= 1.8)")
+        return
+    if args.only == "streams":
+        streamed = bench_streams()
+        print(
+            f"   smart-router / plain LiteLLM chunks/s: {streamed['smart_over_plain_chunks_per_s']:.2f} (target >= 5)"
+        )
         return
     if args.only == "hedging":
         hedged = bench_hedging()
@@ -729,6 +770,8 @@ def main() -> None:
     report["workers"] = bench_workers(1200 if args.full else 600)
     print("7. hedged streams", flush=True)
     report["hedging"] = bench_hedging(400 if args.full else 200)
+    print("8. streamed answers", flush=True)
+    report["streams"] = bench_streams()
     report["ratios"] = ratios(report["proxies"])
     report["targets"] = targets(report)
     report["plots"] = plot(report, out)

@@ -56,6 +56,7 @@ class Provider:
     first_token_ms: float = 0.0
     first_token_jitter_ms: float = 0.0
     first_token_late: dict[str, float] | None = None
+    stream_words: int = 0  # words added to every answer: a stream of about that many chunks
     style: str = "openai"
     steps: list[dict[str, Any]] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
@@ -312,6 +313,8 @@ def build_app(provider: Provider) -> Starlette:
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 16
         completion_tokens = min(int(max_tokens), 8)
         text = f"[{provider.name}] {model} says hello"
+        if provider.stream_words:
+            text = " ".join([text, *(f"w{i}" for i in range(provider.stream_words))])
         tool, tool_text = wire.chat_tool_call(body)
         text = tool_text or text
         if tool and body.get("stream"):
@@ -579,6 +582,7 @@ async def serve(spec: dict[str, Any]) -> None:
             first_token_ms=float(entry.get("first_token_ms", 0)),
             first_token_jitter_ms=float(entry.get("first_token_jitter_ms", 0)),
             first_token_late=entry.get("first_token_late"),
+            stream_words=int(entry.get("stream_words", 0)),
             style=entry.get("style", "openai"),
             steps=list(entry.get("steps", [])),
             native=list(entry.get("native", [])),

@@ -1,7 +1,7 @@
 """When a slow first token is worth a second request, and onto which candidate.
 
-A hedge starts the next candidate when the first one's first token is later than that channel
-usually is (its observed quantile of time to first token, never sooner than a floor); the first
+A hedge starts the next candidate when the first one's first token (or, for a whole answer
+when configured, the answer) is later than that channel usually is (its observed quantile of time to first token, never sooner than a floor); the first
 to produce a token wins. Only speed strategies hedge, and by default only onto channels that
 cost nothing (free or local), so a hedge never bills twice.
 """
@@ -24,6 +24,7 @@ class HedgePolicy:
     min_samples: int = 5
     unobserved_ms: float = 1500.0  # a channel with fewer samples: its first token "should" come by then
     onto_paid: bool = False
+    non_streams: bool = False  # also race whole answers (chat completions), by their latency
 
     def applies_to(self, strategy: str | None) -> bool:
         # A strategy degraded near a budget is named `speed_optimized@budget-1/4`.
@@ -53,8 +54,15 @@ class FirstTokenTimes:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def hedge_delay_ms(policy: HedgePolicy, times: FirstTokenTimes, channel_id: str) -> float:
-    expected = times.quantile(channel_id, policy.quantile, policy.min_samples)
+def samples_key(channel_id: str, stream: bool) -> str:
+    """Streams are timed to their first token, whole answers to their end: kept apart."""
+    return channel_id if stream else f"{channel_id}\x00whole"
+
+
+def hedge_delay_ms(
+    policy: HedgePolicy, times: FirstTokenTimes, channel_id: str, stream: bool = True
+) -> float:
+    expected = times.quantile(samples_key(channel_id, stream), policy.quantile, policy.min_samples)
     return max(policy.floor_ms, policy.unobserved_ms if expected is None else expected)
 
 

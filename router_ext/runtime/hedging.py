@@ -26,12 +26,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from catalog.channel import Channel
-from router_ext.catalogue.catalogue import Catalogue
 from router_ext.runtime.stream_race import Buffered, OpenHedge, close, race_first_items
-from strategies.hedging import FirstTokenTimes, HedgePolicy, hedge_delay_ms, hedge_target
+from strategies.hedging import FirstTokenTimes, HedgePolicy, hedge_delay_ms, hedge_target, samples_key
 
 MAX_KEPT = 5_000  # races not concluded yet (their record is not written)
 HEDGED_ENDPOINTS = ("chat", "messages", "responses")
@@ -49,6 +48,7 @@ class HedgeRace:
     winner: str | None = None  # known when the response headers go out
     decided: asyncio.Event = field(default_factory=asyncio.Event)
     by_router: bool = True  # LiteLLM's race (chat); else ours in the headers hook (stream_race.py)
+    stream: bool = True  # else a whole answer, raced by its latency
 
     def as_json(self, winner: str, loser_cost_usd: float) -> str:
         return json.dumps(
@@ -64,8 +64,14 @@ class HedgeRace:
         )
 
 
+class ChannelLookup(Protocol):
+    """What hedging asks of the catalogue: a channel's price and locality."""
+
+    def channel(self, channel_id: str) -> Channel | None: ...
+
+
 class StreamHedging:
-    def __init__(self, policy: HedgePolicy, catalogue: Catalogue) -> None:
+    def __init__(self, policy: HedgePolicy, catalogue: ChannelLookup) -> None:
         self.policy = policy
         self.catalogue = catalogue
         self.first_tokens = FirstTokenTimes()
@@ -74,13 +80,18 @@ class StreamHedging:
         self.hedges_sent = 0
         self.hedges_won = 0  # ... of which answered first
 
-    def observe(self, channel_id: str, ttft_ms: float | None) -> None:
+    def observe(self, channel_id: str, ttft_ms: float | None, stream: bool = True) -> None:
+        """A stream's time to first token, or a whole answer's latency."""
         if ttft_ms is not None:
-            self.first_tokens.observe(channel_id, ttft_ms)
+            self.first_tokens.observe(samples_key(channel_id, stream), ttft_ms)
 
     def plan(self, routed: dict[str, Any], ranked: list[str]) -> str | None:
         """The hedge of a request about to be routed to `ranked[0]`, or None."""
-        if not (routed.get("stream") and routed.get("endpoint") in HEDGED_ENDPOINTS and ranked):
+        stream = bool(routed.get("stream"))
+        endpoint = routed.get("endpoint")
+        if not ranked or endpoint not in HEDGED_ENDPOINTS:
+            return None
+        if not stream and not (self.policy.non_streams and endpoint == "chat"):  # LiteLLM races chat only
             return None
         if not self.policy.applies_to(routed.get("strategy")):
             return None
@@ -90,8 +101,9 @@ class StreamHedging:
         race = HedgeRace(
             ranked[0],
             target,
-            hedge_delay_ms(self.policy, self.first_tokens, ranked[0]),
-            by_router=routed.get("endpoint") == "chat",
+            hedge_delay_ms(self.policy, self.first_tokens, ranked[0], stream),
+            by_router=endpoint == "chat",
+            stream=stream,
         )
         self._races[str(routed["request_id"])] = race
         while len(self._races) > MAX_KEPT:
@@ -184,7 +196,7 @@ class StreamHedging:
             loser_cost = _partial_cost(self.catalogue.channel(loser), prompt_tokens)
             if winner == race.hedge:
                 self.hedges_won += 1
-                self.observe(race.primary, race.after_ms)  # it was at least this late
+                self.observe(race.primary, race.after_ms, race.stream)  # it was at least this late
         return race.as_json(winner, loser_cost), race, loser_cost
 
     def forget(self, request_id: str | None) -> None:

@@ -443,6 +443,10 @@ class RequestFlow:
                     ttft_ms, latency_ms = answer.ttft_ms + race.after_ms, answer.latency_ms + race.after_ms
         if routed.get("stream"):
             self.hedging.observe(deployment_id, own_ttft)
+        elif routed.get("endpoint") == "chat":
+            # LiteLLM's clock of a held hedge started before its hold
+            held = hedge[1].after_ms if hedge is not None and deployment_id == hedge[1].hedge else None
+            self.hedging.observe(deployment_id, answer.latency_ms - (held or 0.0), stream=False)
         self._conclude(
             RequestRecord.of(
                 routed,

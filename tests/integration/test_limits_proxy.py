@@ -307,6 +307,28 @@ def test_messages_and_responses_streams_are_hedged_too(
     assert (hedge["primary"], hedge["winner"]) == (primary, backup) and hedge["after_ms"] >= 250
 
 
+def test_a_whole_answer_is_hedged_when_configured(
+    proxy: Proxy, simulator: Simulator, admin: httpx.Client
+) -> None:
+    fast_stream(proxy, "tag:hg")  # warm
+    primary = first_ranked(admin, "tag:hg")
+    backup = "hg-two" if primary == "hg-one" else "hg-one"
+    slow = "hedge_one" if primary == "hg-one" else "hedge_two"
+    step = {"model": primary, "delay": 2.0, "times": 1}
+    httpx.post(f"http://127.0.0.1:{simulator.ports[slow]}/_control", json={"steps": [step]})
+    started = time.monotonic()
+    answer = openai_client(proxy).chat.completions.with_raw_response.create(
+        model="tag:hg",
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"x-router-strategy": "speed_optimized"},
+    )
+    took = time.monotonic() - started
+    assert answer.headers["x-router-channel"] == backup and took < 1.5, (took, dict(answer.headers))
+    assert answer.parse().model == "tag:hg"
+    hedge = json.loads(record_of(admin, answer.headers["x-router-request-id"])["hedge"])
+    assert (hedge["primary"], hedge["winner"]) == (primary, backup) and hedge["after_ms"] >= 250
+
+
 def test_no_hedge_onto_a_paid_channel_by_default(
     proxy: Proxy, simulator: Simulator, admin: httpx.Client
 ) -> None:

@@ -1,7 +1,13 @@
-"""When a hedge goes out and onto which candidate (strategies/hedging.py)."""
+"""When a hedge goes out and onto which candidate (strategies/hedging.py), and what a race
+concludes (router_ext/runtime/hedging.py: the loser's charge, one conclusion per request)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
+from catalog.channel import Channel
+from router_ext.runtime.hedging import StreamHedging
 from strategies.hedging import FirstTokenTimes, HedgePolicy, hedge_delay_ms, hedge_target
 
 
@@ -41,3 +47,80 @@ def test_only_the_configured_strategies_hedge_degraded_ones_included() -> None:
     assert policy.applies_to("speed_optimized") and policy.applies_to("speed_optimized@budget-2/4")
     assert not policy.applies_to("cost_first") and not policy.applies_to(None)
     assert not HedgePolicy(enabled=False).applies_to("speed_optimized")
+
+
+class _Channels:
+    """The one thing StreamHedging asks of the catalogue: a channel by id."""
+
+    def __init__(self, *channels: Channel) -> None:
+        self.by_id = {c.id: c for c in channels}
+
+    def channel(self, channel_id: str) -> Channel | None:
+        return self.by_id.get(channel_id)
+
+
+def _channel(channel_id: str, price: float) -> Channel:
+    return Channel(
+        channel_id,
+        channel_id,
+        f"openai/{channel_id}",
+        "openai",
+        "openai",
+        input_cost_per_token=price,
+        output_cost_per_token=price,
+        price_verified=True,
+    )
+
+
+def test_a_priced_loser_cut_before_its_first_token_is_charged_its_prompt() -> None:
+    hedging = StreamHedging(
+        HedgePolicy(unobserved_ms=0, floor_ms=0), _Channels(_channel("paid", 1e-6), _channel("free", 0))
+    )
+    routed: dict[str, object] = {
+        "request_id": "r1",
+        "stream": True,
+        "endpoint": "chat",
+        "strategy": "speed_optimized",
+    }
+    assert hedging.plan(routed, ["paid", "free"]) == "free" and routed["hedge"] == "free"
+    asyncio.run(hedging.hold("r1", "free"))  # the hedge went out
+    hedging.won("r1", "free")
+    assert asyncio.run(hedging.lost("r1", "paid")) and not asyncio.run(hedging.lost("r1", "free"))
+    concluded = hedging.conclude("r1", "free", prompt_tokens=1000)
+    assert concluded is not None
+    record, race, loser_cost = concluded
+    assert loser_cost == 1000 * 1e-6 and json.loads(record)["winner"] == "free" and race.after_ms is not None
+    assert hedging.conclude("r1", "free", 1000) is None  # once
+
+
+def test_no_hedge_without_a_candidate_that_costs_nothing_or_for_a_whole_answer_by_default() -> None:
+    hedging = StreamHedging(HedgePolicy(), _Channels(_channel("a", 1e-6), _channel("b", 1e-6)))
+    assert (
+        hedging.plan(
+            {"request_id": "r", "stream": True, "endpoint": "chat", "strategy": "speed_optimized"}, ["a", "b"]
+        )
+        is None
+    )
+    free = StreamHedging(HedgePolicy(), _Channels(_channel("a", 1e-6), _channel("b", 0)))
+    assert (
+        free.plan(
+            {"request_id": "r", "stream": False, "endpoint": "chat", "strategy": "speed_optimized"},
+            ["a", "b"],
+        )
+        is None
+    )
+    whole = StreamHedging(HedgePolicy(non_streams=True), _Channels(_channel("a", 1e-6), _channel("b", 0)))
+    assert (
+        whole.plan(
+            {"request_id": "r", "stream": False, "endpoint": "chat", "strategy": "speed_optimized"},
+            ["a", "b"],
+        )
+        == "b"
+    )
+    assert (
+        whole.plan(
+            {"request_id": "s", "stream": False, "endpoint": "messages", "strategy": "speed_optimized"},
+            ["a", "b"],
+        )
+        is None
+    )

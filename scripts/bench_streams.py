@@ -1,0 +1,129 @@
+"""Streamed answers in `make bench`: chunks/s of 10 concurrent 1,000-chunk streams and the time
+to the first chunk, straight from the upstream vs through plain LiteLLM vs through smart-router,
+in one run (#17's baseline: the same-format fast path is what would move these).
+
+The client reads raw SSE lines (httpx, no SDK parsing) so that the figure is the proxy's, and
+the upstream is the simulator on 127.0.0.1 sending 1,000 chunks as fast as it can.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from scripts.stack import Proxy, start_proxy, start_simulator
+
+WORDS = 1000
+BODY = {
+    "model": "m-stream",
+    "messages": [{"role": "user", "content": "hi"}],
+    "stream": True,
+    "max_tokens": 2000,
+}
+
+
+def _config(api_base: str, smart: bool) -> Path:
+    document: dict[str, Any] = {
+        "model_list": [
+            {
+                "model_name": "m-stream",
+                "litellm_params": {"model": "openai/m-stream", "api_base": api_base, "api_key": "sk-bench"},
+                "model_info": {
+                    "id": "d-stream",
+                    "tags": ["stream"],
+                    "input_cost_per_token": 1e-7,
+                    "output_cost_per_token": 2e-7,
+                },
+            }
+        ],
+        "litellm_settings": {"disable_hf_tokenizer_download": True},
+        "router_settings": {"num_retries": 0},
+    }
+    if smart:
+        document["litellm_settings"]["callbacks"] = ["router_ext.hook.proxy_handler"]
+        document["smart_router"] = {"log_requests": False, "schedule": {"discovery": None, "prices": None}}
+    path = Path(tempfile.mkdtemp(prefix="bench-streams-")) / "config.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _stream(url: str, key: str, model: str) -> tuple[float, int]:
+    """(seconds to the first content chunk, chunks)."""
+    started, first, chunks = time.perf_counter(), None, 0
+    body = {**BODY, "model": model}
+    with httpx.stream(
+        "POST", url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=120
+    ) as answer:
+        answer.raise_for_status()
+        for line in answer.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunks += 1
+            if first is None and '"content"' in line and json.loads(line[6:])["choices"]:
+                first = time.perf_counter() - started
+    return first or 0.0, chunks
+
+
+def _measure(url: str, key: str, model: str, concurrency: int = 10) -> dict[str, float]:
+    for _ in range(3):
+        _stream(url, key, model)
+    firsts = [_stream(url, key, model)[0] * 1000 for _ in range(10)]
+    began = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        counts = [c for _, c in pool.map(lambda _: _stream(url, key, model), range(concurrency))]
+    elapsed = time.perf_counter() - began
+    return {
+        "first_chunk_median_ms": statistics.median(firsts),
+        "chunks_per_s": sum(counts) / elapsed,
+        "chunks": float(counts[0]),
+    }
+
+
+def bench_streams() -> dict[str, Any]:
+    simulator = start_simulator(
+        {"providers": [{"name": "up", "models": ["m-stream"], "api_key": "sk-bench", "stream_words": WORDS}]}
+    )
+    api_base = f"{simulator.url('up')}/v1"
+    found: dict[str, dict[str, float]] = {}
+    try:
+        found["direct"] = _measure(f"{api_base}/chat/completions", "sk-bench", "m-stream")
+        print(f"   direct: {found['direct']['chunks_per_s']:.0f} chunks/s", flush=True)
+        for name, smart, model in (
+            ("plain LiteLLM", False, "m-stream"),
+            ("smart-router (plain name)", True, "m-stream"),
+            ("smart-router (tag:stream)", True, "tag:stream"),
+        ):
+            proxy: Proxy = start_proxy(_config(api_base, smart), plain_litellm=not smart, timeout=600)
+            try:
+                found[name] = _measure(f"{proxy.base_url}/v1/chat/completions", proxy.master_key, model)
+            finally:
+                proxy.stop()
+            print(
+                f"   {name}: {found[name]['chunks_per_s']:.0f} chunks/s, first chunk {found[name]['first_chunk_median_ms']:.1f} ms",
+                flush=True,
+            )
+    finally:
+        simulator.stop()
+    plain, ours = found["plain LiteLLM"], found["smart-router (tag:stream)"]
+    return {
+        "runs": found,
+        "smart_over_plain_chunks_per_s": ours["chunks_per_s"] / plain["chunks_per_s"],
+        "first_chunk_over_direct_ms": ours["first_chunk_median_ms"]
+        - found["direct"]["first_chunk_median_ms"],
+    }
+
+
+if __name__ == "__main__":
+    result = bench_streams()
+    print(
+        f"   smart-router / plain LiteLLM chunks/s: {result['smart_over_plain_chunks_per_s']:.2f} (target >= 5)"
+    )
+    print(f"   first chunk over direct: {result['first_chunk_over_direct_ms']:.1f} ms (target <= 10)")
