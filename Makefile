@@ -60,7 +60,7 @@ integration: env services agents
 	$(UV) run --frozen pytest tests/integration -q
 
 test: env services agents lint  ## everything: lint, unit and integration tests (real proxy, Redis)
-	$(UV) run --frozen pytest tests -q --ignore=tests/conformance
+	$(UV) run --frozen pytest tests -q --ignore=tests/conformance --durations=15
 
 conformance: env  ## replay the real provider samples in ../shared/fixtures
 	$(UV) run --frozen pytest tests/conformance -q
