@@ -185,6 +185,14 @@ def first_ranked(admin: httpx.Client, model: str) -> str:
     return str(explained["ranked"][0]["channel"])
 
 
+def race_of(admin: httpx.Client) -> tuple[str, str, str, str]:
+    """(the first-ranked hedge channel, the other, their simulated providers in that order)."""
+    primary = first_ranked(admin, "tag:hg")
+    if primary == "hg-one":
+        return primary, "hg-two", "hedge_one", "hedge_two"
+    return primary, "hg-one", "hedge_two", "hedge_one"
+
+
 def record_of(admin: httpx.Client, request_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 10
     while True:
@@ -211,9 +219,7 @@ def test_a_late_first_token_is_hedged_onto_the_next_free_channel_and_the_first_t
     proxy: Proxy, simulator: Simulator, admin: httpx.Client
 ) -> None:
     fast_stream(proxy, "tag:hg")  # warm: a proxy's first stream pays LiteLLM's own start-up
-    primary = first_ranked(admin, "tag:hg")
-    backup = "hg-two" if primary == "hg-one" else "hg-one"
-    slow, quick = ("hedge_one", "hedge_two") if primary == "hg-one" else ("hedge_two", "hedge_one")
+    primary, backup, slow, quick = race_of(admin)
     closed_before = closed_before_first_token(simulator, slow)
     script(simulator, slow, primary, 2.0)
     headers, text, first = fast_stream(proxy, "tag:hg")
@@ -236,9 +242,7 @@ def test_when_the_first_candidate_answers_first_after_all_the_hedge_is_closed(
     proxy: Proxy, simulator: Simulator, admin: httpx.Client
 ) -> None:
     fast_stream(proxy, "tag:hg")  # warm: a proxy's first stream pays LiteLLM's own start-up
-    primary = first_ranked(admin, "tag:hg")
-    backup = "hg-two" if primary == "hg-one" else "hg-one"
-    slow, other = ("hedge_one", "hedge_two") if primary == "hg-one" else ("hedge_two", "hedge_one")
+    primary, backup, slow, other = race_of(admin)
     closed_before = closed_before_first_token(simulator, other)
     script(simulator, slow, primary, 0.6)
     script(simulator, other, backup, 3.0)
@@ -291,9 +295,7 @@ def test_messages_and_responses_streams_are_hedged_too(
     send: Any, proxy: Proxy, simulator: Simulator, admin: httpx.Client
 ) -> None:
     send(proxy)  # warm: the endpoint's first call pays LiteLLM's own start-up
-    primary = first_ranked(admin, "tag:hg")
-    backup = "hg-two" if primary == "hg-one" else "hg-one"
-    slow, quick = ("hedge_one", "hedge_two") if primary == "hg-one" else ("hedge_two", "hedge_one")
+    primary, backup, slow, quick = race_of(admin)
     closed_before = closed_before_first_token(simulator, slow)
     script(simulator, slow, primary, 2.0)
     headers, text, first = send(proxy)
@@ -311,9 +313,7 @@ def test_a_whole_answer_is_hedged_when_configured(
     proxy: Proxy, simulator: Simulator, admin: httpx.Client
 ) -> None:
     fast_stream(proxy, "tag:hg")  # warm
-    primary = first_ranked(admin, "tag:hg")
-    backup = "hg-two" if primary == "hg-one" else "hg-one"
-    slow = "hedge_one" if primary == "hg-one" else "hedge_two"
+    primary, backup, slow, _ = race_of(admin)
     step = {"model": primary, "delay": 2.0, "times": 1}
     httpx.post(f"http://127.0.0.1:{simulator.ports[slow]}/_control", json={"steps": [step]})
     started = time.monotonic()
