@@ -11,6 +11,8 @@ asked for with the one it got (agents do) would see three different answers for 
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -54,3 +56,22 @@ async def restamp_chunks(stream: AsyncIterator[Any], name: str) -> AsyncIterator
             with contextlib.suppress(AttributeError):
                 chunk = chunk.model_copy(update={"model": name})
         yield chunk
+
+
+_MODEL_FIELD = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
+
+
+async def restamp_sse_bytes(stream: AsyncIterator[bytes], name: str) -> AsyncIterator[bytes]:
+    """A relayed OpenAI stream's frames with the requested name in their `model` field, read frame by
+    frame (a frame can span reads) and rewritten as bytes: no JSON parse per chunk."""
+    stamp = b'"model":' + json.dumps(name).encode()
+    pending = b""
+    async for piece in stream:
+        pending += piece if isinstance(piece, bytes) else str(piece).encode()
+        end = pending.rfind(b"\n\n")
+        if end < 0:
+            continue
+        complete, pending = pending[: end + 2], pending[end + 2 :]
+        yield _MODEL_FIELD.sub(stamp, complete)
+    if pending:
+        yield _MODEL_FIELD.sub(stamp, pending)

@@ -354,6 +354,10 @@ class RouterSettings(BaseModel):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     sticky: StickySettings = Field(default_factory=StickySettings)
     hedging: HedgeSettings = Field(default_factory=HedgeSettings)
+    fast_streams: bool = Field(
+        False,
+        description="relay streamed chat answers from OpenAI-compatible channels as bytes (LiteLLM's pass-through)",
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the record store; default: $ROUTER_DATABASE_URL, else SQLite"
     )

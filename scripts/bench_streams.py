@@ -30,7 +30,7 @@ BODY = {
 }
 
 
-def _config(api_base: str, smart: bool) -> Path:
+def _config(api_base: str, smart: bool, relay: bool = False) -> Path:
     document: dict[str, Any] = {
         "model_list": [
             {
@@ -49,7 +49,11 @@ def _config(api_base: str, smart: bool) -> Path:
     }
     if smart:
         document["litellm_settings"]["callbacks"] = ["router_ext.hook.proxy_handler"]
-        document["smart_router"] = {"log_requests": False, "schedule": {"discovery": None, "prices": None}}
+        document["smart_router"] = {
+            "log_requests": False,
+            "fast_streams": relay,
+            "schedule": {"discovery": None, "prices": None},
+        }
     path = Path(tempfile.mkdtemp(prefix="bench-streams-")) / "config.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return path
@@ -96,12 +100,13 @@ def bench_streams() -> dict[str, Any]:
     try:
         found["direct"] = _measure(f"{api_base}/chat/completions", "sk-bench", "m-stream")
         print(f"   direct: {found['direct']['chunks_per_s']:.0f} chunks/s", flush=True)
-        for name, smart, model in (
-            ("plain LiteLLM", False, "m-stream"),
-            ("smart-router (plain name)", True, "m-stream"),
-            ("smart-router (tag:stream)", True, "tag:stream"),
+        for name, smart, relay, model in (
+            ("plain LiteLLM", False, False, "m-stream"),
+            ("smart-router (plain name)", True, False, "m-stream"),
+            ("smart-router (tag:stream)", True, False, "tag:stream"),
+            ("smart-router relay (tag:stream, fast_streams)", True, True, "tag:stream"),
         ):
-            proxy: Proxy = start_proxy(_config(api_base, smart), plain_litellm=not smart, timeout=600)
+            proxy: Proxy = start_proxy(_config(api_base, smart, relay), plain_litellm=not smart, timeout=600)
             try:
                 found[name] = _measure(f"{proxy.base_url}/v1/chat/completions", proxy.master_key, model)
             finally:
@@ -112,7 +117,7 @@ def bench_streams() -> dict[str, Any]:
             )
     finally:
         simulator.stop()
-    plain, ours = found["plain LiteLLM"], found["smart-router (tag:stream)"]
+    plain, ours = found["plain LiteLLM"], found["smart-router relay (tag:stream, fast_streams)"]
     return {
         "runs": found,
         "smart_over_plain_chunks_per_s": ours["chunks_per_s"] / plain["chunks_per_s"],

@@ -110,4 +110,15 @@ def mount_routes(runtime: RouterRuntime) -> None:
             include_in_schema=False,
         ),
     )
+    if runtime.settings.fast_streams:
+        from router_ext.fast_stream import build_fast_chat_route
+
+        fast_chat = build_fast_chat_route(runtime)
+        for path in ("/v1/chat/completions", "/chat/completions"):
+            app.router.routes.insert(
+                0,
+                APIRoute(
+                    path, fast_chat, methods=["POST"], tags=["chat/completions"], include_in_schema=False
+                ),
+            )
     app.state.smart_router_mounted = True

@@ -355,9 +355,12 @@ def classify_exception(exception: BaseException, now: float) -> Verdict:
     body = getattr(exception, "body", None)
     message = str(getattr(exception, "message", "") or exception)
     headers = getattr(exception, "litellm_response_headers", None)
+    response: Any = getattr(exception, "response", None)
     if headers is None:
-        response = getattr(exception, "response", None)
         headers = getattr(response, "headers", None)
+    if status is None and isinstance(getattr(response, "status_code", None), int):
+        # a relayed stream's upstream answer (httpx.HTTPStatusError): its status and body as sent
+        status, body = response.status_code, _body_of(response)
     name = type(exception).__name__
     if name in ("APIConnectionError", "Timeout") or isinstance(exception, (TimeoutError, ConnectionError)):
         status = 408 if name == "Timeout" else None
@@ -369,6 +372,13 @@ def classify_exception(exception: BaseException, now: float) -> Verdict:
         classify_error(int(status) if isinstance(status, int) else None, parsed_body, _headers(headers), now),
         text,
     )
+
+
+def _body_of(response: Any) -> Any:
+    try:
+        return response.json()
+    except (ValueError, RuntimeError):  # not JSON, or a stream never read: the status alone decides
+        return getattr(response, "text", None) if getattr(response, "is_stream_consumed", True) else None
 
 
 def _headers(headers: Any) -> dict[str, str]:

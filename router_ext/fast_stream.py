@@ -1,0 +1,207 @@
+"""Streamed chat answers that need no translation go through LiteLLM's pass-through machinery.
+
+A streamed chat answer from an OpenAI-compatible channel to an OpenAI client needs no translation, yet
+LiteLLM's chat path parses every chunk into models and dumps it again (about 1 ms of CPU per chunk on
+this box). LiteLLM already relays raw bytes for its pass-through routes: `Router.allm_passthrough_route`
+(deployment choice, fallbacks, the deployment hooks) and the proxy's `base_process_llm_request` with
+route type `allm_passthrough_route` (pre-call hooks, response-headers hook, a byte relay, logging from
+the collected chunks at the end, once). So our route in front of `/v1/chat/completions` runs LiteLLM's
+own pre-call logic (auth ran as its dependency; our pre-call hook routes), and then picks the route type:
+
+- every channel the ranking may reach speaks OpenAI chat natively -> `allm_passthrough_route`;
+- else (or the request is not a stream, or carries a field we do not relay) -> LiteLLM's own chat path.
+
+Both continue from the same pre-call result (`skip_pre_call_logic`), so no hook runs twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, Request, Response
+
+from router_ext.public_model import restamp_sse_bytes
+
+if TYPE_CHECKING:
+    from router_ext.runtime.runtime import RouterRuntime
+
+# Fields of OpenAI's chat completions request; a body with any other field takes LiteLLM's path,
+# which knows what to do with its own (`metadata`, `fallbacks`, `mock_response`, ...).
+CHAT_FIELDS = frozenset(
+    {
+        "model", "messages", "stream", "stream_options", "temperature", "top_p", "n", "stop",
+        "max_tokens", "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias",
+        "logprobs", "top_logprobs", "user", "seed", "tools", "tool_choice", "parallel_tool_calls",
+        "response_format", "reasoning_effort", "service_tier", "store", "modalities", "prediction",
+        "verbosity", "prompt_cache_key", "safety_identifier",
+    }
+)  # fmt: skip
+# What LiteLLM adds to a request between our route and the upstream: dropped from the relayed body.
+LITELLM_FIELDS = ("metadata", "litellm_metadata", "fallbacks", "litellm_logging_obj", "proxy_server_request")
+# Providers whose chat completions API is OpenAI's own wire format
+OPENAI_WIRE = frozenset({"openai", "hosted_vllm", "openai_like", "custom_openai"})
+# Deployment settings the relay honours; any other (extra headers, organisation, ...) takes LiteLLM's path
+RELAYED_PARAMS = frozenset(
+    {
+        "model", "api_base", "api_key", "rpm", "tpm", "timeout", "stream_timeout", "max_retries",
+        "tags", "input_cost_per_token", "output_cost_per_token", "custom_llm_provider",
+    }
+)  # fmt: skip
+
+
+def relayable_body(body: Mapping[str, Any]) -> bool:
+    return body.get("stream") is True and isinstance(body.get("messages"), list) and set(body) <= CHAT_FIELDS
+
+
+def relayable_params(params: Mapping[str, Any]) -> bool:
+    model = str(params.get("model") or "")
+    provider = params.get("custom_llm_provider") or model.split("/", 1)[0]
+    return bool(params.get("api_base")) and provider in OPENAI_WIRE and set(params) <= RELAYED_PARAMS
+
+
+class RelayableDeployments:
+    """Whether each deployment may be relayed, worked out once per deployment object (the Router
+    builds a new one when a deployment changes)."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[int, bool]] = {}
+
+    def __call__(self, router: Any, deployment_id: str) -> bool:
+        deployment = router.get_deployment(model_id=deployment_id)
+        if deployment is None:
+            return False
+        known = self._known.get(deployment_id)
+        if known is not None and known[0] == id(deployment):
+            return known[1]
+        params = deployment.litellm_params.model_dump(exclude_none=True, exclude_defaults=True)
+        verdict = relayable_params(params)
+        self._known[deployment_id] = (id(deployment), verdict)
+        return verdict
+
+
+def reachable(data: Mapping[str, Any]) -> list[str]:
+    """The deployment ids a routed request may reach: its model, then its fallbacks."""
+    names = [str(data.get("model"))]
+    for entry in data.get("fallbacks") or ():
+        values: Iterable[Any] = entry.values() if isinstance(entry, Mapping) else [entry]
+        for value in values:
+            names += [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return names
+
+
+def relay_config() -> Any:
+    """LiteLLM's vLLM pass-through config (URL, stream detection, logging an OpenAI stream from its
+    chunks) with OpenAI's bearer auth: no OpenAI-compatible pass-through config ships with 1.108."""
+    from litellm.llms.vllm.passthrough.transformation import VLLMPassthroughConfig
+
+    class OpenAICompatibleRelay(VLLMPassthroughConfig):
+        @staticmethod
+        def get_api_key(api_key: str | None = None) -> str | None:
+            return api_key
+
+        def validate_environment(self, headers: dict, *args: Any, **kwargs: Any) -> dict:
+            api_key = kwargs.get("api_key")
+            if api_key:
+                headers["Authorization"] = f"Bearer {api_key}"
+            headers.setdefault("Content-Type", "application/json")
+            return headers
+
+    return OpenAICompatibleRelay()
+
+
+def build_fast_chat_route(runtime: RouterRuntime) -> Any:
+    from litellm.proxy import proxy_server
+    from litellm.proxy.auth.user_api_key_auth import user_api_key_auth
+    from litellm.proxy.common_request_processing import ProxyBaseLLMRequestProcessing
+    from litellm.proxy.common_utils.http_parsing_utils import read_request_body
+    from litellm.proxy.pass_through_endpoints.injected_stream_usage import without_injected_usage_frames
+
+    config = relay_config()
+    relayable = RelayableDeployments()
+    authenticated = Depends(user_api_key_auth)  # LiteLLM's own auth, as on its chat route
+
+    async def chat_completion(
+        request: Request,
+        fastapi_response: Response,
+        model: str | None = None,
+        user_api_key_dict: Any = authenticated,
+    ) -> Any:
+        body = await read_request_body(request=request)
+        if not (runtime.settings.fast_streams and relayable_body(body)):
+            return await proxy_server.chat_completion(
+                request=request,
+                fastapi_response=fastapi_response,
+                model=model,
+                user_api_key_dict=user_api_key_dict,
+            )
+        data = dict(body)
+        data["metadata"] = {}
+        if getattr(user_api_key_dict, "user_id", None) is not None:
+            data["metadata"]["user_api_key_user_id"] = user_api_key_dict.user_id
+        processor = ProxyBaseLLMRequestProcessing(data=data)
+        settings: dict[str, Any] = {
+            "general_settings": proxy_server.general_settings,
+            "proxy_config": proxy_server.proxy_config,
+            "user_model": proxy_server.user_model,
+            "user_temperature": proxy_server.user_temperature,
+            "user_request_timeout": proxy_server.user_request_timeout,
+            "user_max_tokens": proxy_server.user_max_tokens,
+            "user_api_base": proxy_server.user_api_base,
+            "version": proxy_server.version,
+        }
+        logging = proxy_server.proxy_logging_obj
+        router = proxy_server.llm_router
+        try:
+            processor.data, _ = await processor.common_processing_pre_call_logic(
+                request=request,
+                user_api_key_dict=user_api_key_dict,
+                proxy_logging_obj=logging,
+                route_type="acompletion",
+                model=model,
+                llm_router=router,
+                **settings,
+            )
+            routed = processor.data
+            relay = router is not None and all(relayable(router, i) for i in reachable(routed))
+            strips_usage = False
+            if relay:
+                upstream = {k: v for k, v in routed.items() if k in CHAT_FIELDS}
+                options = dict(upstream.get("stream_options") or {})
+                strips_usage = not options.get("include_usage")
+                upstream["stream_options"] = {**options, "include_usage": True}
+                routed.update(
+                    method="POST",
+                    endpoint="chat/completions",
+                    json=upstream,
+                    provider_config=config,
+                    stream=True,
+                )
+            result: Any = await processor.base_process_llm_request(
+                request=request,
+                fastapi_response=fastapi_response,
+                user_api_key_dict=user_api_key_dict,
+                route_type="allm_passthrough_route" if relay else "acompletion",
+                proxy_logging_obj=logging,
+                llm_router=router,
+                select_data_generator=proxy_server.select_data_generator,
+                model=model,
+                skip_pre_call_logic=True,
+                **settings,
+            )
+            if relay and hasattr(result, "body_iterator"):
+                stream: AsyncIterator[bytes] = result.body_iterator
+                if strips_usage:
+                    stream = without_injected_usage_frames(stream)  # type: ignore[arg-type]
+                result.body_iterator = restamp_sse_bytes(stream, str(body.get("model")))
+                result.headers["x-router-path"] = "relay"
+            return result
+        except Exception as error:
+            raise await processor._handle_llm_api_exception(
+                e=error,
+                user_api_key_dict=user_api_key_dict,
+                proxy_logging_obj=logging,
+                version=proxy_server.version,
+            ) from error
+
+    return chat_completion

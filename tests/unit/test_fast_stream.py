@@ -1,0 +1,68 @@
+"""What the byte relay of streamed chat answers decides without a proxy: which requests and
+deployments it takes, the requested name stamped into frames, and an upstream error it relays
+classified by the upstream's own status and body."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+
+from router_ext.fast_stream import reachable, relayable_body, relayable_params
+from router_ext.public_model import restamp_sse_bytes
+from router_ext.state.channel_health import classify_exception
+
+
+def test_only_plain_openai_chat_streams_are_relayed() -> None:
+    chat = {"model": "tag:f", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    assert relayable_body(chat)
+    assert not relayable_body({**chat, "stream": False})
+    assert not relayable_body({**chat, "mock_response": "x"})  # a LiteLLM field: LiteLLM's path
+    assert not relayable_body({**chat, "messages": "hi"})
+
+
+def test_only_openai_wire_deployments_with_plain_settings_are_relayed() -> None:
+    plain = {"model": "openai/m", "api_base": "http://127.0.0.1:1/v1", "api_key": "k"}
+    assert relayable_params(plain)
+    assert relayable_params({**plain, "model": "hosted_vllm/m"})
+    assert not relayable_params({**plain, "model": "anthropic/claude"})
+    assert not relayable_params({"model": "openai/gpt-4o", "api_key": "k"})  # OpenAI itself: no base
+    assert not relayable_params({**plain, "extra_headers": {"x": "1"}})
+
+
+def test_a_routed_request_reaches_its_model_then_its_fallbacks() -> None:
+    assert reachable({"model": "a", "fallbacks": [{"a": ["b", "c"]}]}) == ["a", "b", "c"]
+    assert reachable({"model": "a"}) == ["a"]
+
+
+def test_frames_carry_the_requested_name_even_split_across_reads() -> None:
+    frames = [
+        b'data: {"id":"1","model":"up/m-1","choices":[{"delta":{"content":"a \\"model\\": x"}}]}\n\n',
+        b'data: {"id":"2", "model" : "up/m-1","choices":[]}\n\ndata: [DONE]\n\n',
+    ]
+    joined = b"".join(frames)
+    pieces = [joined[:17], joined[17:90], joined[90:]]
+
+    async def upstream() -> AsyncIterator[bytes]:
+        for piece in pieces:
+            yield piece
+
+    async def relayed() -> bytes:
+        return b"".join([chunk async for chunk in restamp_sse_bytes(upstream(), "tag:f")])
+
+    out = asyncio.run(relayed())
+    events = [json.loads(line[6:]) for line in out.decode().split("\n\n") if line.startswith("data: {")]
+    assert [e["model"] for e in events] == ["tag:f", "tag:f"]
+    assert events[0]["choices"][0]["delta"]["content"] == 'a "model": x'
+    assert out.endswith(b"data: [DONE]\n\n")
+
+
+def test_a_relayed_upstream_error_is_classified_by_its_status_and_body() -> None:
+    request = httpx.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
+    body = {"error": {"message": "Incorrect API key provided.", "code": "invalid_api_key"}}
+    response = httpx.Response(401, json=body, request=request)
+    error = httpx.HTTPStatusError("Client error '401 Unauthorized'", request=request, response=response)
+    verdict = classify_exception(error, 0.0)
+    assert (verdict.status, verdict.reason) == (401, "invalid_key")
