@@ -16,6 +16,7 @@ Both continue from the same pre-call result (`skip_pre_call_logic`), so no hook 
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,17 @@ def reachable(data: Mapping[str, Any]) -> list[str]:
         for value in values:
             names += [str(v) for v in value] if isinstance(value, list) else [str(value)]
     return names
+
+
+async def first_byte_noted(stream: AsyncIterator[bytes], logging_obj: Any) -> AsyncIterator[bytes]:
+    """LiteLLM notes a chat stream's first token as it parses it; a relay parses nothing, so the
+    first frame out is the first token (time to first token feeds the speed signal and hedging)."""
+    first = True
+    async for piece in stream:
+        if first and logging_obj is not None:
+            logging_obj.update_completion_start_time(datetime.datetime.now())
+            first = False
+        yield piece
 
 
 def relay_config() -> Any:
@@ -193,7 +205,8 @@ def build_fast_chat_route(runtime: RouterRuntime) -> Any:
                 stream: AsyncIterator[bytes] = result.body_iterator
                 if strips_usage:
                     stream = without_injected_usage_frames(stream)  # type: ignore[arg-type]
-                result.body_iterator = restamp_sse_bytes(stream, str(body.get("model")))
+                stream = restamp_sse_bytes(stream, str(body.get("model")))
+                result.body_iterator = first_byte_noted(stream, processor.data.get("litellm_logging_obj"))
                 result.headers["x-router-path"] = "relay"
             return result
         except Exception as error:

@@ -89,6 +89,7 @@ def test_a_stream_is_relayed_after_failing_over_from_a_dead_key(proxy: Proxy, pr
     record = record_of(proxy, raw.headers["x-router-request-id"])
     assert (record["deployment_id"], record["status"], record["attempts"]) == ("f-good", "success", 2)
     assert record["completion_tokens"] > 0
+    assert 0 < record["ttft_ms"] < record["latency_ms"]
     expected = record["prompt_tokens"] * 1e-6 + record["completion_tokens"] * 2e-6
     assert record["cost_usd"] == pytest.approx(expected)
     deadline = time.monotonic() + 10
