@@ -66,3 +66,21 @@ def test_a_relayed_upstream_error_is_classified_by_its_status_and_body() -> None
     error = httpx.HTTPStatusError("Client error '401 Unauthorized'", request=request, response=response)
     verdict = classify_exception(error, 0.0)
     assert (verdict.status, verdict.reason) == (401, "invalid_key")
+
+
+def test_a_plain_text_stream_is_joined_and_anything_else_left_to_litellm() -> None:
+    from router_ext.fast_stream import plain_text_answer
+
+    lines = [
+        'data: {"id":"c1","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"he"}}]}',
+        'data: {"id":"c1","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"llo"},"finish_reason":"stop"}]}',
+        'data: {"id":"c1","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}',
+        "data: [DONE]",
+    ]
+    answer = plain_text_answer(lines, "m")
+    assert answer.choices[0].message.content == "hello"
+    assert answer.choices[0].finish_reason == "stop"
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (3, 2)
+    assert plain_text_answer(lines[:2], "m") is None  # no usage: LiteLLM counts
+    tool = 'data: {"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0}]}}]}'
+    assert plain_text_answer([tool, *lines], "m") is None
