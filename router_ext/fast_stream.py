@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, Request, Response
 
+from router_ext.litellm_kwargs import routing_record
 from router_ext.public_model import restamp_sse_bytes
 
 if TYPE_CHECKING:
@@ -246,7 +247,11 @@ def build_fast_chat_route(runtime: RouterRuntime) -> Any:
                 **settings,
             )
             routed = processor.data
-            relay = router is not None and all(relayable(router, i) for i in reachable(routed))
+            relay = (
+                router is not None
+                and not routing_record(routed).get("hedge")  # a race is LiteLLM's fastest_response
+                and all(relayable(router, i) for i in reachable(routed))
+            )
             strips_usage = False
             if relay:
                 upstream = {k: v for k, v in routed.items() if k in CHAT_FIELDS}

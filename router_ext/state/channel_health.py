@@ -362,7 +362,11 @@ def classify_exception(exception: BaseException, now: float) -> Verdict:
         # a relayed stream's upstream answer (httpx.HTTPStatusError): its status and body as sent
         status, body = response.status_code, _body_of(response)
     name = type(exception).__name__
-    if name in ("APIConnectionError", "Timeout") or isinstance(exception, (TimeoutError, ConnectionError)):
+    if isinstance(exception, httpx.TimeoutException):  # a relayed stream's upstream, unwrapped
+        name = "Timeout"
+    if name in ("APIConnectionError", "Timeout") or isinstance(
+        exception, (TimeoutError, ConnectionError, httpx.TransportError)
+    ):
         status = 408 if name == "Timeout" else None
     text = message if body is None else f"{message} {body if isinstance(body, str) else ''}"
     parsed_body: Any = body if isinstance(body, Mapping) else text

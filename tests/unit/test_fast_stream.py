@@ -84,3 +84,11 @@ def test_a_plain_text_stream_is_joined_and_anything_else_left_to_litellm() -> No
     assert plain_text_answer(lines[:2], "m") is None  # no usage: LiteLLM counts
     tool = 'data: {"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0}]}}]}'
     assert plain_text_answer([tool, *lines], "m") is None
+
+
+def test_a_relayed_upstream_that_times_out_or_drops_is_a_temporary_failure() -> None:
+    request = httpx.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
+    timeout = classify_exception(httpx.ReadTimeout("timed out", request=request), 0.0)
+    assert (timeout.kind.value, timeout.status, timeout.reason) == ("temporary", 408, "timeout")
+    dropped = classify_exception(httpx.RemoteProtocolError("peer closed connection", request=request), 0.0)
+    assert (dropped.kind.value, dropped.status) == ("temporary", None)
