@@ -53,6 +53,15 @@ RELAYED_PARAMS = frozenset(
 )  # fmt: skip
 
 
+KEY_METADATA = (
+    ("user_id", "user_api_key_user_id"),
+    ("team_id", "user_api_key_team_id"),
+    ("org_id", "user_api_key_org_id"),
+    ("organization_alias", "user_api_key_org_alias"),
+    ("agent_id", "agent_id"),
+)
+
+
 def relayable_body(body: Mapping[str, Any]) -> bool:
     return body.get("stream") is True and isinstance(body.get("messages"), list) and set(body) <= CHAT_FIELDS
 
@@ -220,9 +229,12 @@ def build_fast_chat_route(runtime: RouterRuntime) -> Any:
                 user_api_key_dict=user_api_key_dict,
             )
         data = dict(body)
-        data["metadata"] = {}
-        if getattr(user_api_key_dict, "user_id", None) is not None:
-            data["metadata"]["user_api_key_user_id"] = user_api_key_dict.user_id
+        # what LiteLLM's chat route puts in metadata before its processing (its loggers read them)
+        data["metadata"] = {
+            field: getattr(user_api_key_dict, attribute)
+            for attribute, field in KEY_METADATA
+            if getattr(user_api_key_dict, attribute, None) is not None
+        }
         processor = ProxyBaseLLMRequestProcessing(data=data)
         settings: dict[str, Any] = {
             "general_settings": proxy_server.general_settings,

@@ -67,6 +67,11 @@ def replicas(config: Path, services: tuple[PostgresServer, RedisServer]) -> Iter
     first = replica(config, services)
     second = replica(config, services, first.master_key)
     running = [first, second]
+    # Both past their staged start: the store and its channel sync start after a replica's first
+    # answer (or an admin query like this one), so a replica that never served picks a change up
+    # only once that start is done (~2 s of imports on a loaded box). The 2 s is about running replicas.
+    for proxy in running:
+        assert admin(proxy).get("/routing/channels/stored").status_code == 200
     yield running
     for proxy in running:
         proxy.stop()
