@@ -219,6 +219,11 @@ def test_a_channels_rate_limit_windows_are_shown(proxy: Proxy, simulator: Simula
     open_dashboard(proxy, page)
     cell = page.locator('#channels tbody tr[data-channel="page-capped"] .limits')
     expect(cell).to_have_text("3/3 requests")  # configured, nothing sent yet
+    # configured windows are clock-aligned minutes: a send in a minute's last seconds would be
+    # reset before the page refreshes (right, but not what this test looks at)
+    deadline = time.monotonic() + 30
+    while time.time() % 60 > 40 and time.monotonic() < deadline:
+        time.sleep(0.2)
     served = openai_client(proxy).chat.completions.with_raw_response.create(
         model="tag:page,capped", messages=[{"role": "user", "content": "hi"}]
     )
