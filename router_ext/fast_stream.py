@@ -40,8 +40,6 @@ CHAT_FIELDS = frozenset(
         "verbosity", "prompt_cache_key", "safety_identifier",
     }
 )  # fmt: skip
-# What LiteLLM adds to a request between our route and the upstream: dropped from the relayed body.
-LITELLM_FIELDS = ("metadata", "litellm_metadata", "fallbacks", "litellm_logging_obj", "proxy_server_request")
 # Providers whose chat completions API is OpenAI's own wire format
 OPENAI_WIRE = frozenset({"openai", "hosted_vllm", "openai_like", "custom_openai"})
 # Deployment settings the relay honours; any other (extra headers, organisation, ...) takes LiteLLM's path

@@ -381,8 +381,10 @@ def classify_exception(exception: BaseException, now: float) -> Verdict:
 def _body_of(response: Any) -> Any:
     try:
         return response.json()
-    except (ValueError, RuntimeError):  # not JSON, or a stream never read: the status alone decides
-        return getattr(response, "text", None) if getattr(response, "is_stream_consumed", True) else None
+    except ValueError:  # read, but not JSON
+        return response.text
+    except RuntimeError:  # a stream never read: the status alone decides
+        return None
 
 
 def _headers(headers: Any) -> dict[str, str]:
