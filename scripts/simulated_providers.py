@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import logging
 import random
 import socket
 import time
@@ -558,6 +559,13 @@ async def _sse_tool_call(
     yield b"data: [DONE]\n\n"
 
 
+class _NoDroppedResponseNoise(logging.Filter):
+    """A scripted drop is the point, not a server error: one log line per drop buried CI output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "returned without completing response" not in record.getMessage()
+
+
 def _bind(port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -571,6 +579,7 @@ def _bind(port: int) -> socket.socket:
 
 
 async def serve(spec: dict[str, Any]) -> None:
+    logging.getLogger("uvicorn.error").addFilter(_NoDroppedResponseNoise())
     servers, ports = [], {}
     for entry in spec["providers"]:
         provider = Provider(
@@ -596,7 +605,12 @@ async def serve(spec: dict[str, Any]) -> None:
         )
         sock = _bind(int(entry.get("port", 0)))
         ports[provider.name] = sock.getsockname()[1]
-        config = uvicorn.Config(build_app(provider), log_level="warning", access_log=False, lifespan="off")
+        # Idle connections kept longer than a client keeps them (httpx: 5 s), as real providers
+        # do; at uvicorn's 5 s both ends expire a connection at once and a reused one can be
+        # closed under the request (a CI soak saw the healthy channel fail that way).
+        config = uvicorn.Config(
+            build_app(provider), log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=75
+        )
         servers.append(uvicorn.Server(config).serve(sockets=[sock]))
     print(json.dumps(ports), flush=True)
     await asyncio.gather(*servers)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -349,6 +350,9 @@ class ChannelHealth:
         )
 
 
+SDK_CONNECTION_ERROR = re.compile(r"Exception - Connection error\b")
+
+
 def classify_exception(exception: BaseException, now: float) -> Verdict:
     """Classify a LiteLLM-mapped exception by the upstream status, body and headers it carries."""
     status = getattr(exception, "status_code", None)
@@ -368,6 +372,10 @@ def classify_exception(exception: BaseException, now: float) -> Verdict:
         exception, (TimeoutError, ConnectionError, httpx.TransportError)
     ):
         status = 408 if name == "Timeout" else None
+    elif body is None and SDK_CONNECTION_ERROR.search(message):
+        # LiteLLM gives the OpenAI SDK's connection error a 500 (`getattr(e, "status_code", 500)`):
+        # the upstream never answered, which is not a server error of the upstream's.
+        status = None
     text = message if body is None else f"{message} {body if isinstance(body, str) else ''}"
     parsed_body: Any = body if isinstance(body, Mapping) else text
     if isinstance(parsed_body, Mapping) and "error" not in parsed_body:
