@@ -25,6 +25,7 @@ from fastapi import Depends, Request, Response
 
 from router_ext.litellm_kwargs import routing_record
 from router_ext.public_model import restamp_sse_bytes
+from router_ext.relay_first_frame import TIMEOUT_HEADER, relay_client
 
 if TYPE_CHECKING:
     from router_ext.runtime.runtime import RouterRuntime
@@ -196,9 +197,25 @@ def relay_config() -> Any:
             if api_key:
                 headers["Authorization"] = f"Bearer {api_key}"
             headers.setdefault("Content-Type", "application/json")
+            # the Router's timeout for this deployment, for our client (router_ext/relay_first_frame.py)
+            timeout = (kwargs.get("litellm_params") or {}).get("timeout")
+            if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+                headers[TIMEOUT_HEADER] = str(float(timeout))
             return headers
 
     return OpenAICompatibleRelay()
+
+
+def pre_call_done(data: dict[str, Any], logging_obj: Any) -> Any:
+    """LiteLLM's request processing for a request whose pre-call logic has run: what its own
+    pre-call step would hand on (the data as the hooks left it, the logging object it made)."""
+    from litellm.proxy.common_request_processing import ProxyBaseLLMRequestProcessing
+
+    class PreCallDone(ProxyBaseLLMRequestProcessing):
+        async def _pre_call_with_fallbacks(self, *args: Any, **kwargs: Any) -> tuple[dict, Any]:
+            return self.data, logging_obj
+
+    return PreCallDone(data=data)
 
 
 def build_fast_chat_route(runtime: RouterRuntime) -> Any:
@@ -247,7 +264,7 @@ def build_fast_chat_route(runtime: RouterRuntime) -> Any:
         logging = proxy_server.proxy_logging_obj
         router = proxy_server.llm_router
         try:
-            processor.data, _ = await processor.common_processing_pre_call_logic(
+            processor.data, logging_obj = await processor.common_processing_pre_call_logic(
                 request=request,
                 user_api_key_dict=user_api_key_dict,
                 proxy_logging_obj=logging,
@@ -273,8 +290,14 @@ def build_fast_chat_route(runtime: RouterRuntime) -> Any:
                     endpoint="chat/completions",
                     json=upstream,
                     provider_config=config,
+                    client=relay_client(),  # fails over a stream that breaks before its first frame
                     stream=True,
                 )
+            skip = "litellm_logging_obj" in routed
+            if not skip:
+                # A hedged race logs each call on its own (the pre-call hook took the shared
+                # logging object away); LiteLLM's skip_pre_call_logic insists on it being there.
+                processor = pre_call_done(routed, logging_obj)
             result: Any = await processor.base_process_llm_request(
                 request=request,
                 fastapi_response=fastapi_response,
@@ -284,7 +307,7 @@ def build_fast_chat_route(runtime: RouterRuntime) -> Any:
                 llm_router=router,
                 select_data_generator=proxy_server.select_data_generator,
                 model=model,
-                skip_pre_call_logic=True,
+                skip_pre_call_logic=skip,
                 **settings,
             )
             if relay and hasattr(result, "body_iterator"):

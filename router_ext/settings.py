@@ -355,7 +355,7 @@ class RouterSettings(BaseModel):
     sticky: StickySettings = Field(default_factory=StickySettings)
     hedging: HedgeSettings = Field(default_factory=HedgeSettings)
     fast_streams: bool = Field(
-        False,
+        True,
         description="relay streamed chat answers from OpenAI-compatible channels as bytes (LiteLLM's pass-through)",
     )
     database_url: str | None = Field(

@@ -22,6 +22,7 @@ import yaml
 from scripts.stack import Proxy, start_proxy, start_simulator
 
 WORDS = 1000
+MESSAGES_DIRECT = "Messages: direct"
 BODY = {
     "model": "m-stream",
     "messages": [{"role": "user", "content": "hi"}],
@@ -30,7 +31,15 @@ BODY = {
 }
 
 
-def _config(api_base: str, smart: bool, relay: bool = False) -> Path:
+MESSAGES_BODY = {
+    "model": "c-stream",
+    "messages": [{"role": "user", "content": "hi"}],
+    "stream": True,
+    "max_tokens": 2000,
+}
+
+
+def _config(api_base: str, smart: bool, relay: bool = False, anthropic_base: str = "") -> Path:
     document: dict[str, Any] = {
         "model_list": [
             {
@@ -42,7 +51,21 @@ def _config(api_base: str, smart: bool, relay: bool = False) -> Path:
                     "input_cost_per_token": 1e-7,
                     "output_cost_per_token": 2e-7,
                 },
-            }
+            },
+            {
+                "model_name": "c-stream",
+                "litellm_params": {
+                    "model": "anthropic/c-stream",
+                    "api_base": anthropic_base,
+                    "api_key": "sk-bench",
+                },
+                "model_info": {
+                    "id": "d-claude",
+                    "tags": ["claude"],
+                    "input_cost_per_token": 1e-7,
+                    "output_cost_per_token": 2e-7,
+                },
+            },
         ],
         "litellm_settings": {"disable_hf_tokenizer_download": True},
         "router_settings": {"num_retries": 0},
@@ -59,19 +82,27 @@ def _config(api_base: str, smart: bool, relay: bool = False) -> Path:
     return path
 
 
+def _is_first_content(line: str) -> bool:
+    if '"text_delta"' in line:  # Anthropic Messages
+        return True
+    return '"content"' in line and bool(json.loads(line[6:]).get("choices"))
+
+
 def _stream(url: str, key: str, model: str) -> tuple[float, int]:
     """(seconds to the first content chunk, chunks)."""
     started, first, chunks = time.perf_counter(), None, 0
-    body = {**BODY, "model": model}
+    messages = url.endswith("/messages")
+    body = {**(MESSAGES_BODY if messages else BODY), "model": model}
+    headers = {"x-api-key": key, "anthropic-version": "2023-06-01"} if messages else {}
     with httpx.stream(
-        "POST", url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=120
+        "POST", url, json=body, headers={"Authorization": f"Bearer {key}", **headers}, timeout=120
     ) as answer:
         answer.raise_for_status()
         for line in answer.iter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             chunks += 1
-            if first is None and '"content"' in line and json.loads(line[6:])["choices"]:
+            if first is None and _is_first_content(line):
                 first = time.perf_counter() - started
     return first or 0.0, chunks
 
@@ -93,22 +124,38 @@ def _measure(url: str, key: str, model: str, concurrency: int = 10) -> dict[str,
 
 def bench_streams() -> dict[str, Any]:
     simulator = start_simulator(
-        {"providers": [{"name": "up", "models": ["m-stream"], "api_key": "sk-bench", "stream_words": WORDS}]}
+        {
+            "providers": [
+                {"name": "up", "models": ["m-stream"], "api_key": "sk-bench", "stream_words": WORDS},
+                {
+                    "name": "claude",
+                    "models": ["c-stream"],
+                    "api_key": "sk-bench",
+                    "native": ["messages"],
+                    "stream_words": WORDS,
+                },
+            ]
+        }
     )
-    api_base = f"{simulator.url('up')}/v1"
+    api_base, anthropic_base = f"{simulator.url('up')}/v1", simulator.url("claude")
     found: dict[str, dict[str, float]] = {}
     try:
         found["direct"] = _measure(f"{api_base}/chat/completions", "sk-bench", "m-stream")
         print(f"   direct: {found['direct']['chunks_per_s']:.0f} chunks/s", flush=True)
-        for name, smart, relay, model in (
-            ("plain LiteLLM", False, False, "m-stream"),
-            ("smart-router (plain name)", True, False, "m-stream"),
-            ("smart-router (tag:stream)", True, False, "tag:stream"),
-            ("smart-router relay (tag:stream, fast_streams)", True, True, "tag:stream"),
+        found[MESSAGES_DIRECT] = _measure(f"{anthropic_base}/v1/messages", "sk-bench", "c-stream")
+        print(f"   {MESSAGES_DIRECT}: {found[MESSAGES_DIRECT]['chunks_per_s']:.0f} chunks/s", flush=True)
+        for name, smart, relay, model, path in (
+            ("plain LiteLLM", False, False, "m-stream", "chat/completions"),
+            ("smart-router (plain name)", True, False, "m-stream", "chat/completions"),
+            ("smart-router (tag:stream)", True, False, "tag:stream", "chat/completions"),
+            ("smart-router relay (tag:stream, fast_streams)", True, True, "tag:stream", "chat/completions"),
+            ("Messages: plain LiteLLM", False, False, "c-stream", "messages"),
+            ("Messages: smart-router (tag:claude)", True, True, "tag:claude", "messages"),
         ):
-            proxy: Proxy = start_proxy(_config(api_base, smart, relay), plain_litellm=not smart, timeout=600)
+            config = _config(api_base, smart, relay, anthropic_base)
+            proxy: Proxy = start_proxy(config, plain_litellm=not smart, timeout=600)
             try:
-                found[name] = _measure(f"{proxy.base_url}/v1/chat/completions", proxy.master_key, model)
+                found[name] = _measure(f"{proxy.base_url}/v1/{path}", proxy.master_key, model)
             finally:
                 proxy.stop()
             print(
@@ -120,6 +167,8 @@ def bench_streams() -> dict[str, Any]:
     plain, ours = found["plain LiteLLM"], found["smart-router relay (tag:stream, fast_streams)"]
     return {
         "runs": found,
+        "messages_smart_over_plain_chunks_per_s": found["Messages: smart-router (tag:claude)"]["chunks_per_s"]
+        / found["Messages: plain LiteLLM"]["chunks_per_s"],
         "smart_over_plain_chunks_per_s": ours["chunks_per_s"] / plain["chunks_per_s"],
         "first_chunk_over_direct_ms": ours["first_chunk_median_ms"]
         - found["direct"]["first_chunk_median_ms"],

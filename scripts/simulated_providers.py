@@ -444,7 +444,7 @@ def build_app(provider: Provider) -> Starlette:
         return (
             wire.responses(body, provider.name, model)
             if api == "responses"
-            else wire.messages(body, provider.name, model)
+            else wire.messages(body, provider.name, model, provider.stream_words)
         )
 
     page_routes = [Route(path, page) for path in provider.pages]

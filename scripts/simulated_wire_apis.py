@@ -236,9 +236,11 @@ async def _responses_events(
 
 
 # -- Anthropic Messages ----------------------------------------------------------------------------
-def messages(body: dict[str, Any], provider: str, model: str) -> Response:
+def messages(body: dict[str, Any], provider: str, model: str, extra_words: int = 0) -> Response:
     items = list(body.get("messages") or [])
     tool, text = scripted_reply(items, body.get("tools"), f"[{provider}] {model} (messages)")
+    if text and extra_words:  # a stream of about that many chunks (the benchmarks)
+        text = " ".join([text, *(f"w{i}" for i in range(extra_words))])
     usage = {
         "input_tokens": words(items) + words(body.get("system") or ""),
         "cache_creation_input_tokens": 0,

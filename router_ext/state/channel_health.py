@@ -355,6 +355,16 @@ SDK_CONNECTION_ERROR = re.compile(r"Exception - Connection error\b")
 
 def classify_exception(exception: BaseException, now: float) -> Verdict:
     """Classify a LiteLLM-mapped exception by the upstream status, body and headers it carries."""
+    if getattr(exception, "status_code_is_synthesized", False):
+        # LiteLLM's pass-through gives an upstream that never answered (a timeout, a dropped
+        # connection, a stream broken before its first frame) a made-up 500: what happened is
+        # the exception it was raised from.
+        cause = exception.__cause__ or exception.__context__
+        return (
+            classify_exception(cause, now)
+            if cause is not None
+            else classify_error(None, str(exception), None, now)
+        )
     status = getattr(exception, "status_code", None)
     body = getattr(exception, "body", None)
     message = str(getattr(exception, "message", "") or exception)

@@ -28,6 +28,7 @@ def simulator() -> Iterator[Simulator]:
             "providers": [
                 {"name": "pool", "models": ["f-model"], "api_key": "sk-good", "stream_words": WORDS},
                 {"name": "claude", "models": ["claude-x"], "api_key": "sk-ant-good", "native": ["messages"]},
+                {"name": "flaky", "models": ["s-model"], "api_key": "sk-flaky", "stream_words": WORDS},
             ]
         }
     )
@@ -160,3 +161,28 @@ def test_a_stream_with_every_channel_failing_gets_our_503(proxy: Proxy) -> None:
     assert error["type"] == "all_channels_failed"
     # the upstream's own 401 reached the classifier through the relay: a dead key, disabled for good
     assert [c["reason"] for c in error["provider_specific_fields"]["channels"]] == ["invalid_key"]
+
+
+@pytest.mark.parametrize(
+    ("step", "reason"),
+    [
+        ({"drop_stream": True}, "connection_error"),  # 200, then the connection closes
+        ({"malformed": True}, "connection_error"),  # 200, then a frame that is not JSON
+        ({"first_token_delay": 3}, "timeout"),  # 200, then nothing within the channel's 1 s
+    ],
+)
+def test_a_relayed_stream_that_fails_before_its_first_frame_fails_over(
+    proxy: Proxy, simulator: Simulator, step: dict[str, Any], reason: str
+) -> None:
+    admin = httpx.Client(base_url=proxy.base_url, headers={"Authorization": f"Bearer {proxy.master_key}"})
+    assert admin.post("/routing/channels/s-flaky/enable").status_code == 200
+    simulator.control("flaky", {"reset": True, "steps": [dict(step, times=1)]})
+    raw = openai_client(proxy).chat.completions.with_raw_response.create(
+        model="tag:s", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert raw.headers["x-router-path"] == "relay"
+    assert (raw.headers["x-router-channel"], raw.headers["x-router-attempts"]) == ("s-steady", "2")
+    assert text.startswith("[pool]") and text.split()[-1] == f"w{WORDS - 1}", text  # the whole answer
+    flaky = next(c for c in admin.get("/routing/channels").json()["channels"] if c["id"] == "s-flaky")
+    assert (flaky["last_error_class"], flaky["last_error_reason"]) == ("temporary", reason)

@@ -12,6 +12,13 @@ import httpx
 
 from router_ext.fast_stream import reachable, relayable_body, relayable_params
 from router_ext.public_model import restamp_sse_bytes
+from router_ext.relay_first_frame import (
+    TIMEOUT_HEADER,
+    FirstFrameMissing,
+    FirstFrameRelayClient,
+    check_frame,
+    first_frame,
+)
 from router_ext.state.channel_health import classify_exception
 
 
@@ -92,3 +99,47 @@ def test_a_relayed_upstream_that_times_out_or_drops_is_a_temporary_failure() -> 
     assert (timeout.kind.value, timeout.status, timeout.reason) == ("temporary", 408, "timeout")
     dropped = classify_exception(httpx.RemoteProtocolError("peer closed connection", request=request), 0.0)
     assert (dropped.kind.value, dropped.status) == ("temporary", None)
+
+
+def test_the_first_frame_is_the_first_complete_event_with_data() -> None:
+    assert first_frame(b'data: {"id": 1') is None  # not complete yet
+    assert first_frame(b': keep-alive\n\ndata: {"id": 1}\n\n') == b'{"id": 1}'  # comments skipped
+    assert first_frame(b'event: x\r\ndata: {"a": 2}\r\n\r\n') == b'{"a": 2}'
+    assert first_frame(b"data: [DONE]\n\n") == b"[DONE]"
+
+
+def test_a_first_frame_that_is_no_answer_is_a_failure_of_the_attempt() -> None:
+    check_frame(b'{"id": "c", "choices": []}')
+    check_frame(b"[DONE]")
+    for bad in (b'{"id": "c", "choices": [', b'{"error": {"message": "overloaded"}}'):
+        try:
+            check_frame(bad)
+        except FirstFrameMissing as error:
+            assert classify_exception(error, 0.0).reason == "connection_error"
+        else:
+            raise AssertionError(f"{bad!r} passed")
+
+
+def test_the_relay_client_sends_on_the_peeked_bytes_then_the_rest_and_applies_the_timeout() -> None:
+    frames = [b'data: {"id": "c", "choices": [{"delta": {"content": "a"}}]}\n', b"\n", b"data: [DONE]\n\n"]
+
+    async def upstream(request: httpx.Request) -> httpx.Response:
+        assert TIMEOUT_HEADER not in request.headers  # ours, never sent on
+        assert request.extensions["timeout"]["read"] == 1.5
+
+        async def body() -> AsyncIterator[bytes]:
+            for frame in frames:
+                yield frame
+
+        return httpx.Response(200, content=body())
+
+    async def relay() -> bytes:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as inner:
+            client = FirstFrameRelayClient(inner).client
+            request = client.build_request(
+                "POST", "http://upstream/v1/chat/completions", headers={TIMEOUT_HEADER: "1.5"}
+            )
+            response = await client.send(request, stream=True)
+            return b"".join([piece async for piece in response.aiter_bytes()])
+
+    assert asyncio.run(relay()) == b"".join(frames)
