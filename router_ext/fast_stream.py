@@ -72,22 +72,27 @@ def relayable_params(params: Mapping[str, Any]) -> bool:
 
 
 class RelayableDeployments:
-    """Whether each deployment may be relayed, worked out once per deployment object (the Router
-    builds a new one when a deployment changes)."""
+    """Whether each deployment may be relayed, worked out once per deployment entry (the Router
+    replaces a deployment's entry when it changes). `Router.get_deployment` would build a
+    pydantic Deployment per call: about 1 ms here, per reachable deployment and request."""
 
     def __init__(self) -> None:
-        self._known: dict[str, tuple[int, bool]] = {}
+        self._known: dict[str, tuple[Any, bool]] = {}
 
     def __call__(self, router: Any, deployment_id: str) -> bool:
-        deployment = router.get_deployment(model_id=deployment_id)
-        if deployment is None:
+        index = router.model_id_to_deployment_index_map.get(deployment_id)
+        if index is None:
             return False
+        entry = router.model_list[index]
         known = self._known.get(deployment_id)
-        if known is not None and known[0] == id(deployment):
+        if known is not None and known[0] is entry:
             return known[1]
-        params = deployment.litellm_params.model_dump(exclude_none=True, exclude_defaults=True)
-        verdict = relayable_params(params)
-        self._known[deployment_id] = (id(deployment), verdict)
+        raw = entry.get("litellm_params") if isinstance(entry, Mapping) else None
+        # LiteLLM fills in its own flags as False: only what is set counts
+        verdict = isinstance(raw, Mapping) and relayable_params(
+            {k: v for k, v in raw.items() if v is not None and v is not False}
+        )
+        self._known[deployment_id] = (entry, verdict)
         return verdict
 
 

@@ -32,7 +32,7 @@ BODY = {
 
 
 MESSAGES_BODY = {
-    "model": "c-stream",
+    "model": "claude-bench",
     "messages": [{"role": "user", "content": "hi"}],
     "stream": True,
     "max_tokens": 2000,
@@ -53,9 +53,9 @@ def _config(api_base: str, smart: bool, relay: bool = False, anthropic_base: str
                 },
             },
             {
-                "model_name": "c-stream",
+                "model_name": "claude-bench",
                 "litellm_params": {
-                    "model": "anthropic/c-stream",
+                    "model": "anthropic/claude-bench",
                     "api_base": anthropic_base,
                     "api_key": "sk-bench",
                 },
@@ -129,7 +129,7 @@ def bench_streams() -> dict[str, Any]:
                 {"name": "up", "models": ["m-stream"], "api_key": "sk-bench", "stream_words": WORDS},
                 {
                     "name": "claude",
-                    "models": ["c-stream"],
+                    "models": ["claude-bench"],
                     "api_key": "sk-bench",
                     "native": ["messages"],
                     "stream_words": WORDS,
@@ -142,14 +142,14 @@ def bench_streams() -> dict[str, Any]:
     try:
         found["direct"] = _measure(f"{api_base}/chat/completions", "sk-bench", "m-stream")
         print(f"   direct: {found['direct']['chunks_per_s']:.0f} chunks/s", flush=True)
-        found[MESSAGES_DIRECT] = _measure(f"{anthropic_base}/v1/messages", "sk-bench", "c-stream")
+        found[MESSAGES_DIRECT] = _measure(f"{anthropic_base}/v1/messages", "sk-bench", "claude-bench")
         print(f"   {MESSAGES_DIRECT}: {found[MESSAGES_DIRECT]['chunks_per_s']:.0f} chunks/s", flush=True)
         for name, smart, relay, model, path in (
             ("plain LiteLLM", False, False, "m-stream", "chat/completions"),
             ("smart-router (plain name)", True, False, "m-stream", "chat/completions"),
             ("smart-router (tag:stream)", True, False, "tag:stream", "chat/completions"),
             ("smart-router relay (tag:stream, fast_streams)", True, True, "tag:stream", "chat/completions"),
-            ("Messages: plain LiteLLM", False, False, "c-stream", "messages"),
+            ("Messages: plain LiteLLM", False, False, "claude-bench", "messages"),
             ("Messages: smart-router (tag:claude)", True, True, "tag:claude", "messages"),
         ):
             config = _config(api_base, smart, relay, anthropic_base)

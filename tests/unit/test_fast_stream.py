@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from router_ext.fast_stream import reachable, relayable_body, relayable_params
+from router_ext.fast_stream import RelayableDeployments, reachable, relayable_body, relayable_params
 from router_ext.public_model import restamp_sse_bytes
 from router_ext.relay_first_frame import (
     TIMEOUT_HEADER,
@@ -143,3 +143,23 @@ def test_the_relay_client_sends_on_the_peeked_bytes_then_the_rest_and_applies_th
             return b"".join([piece async for piece in response.aiter_bytes()])
 
     assert asyncio.run(relay()) == b"".join(frames)
+
+
+def test_a_routers_deployments_are_judged_by_what_they_set_not_by_litellms_own_flags() -> None:
+    from litellm import Router
+
+    plain = {"model": "openai/m", "api_base": "http://127.0.0.1:1/v1", "api_key": "k", "timeout": 1}
+    router = Router(
+        model_list=[
+            {"model_name": "m", "litellm_params": plain, "model_info": {"id": "plain"}},
+            {
+                "model_name": "m",
+                "litellm_params": {**plain, "drop_params": True},
+                "model_info": {"id": "dropping"},
+            },
+        ]
+    )
+    relayable = RelayableDeployments()
+    assert relayable(router, "plain") and relayable(router, "plain")  # the second from the cache
+    assert not relayable(router, "dropping")
+    assert not relayable(router, "missing")
