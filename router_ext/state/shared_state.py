@@ -150,10 +150,16 @@ def cap_use_key(name: str) -> tuple[str, float]:
     return f"{CAP_USE}:{period}:{start}", float(period)
 
 
+STATE_URL_VARIABLE = "SMART_ROUTER_STATE_URL"  # the embedded state server of `serve --workers`
+
+
 def redis_url_from(config: dict[str, Any], configured: str | None, environ: dict[str, str]) -> str | None:
-    """Our `redis_url`, else $REDIS_URL, else LiteLLM's `router_settings.redis_host/port/password`."""
+    """Our `redis_url`, else `serve --workers`' embedded server, else $REDIS_URL, else LiteLLM's
+    `router_settings.redis_host/port/password`."""
     if configured:
         return configured
+    if environ.get(STATE_URL_VARIABLE):
+        return environ[STATE_URL_VARIABLE]
     if environ.get("REDIS_URL"):
         return environ["REDIS_URL"]
     router = config.get("router_settings") or {}
