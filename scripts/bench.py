@@ -214,9 +214,11 @@ def rss_mb(proxy: Proxy) -> float:
     return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
 
 
-def load(proxy: Proxy, model: Callable[[int], str], requests: int, concurrency: int) -> dict[str, float]:
+def load(
+    proxy: Proxy, model: Callable[[int], str], requests: int, concurrency: int, warm: bool = True
+) -> dict[str, Any]:
     client = openai_client(proxy, timeout=120)
-    for i in range(20):  # warm: route tables, connection pools
+    for i in range(20 if warm else 0):  # warm: route tables, connection pools
         client.chat.completions.create(model=model(i), messages=HELLO, max_tokens=4)
 
     def one(i: int) -> float:
@@ -231,7 +233,7 @@ def load(proxy: Proxy, model: Callable[[int], str], requests: int, concurrency: 
         with ThreadPoolExecutor(concurrency) as pool:
             latencies = list(pool.map(one, range(requests)))
     elapsed = time.perf_counter() - began
-    return figures(latencies, elapsed)
+    return {**figures(latencies, elapsed), "latencies": latencies, "elapsed_s": elapsed}
 
 
 def figures(latencies: list[float], elapsed_s: float) -> dict[str, float]:
@@ -410,35 +412,49 @@ def bench_proxies(size: int, memory_size: int, requests: int, cold_rounds: int) 
 
 
 # -- report ----------------------------------------------------------------------------------------
-def bench_workers(requests: int, concurrency: int = 20) -> dict[str, Any]:
+def bench_workers(requests: int, concurrency: int = 20, blocks: int = 6) -> dict[str, Any]:
     """Non-streamed requests/s at `concurrency`: smart-router with 1 and with 2 workers (sharing
-    state through the embedded server), and plain LiteLLM with its own --num_workers 2."""
+    state through the embedded server), and plain LiteLLM with its own --num_workers 1 and 2. All
+    four run at once and are loaded in turns, a block each, so that this shared box's slow spells
+    hit each alike (measured one after the other, the ratio swung from 1.3x to 2.0x)."""
     simulator = start_simulator({"providers": [{"name": "up", "models": ["m-bench"], "api_key": "sk-bench"}]})
     api_base = f"{simulator.url('up')}/v1"
+    runs = (
+        ("smart-router, 1 worker", True, 1),
+        ("smart-router, 2 workers", True, 2),
+        ("plain LiteLLM, 1 worker", False, 1),
+        ("plain LiteLLM, 2 workers", False, 2),
+    )
+    proxies: dict[str, Proxy] = {}
     found: dict[str, Any] = {}
     try:
-        for name, smart, workers in (
-            ("smart-router, 1 worker", True, 1),
-            ("smart-router, 2 workers", True, 2),
-            ("plain LiteLLM, 1 worker", False, 1),
-            ("plain LiteLLM, 2 workers", False, 2),
-        ):
-            config = proxy_config(100, api_base, smart)
+        for name, smart, workers in runs:
             extra = ["--workers", str(workers)] if smart else ["--num_workers", str(workers)]
-            proxy = start_proxy(config, plain_litellm=not smart, timeout=600, env=BRIDGE_MESSAGES, args=extra)
-            try:
-                load(proxy, lambda i: f"m-{i % 100:05d}", 40, concurrency)  # every worker warm
-                spent = cpu_seconds(proxy.process.pid, simulator.process.pid)
-                found[name] = load(proxy, lambda i: f"m-{i % 100:05d}", requests, concurrency)
+            config = proxy_config(100, api_base, smart)
+            proxies[name] = start_proxy(
+                config, plain_litellm=not smart, timeout=600, env=BRIDGE_MESSAGES, args=extra
+            )
+        for proxy in proxies.values():
+            load(proxy, lambda i: f"m-{i % 100:05d}", 40, concurrency)  # every worker warm
+        latencies: dict[str, list[float]] = {name: [] for name in proxies}
+        elapsed = dict.fromkeys(proxies, 0.0)
+        cpu = {name: dict.fromkeys(("proxy", "upstream", "client"), 0.0) for name in proxies}
+        per_block = max(concurrency, requests // blocks)
+        for _ in range(blocks):
+            for name, proxy in proxies.items():
+                before = cpu_seconds(proxy.process.pid, simulator.process.pid)
+                block = load(proxy, lambda i: f"m-{i % 100:05d}", per_block, concurrency, warm=False)
                 after = cpu_seconds(proxy.process.pid, simulator.process.pid)
-                found[name].update(
-                    {
-                        f"cpu_ms_per_request_{part}": (after[part] - spent[part]) * 1000 / requests
-                        for part in after
-                    }
-                )
-            finally:
-                proxy.stop()
+                latencies[name] += block["latencies"]
+                elapsed[name] += block["elapsed_s"]
+                for part in after:
+                    cpu[name][part] += after[part] - before[part]
+        for name in proxies:
+            found[name] = figures(latencies[name], elapsed[name])
+            count = len(latencies[name])
+            found[name].update(
+                {f"cpu_ms_per_request_{part}": spent * 1000 / count for part, spent in cpu[name].items()}
+            )
             print(
                 f"   {name}: {found[name]['rps']:.1f} requests/s; CPU ms per request: proxy "
                 f"{found[name]['cpu_ms_per_request_proxy']:.2f}, upstream {found[name]['cpu_ms_per_request_upstream']:.2f}, "
@@ -446,6 +462,8 @@ def bench_workers(requests: int, concurrency: int = 20) -> dict[str, Any]:
                 flush=True,
             )
     finally:
+        for proxy in proxies.values():
+            proxy.stop()
         simulator.stop()
     one, two = found["smart-router, 1 worker"]["rps"], found["smart-router, 2 workers"]["rps"]
     # What a second worker can give on this box at all: the load generator and the simulated
