@@ -93,6 +93,31 @@ def test_a_plain_text_stream_is_joined_and_anything_else_left_to_litellm() -> No
     assert plain_text_answer([tool, *lines], "m") is None
 
 
+def test_a_joined_answer_keeps_every_character_json_escaped_and_openais_null_fields() -> None:
+    from router_ext.fast_stream import plain_text_answer
+
+    texts = ['He said "hi"\n', "\\ back", " \u6211 \U0001f600", "</tag>"]
+    head = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 7, "model": "gpt-x"}
+
+    def line(delta: dict, finish: str | None = None, usage: dict | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return "data: " + json.dumps({**head, "choices": [choice], "usage": usage}, ensure_ascii=True)
+
+    lines = [
+        line({"role": "assistant", "content": "", "refusal": None}),  # as OpenAI sends its first chunk
+        *(line({"content": text}) for text in texts),
+        line({}, "length"),
+        "data: " + json.dumps({**head, "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 4}}),
+        "data: [DONE]",
+    ]
+    answer = plain_text_answer(lines, "m")
+    assert answer.choices[0].message.content == "".join(texts)
+    assert (answer.choices[0].finish_reason, answer.id, answer.model) == ("length", "chatcmpl-1", "gpt-x")
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (5, 4)
+    reasoning = line({"reasoning_content": "think"})
+    assert plain_text_answer([reasoning, *lines], "m") is None  # LiteLLM's rebuild keeps reasoning
+
+
 def test_a_relayed_upstream_that_times_out_or_drops_is_a_temporary_failure() -> None:
     request = httpx.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
     timeout = classify_exception(httpx.ReadTimeout("timed out", request=request), 0.0)
