@@ -16,6 +16,8 @@ Both continue from the same pre-call result (`skip_pre_call_logic`), so no hook 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
 import json
 import re
@@ -116,6 +118,27 @@ async def first_byte_noted(stream: AsyncIterator[bytes], logging_obj: Any) -> As
             logging_obj.update_completion_start_time(datetime.datetime.now())
             first = False
         yield piece
+
+
+LOGGED_BEFORE_END_S = 2.0  # the longest a stream's last bytes wait for its logging
+
+
+async def logged_before_end(stream: AsyncIterator[bytes], upstream: Any) -> AsyncIterator[bytes]:
+    """The last piece of a relayed stream goes out once LiteLLM has logged the stream (its loggers,
+    our record, cost and spend). LiteLLM's chat path does that work before its final chunk leaves;
+    its pass-through starts it after, where it held up the client's next request (+20 ms first
+    chunk back to back) and a budget could miss the spend of the answer just read."""
+    held: bytes | None = None
+    async for piece in stream:
+        if held is not None:
+            yield held
+        held = piece
+    wait = getattr(upstream, "wait_for_spend_flush", None)
+    if wait is not None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(wait(), LOGGED_BEFORE_END_S)
+    if held is not None:
+        yield held
 
 
 # A chunk with any of these needs LiteLLM's own rebuild (tool calls, several choices, logprobs,
@@ -326,7 +349,8 @@ def build_fast_chat_route(runtime: RouterRuntime) -> Any:
                 if strips_usage:
                     stream = without_injected_usage_frames(stream)  # type: ignore[arg-type]
                 stream = restamp_sse_bytes(stream, str(body.get("model")))
-                result.body_iterator = first_byte_noted(stream, processor.data.get("litellm_logging_obj"))
+                stream = first_byte_noted(stream, processor.data.get("litellm_logging_obj"))
+                result.body_iterator = logged_before_end(stream, getattr(result, "upstream_generator", None))
                 result.headers["x-router-path"] = "relay"
             return result
         except Exception as error:

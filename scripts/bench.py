@@ -810,7 +810,9 @@ def main() -> None:
     if args.only == "streams":
         streamed = bench_streams()
         print(
-            f"   smart-router / plain LiteLLM chunks/s: {streamed['smart_over_plain_chunks_per_s']:.2f} (target >= 5)"
+            f"   smart-router / plain LiteLLM chunks/s: {streamed['smart_over_plain_chunks_per_s']:.2f} (target >= 5); "
+            f"first chunk over direct {streamed['first_chunk_over_direct_ms']:.1f} ms (target <= 10); "
+            f"direct {streamed['runs']['direct']['first_chunk_median_ms']:.1f} ms"
         )
         return
     if args.only == "hedging":

@@ -155,6 +155,8 @@ def bench_streams() -> dict[str, Any]:
             config = _config(api_base, smart, relay, anthropic_base)
             proxy: Proxy = start_proxy(config, plain_litellm=not smart, timeout=600)
             try:
+                if smart:  # past its staged start (the record store starts after the first answer)
+                    proxy.wait_store()
                 found[name] = _measure(f"{proxy.base_url}/v1/{path}", proxy.master_key, model)
             finally:
                 proxy.stop()
