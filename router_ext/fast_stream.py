@@ -345,12 +345,13 @@ def build_fast_chat_route(runtime: RouterRuntime) -> Any:
                 **settings,
             )
             if relay and hasattr(result, "body_iterator"):
-                stream: AsyncIterator[bytes] = result.body_iterator
+                # LiteLLM's AsyncPassthroughStreamingResponse: it knows when its logging is done
+                upstream = stream = result.body_iterator
                 if strips_usage:
-                    stream = without_injected_usage_frames(stream)  # type: ignore[arg-type]
+                    stream = without_injected_usage_frames(stream)
                 stream = restamp_sse_bytes(stream, str(body.get("model")))
                 stream = first_byte_noted(stream, processor.data.get("litellm_logging_obj"))
-                result.body_iterator = logged_before_end(stream, getattr(result, "upstream_generator", None))
+                result.body_iterator = logged_before_end(stream, upstream)
                 result.headers["x-router-path"] = "relay"
             return result
         except Exception as error:
