@@ -109,36 +109,26 @@ def reachable(data: Mapping[str, Any]) -> list[str]:
     return names
 
 
-async def first_byte_noted(stream: AsyncIterator[bytes], logging_obj: Any) -> AsyncIterator[bytes]:
-    """LiteLLM notes a chat stream's first token as it parses it; a relay parses nothing, so the
-    first frame out is the first token (time to first token feeds the speed signal and hedging)."""
+LOGGED_BEFORE_END_S = 2.0  # the longest a stream's end waits for its logging
+
+
+async def to_client(stream: AsyncIterator[bytes], logging_obj: Any, upstream: Any) -> AsyncIterator[bytes]:
+    """A relayed stream as the client gets it, in one pass per piece:
+    - its first piece out is the stream's first token: LiteLLM notes that as it parses a chat
+      stream, a relay parses nothing (time to first token feeds the speed signal and hedging);
+    - its body ends once LiteLLM has logged it (its loggers, our record, cost and spend), as on
+      LiteLLM's chat path; its pass-through logs after the end, where the work held up the client's
+      next request and a budget could miss the spend of the answer just read."""
     first = True
     async for piece in stream:
         if first and logging_obj is not None:
             logging_obj.update_completion_start_time(datetime.datetime.now())
             first = False
         yield piece
-
-
-LOGGED_BEFORE_END_S = 2.0  # the longest a stream's last bytes wait for its logging
-
-
-async def logged_before_end(stream: AsyncIterator[bytes], upstream: Any) -> AsyncIterator[bytes]:
-    """The last piece of a relayed stream goes out once LiteLLM has logged the stream (its loggers,
-    our record, cost and spend). LiteLLM's chat path does that work before its final chunk leaves;
-    its pass-through starts it after, where it held up the client's next request (+20 ms first
-    chunk back to back) and a budget could miss the spend of the answer just read."""
-    held: bytes | None = None
-    async for piece in stream:
-        if held is not None:
-            yield held
-        held = piece
     wait = getattr(upstream, "wait_for_spend_flush", None)
     if wait is not None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(wait(), LOGGED_BEFORE_END_S)
-    if held is not None:
-        yield held
 
 
 # A chunk with any of these needs LiteLLM's own rebuild (tool calls, several choices, logprobs,
@@ -315,14 +305,14 @@ def build_fast_chat_route(runtime: RouterRuntime) -> Any:
             )
             strips_usage = False
             if relay:
-                upstream = {k: v for k, v in routed.items() if k in CHAT_FIELDS}
-                options = dict(upstream.get("stream_options") or {})
+                sent = {k: v for k, v in routed.items() if k in CHAT_FIELDS}
+                options = dict(sent.get("stream_options") or {})
                 strips_usage = not options.get("include_usage")
-                upstream["stream_options"] = {**options, "include_usage": True}
+                sent["stream_options"] = {**options, "include_usage": True}
                 routed.update(
                     method="POST",
                     endpoint="chat/completions",
-                    json=upstream,
+                    json=sent,
                     provider_config=config,
                     client=relay_client(),  # fails over a stream that breaks before its first frame
                     stream=True,
@@ -350,8 +340,7 @@ def build_fast_chat_route(runtime: RouterRuntime) -> Any:
                 if strips_usage:
                     stream = without_injected_usage_frames(stream)
                 stream = restamp_sse_bytes(stream, str(body.get("model")))
-                stream = first_byte_noted(stream, processor.data.get("litellm_logging_obj"))
-                result.body_iterator = logged_before_end(stream, upstream)
+                result.body_iterator = to_client(stream, processor.data.get("litellm_logging_obj"), upstream)
                 result.headers["x-router-path"] = "relay"
             return result
         except Exception as error:

@@ -355,16 +355,13 @@ SDK_CONNECTION_ERROR = re.compile(r"Exception - Connection error\b")
 
 def classify_exception(exception: BaseException, now: float) -> Verdict:
     """Classify a LiteLLM-mapped exception by the upstream status, body and headers it carries."""
-    if getattr(exception, "status_code_is_synthesized", False):
+    made_up = bool(getattr(exception, "status_code_is_synthesized", False))
+    cause = exception.__cause__ or exception.__context__
+    if made_up and cause is not None:
         # LiteLLM's pass-through gives an upstream that never answered (a timeout, a dropped
         # connection, a stream broken before its first frame) a made-up 500: what happened is
         # the exception it was raised from.
-        cause = exception.__cause__ or exception.__context__
-        return (
-            classify_exception(cause, now)
-            if cause is not None
-            else classify_error(None, str(exception), None, now)
-        )
+        return classify_exception(cause, now)
     status = getattr(exception, "status_code", None)
     body = getattr(exception, "body", None)
     message = str(getattr(exception, "message", "") or exception)
@@ -382,9 +379,9 @@ def classify_exception(exception: BaseException, now: float) -> Verdict:
         exception, (TimeoutError, ConnectionError, httpx.TransportError)
     ):
         status = 408 if name == "Timeout" else None
-    elif body is None and SDK_CONNECTION_ERROR.search(message):
-        # LiteLLM gives the OpenAI SDK's connection error a 500 (`getattr(e, "status_code", 500)`):
-        # the upstream never answered, which is not a server error of the upstream's.
+    elif made_up or (body is None and SDK_CONNECTION_ERROR.search(message)):
+        # A 500 LiteLLM made up for an upstream that never answered (the OpenAI SDK's connection
+        # error gets `getattr(e, "status_code", 500)`): not a server error of the upstream's.
         status = None
     text = message if body is None else f"{message} {body if isinstance(body, str) else ''}"
     parsed_body: Any = body if isinstance(body, Mapping) else text
