@@ -116,19 +116,26 @@ async def to_client(stream: AsyncIterator[bytes], logging_obj: Any, upstream: An
     """A relayed stream as the client gets it, in one pass per piece:
     - its first piece out is the stream's first token: LiteLLM notes that as it parses a chat
       stream, a relay parses nothing (time to first token feeds the speed signal and hedging);
-    - its body ends once LiteLLM has logged it (its loggers, our record, cost and spend), as on
-      LiteLLM's chat path; its pass-through logs after the end, where the work held up the client's
-      next request and a budget could miss the spend of the answer just read."""
+    - its `[DONE]` goes out once LiteLLM has logged it (its loggers, our record, cost and spend), as
+      on LiteLLM's chat path; its pass-through logs after the end, where the work held up the
+      client's next request and a budget could miss the spend of the answer just read. (Clients
+      stop reading at `[DONE]`: the end of the body would be too late.)"""
     first = True
+    done = b""
     async for piece in stream:
         if first and logging_obj is not None:
             logging_obj.update_completion_start_time(datetime.datetime.now())
             first = False
-        yield piece
+        if done or b"data: [DONE]" in piece:
+            done += piece
+        else:
+            yield piece
     wait = getattr(upstream, "wait_for_spend_flush", None)
     if wait is not None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(wait(), LOGGED_BEFORE_END_S)
+    if done:
+        yield done
 
 
 # A chunk with any of these needs LiteLLM's own rebuild (tool calls, several choices, logprobs,
