@@ -27,6 +27,12 @@ PROVIDER_KEYS = (
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",
 )
+# uvicorn pings each worker and kills one that does not answer within this (its default: 5 s).
+# A spawned worker imports LiteLLM's CLI module before it can answer at all (11-25 s measured on
+# a slow 2-core box, more while its siblings import too): with 5 s every worker is killed
+# mid-import, forever, and none serves. The cost of a long wait: a worker that hangs is replaced
+# after this long rather than after 5 s.
+WORKER_HEALTHCHECK_S = 180
 # Must be set before LiteLLM is imported, or the import waits on a failed network fetch.
 OFFLINE_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
 
@@ -131,7 +137,7 @@ def serve(args: argparse.Namespace) -> int:
             and not ((launch.document.get("smart_router") or {}).get("redis_url"))
         )
         if workers > 1:
-            argv += ["--num_workers", str(workers)]
+            argv += ["--num_workers", str(workers), "--timeout_worker_healthcheck", str(WORKER_HEALTHCHECK_S)]
             prepare_store(serve_database_url(launch.document))  # once, before the workers race to it
         print(f"smart-router: serving {config_path} on http://{args.host}:{args.port}", file=sys.stderr)
         sys.stdout.flush()

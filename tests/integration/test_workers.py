@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.stack import Proxy, Simulator, openai_client, render_config, start_proxy, start_simulator
+from scripts.stack import ROOT, Proxy, Simulator, openai_client, render_config, start_proxy, start_simulator
 
 HERE = Path(__file__).parent
 
@@ -32,7 +32,10 @@ def simulator() -> Iterator[Simulator]:
 @pytest.fixture(scope="module")
 def proxy(simulator: Simulator) -> Iterator[Proxy]:
     running = start_proxy(
-        render_config(HERE / "workers_config.yaml", simulator.ports), args=["--workers", "2"]
+        render_config(HERE / "workers_config.yaml", simulator.ports),
+        args=["--workers", "2"],
+        # each worker starts 8 s late, past uvicorn's default 5 s health check
+        env={"PYTHONPATH": f"{ROOT}{os.pathsep}{HERE / 'slow_spawn'}", "SLOW_SPAWN_S": "8"},
     )
     # the proxy answers as soon as its first worker is up; the second one starts on its own time
     deadline = time.monotonic() + 90
@@ -70,6 +73,7 @@ def worker_pids(proxy: Proxy) -> set[str]:
 def test_two_workers_serve_and_share_one_embedded_state_server(proxy: Proxy) -> None:
     assert "share state through an embedded server" in proxy.log()
     assert len(worker_pids(proxy)) == 2, proxy.log()[-2000:]
+    assert "died" not in proxy.log()  # no worker was killed while it started
 
 
 def test_a_breaker_opened_by_one_worker_holds_on_every_worker(proxy: Proxy, simulator: Simulator) -> None:
