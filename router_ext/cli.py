@@ -137,6 +137,8 @@ def serve(args: argparse.Namespace) -> int:
             and not ((launch.document.get("smart_router") or {}).get("redis_url"))
         )
         if workers > 1:
+            # LiteLLM's command line, with a listening socket per worker (router_ext/balanced_workers.py)
+            argv[2] = "router_ext.balanced_workers"
             argv += ["--num_workers", str(workers), "--timeout_worker_healthcheck", str(WORKER_HEALTHCHECK_S)]
             prepare_store(serve_database_url(launch.document))  # once, before the workers race to it
         print(f"smart-router: serving {config_path} on http://{args.host}:{args.port}", file=sys.stderr)

@@ -5,14 +5,17 @@ every worker, and each record lands once."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from scripts.stack import ROOT, Proxy, Simulator, openai_client, render_config, start_proxy, start_simulator
@@ -76,6 +79,38 @@ def test_two_workers_serve_and_share_one_embedded_state_server(proxy: Proxy) -> 
     assert "died" not in proxy.log()  # no worker was killed while it started
 
 
+def test_connections_opened_together_are_spread_over_the_workers(proxy: Proxy) -> None:
+    # Clients that keep their connections (agents, SDK pools) open them together. On uvicorn's one
+    # shared socket the first worker to wake accepted all of them (18 and 20 of 20 seen): two
+    # workers served like one. With a socket per worker the kernel spreads them by address.
+    count = 24
+    barrier = threading.Barrier(count)
+    clients = [httpx.Client(base_url=proxy.base_url, timeout=60) for _ in range(count)]
+
+    def connect(client: httpx.Client) -> int:
+        barrier.wait(timeout=30)
+        return client.get("/health/liveliness").status_code
+
+    try:
+        with ThreadPoolExecutor(count) as pool:
+            assert set(pool.map(connect, clients)) == {200}
+        port = int(proxy.base_url.rsplit(":", 1)[1])
+        held = {
+            pid: sum(
+                1
+                for c in psutil.Process(int(pid)).net_connections(kind="tcp")
+                if c.laddr and c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED
+            )
+            for pid in worker_pids(proxy)
+        }
+    finally:
+        for client in clients:
+            client.close()
+    assert sum(held.values()) == count, held
+    # by address: 12 each on average; fewer than 4 on one worker is a 1-in-3,000 draw
+    assert min(held.values()) >= 4, held
+
+
 def test_a_breaker_opened_by_one_worker_holds_on_every_worker(proxy: Proxy, simulator: Simulator) -> None:
     # w-dead is the cheapest and its key is revoked: the first worker to try it disables it
     first = answers(proxy, 8)
@@ -131,6 +166,33 @@ def test_each_record_lands_once(proxy: Proxy) -> None:
             break
         time.sleep(0.2)
     assert sorted(found) == sorted(ids)  # every one, none twice
+
+
+def test_a_dead_workers_share_of_new_connections_goes_to_the_live_one(proxy: Proxy) -> None:
+    # Last in this module: it kills a worker. Its socket goes with it, so while the replacement
+    # starts (8 s late here, as on a slow machine) no new connection waits for it.
+    before = worker_pids(proxy)
+    victim = min(before, key=int)
+    os.kill(int(victim), signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while f"Child process [{victim}] died" not in proxy.log():
+        assert time.monotonic() < deadline, proxy.log()[-2000:]
+        time.sleep(0.1)
+
+    def fresh_connection(_: int) -> float:
+        began = time.monotonic()
+        with httpx.Client(base_url=proxy.base_url, timeout=5) as client:
+            assert client.get("/health/liveliness").status_code == 200
+        return time.monotonic() - began
+
+    with ThreadPoolExecutor(8) as pool:
+        waits = list(pool.map(fresh_connection, range(24)))
+    assert len(worker_pids(proxy) - before) == 0  # the replacement was still starting
+    assert max(waits) < 3.0, waits
+    deadline = time.monotonic() + 120
+    while len(worker_pids(proxy) - before) < 1:  # and it serves in its turn
+        assert time.monotonic() < deadline, proxy.log()[-2000:]
+        time.sleep(0.2)
 
 
 PROBE = """
