@@ -32,7 +32,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import psutil
 import yaml
 
 from catalog.index import TagIndex
@@ -41,6 +40,7 @@ from catalog.virtual import BUILTIN_VIRTUAL_MODELS, RouteSpec
 from scripts.bench_hedging import bench_hedging
 from scripts.bench_routing import percentiles, synthetic_catalog
 from scripts.bench_streams import bench_streams
+from scripts.bench_workers import bench_workers
 from scripts.stack import Proxy, openai_client, start_proxy, start_simulator
 from strategies.base import RequestFacts
 from strategies.decision import NoChannelError, decide
@@ -412,85 +412,6 @@ def bench_proxies(size: int, memory_size: int, requests: int, cold_rounds: int) 
 
 
 # -- report ----------------------------------------------------------------------------------------
-def bench_workers(requests: int, concurrency: int = 20, blocks: int = 6) -> dict[str, Any]:
-    """Non-streamed requests/s at `concurrency`: smart-router with 1 and with 2 workers (sharing
-    state through the embedded server), and plain LiteLLM with its own --num_workers 1 and 2. All
-    four run at once and are loaded in turns, a block each, so that this shared box's slow spells
-    hit each alike (measured one after the other, the ratio swung from 1.3x to 2.0x)."""
-    simulator = start_simulator({"providers": [{"name": "up", "models": ["m-bench"], "api_key": "sk-bench"}]})
-    api_base = f"{simulator.url('up')}/v1"
-    runs = (
-        ("smart-router, 1 worker", True, 1),
-        ("smart-router, 2 workers", True, 2),
-        ("plain LiteLLM, 1 worker", False, 1),
-        ("plain LiteLLM, 2 workers", False, 2),
-    )
-    proxies: dict[str, Proxy] = {}
-    found: dict[str, Any] = {}
-    try:
-        for name, smart, workers in runs:
-            extra = ["--workers", str(workers)] if smart else ["--num_workers", str(workers)]
-            config = proxy_config(100, api_base, smart)
-            proxies[name] = start_proxy(
-                config, plain_litellm=not smart, timeout=600, env=BRIDGE_MESSAGES, args=extra
-            )
-        for proxy in proxies.values():
-            load(proxy, lambda i: f"m-{i % 100:05d}", 40, concurrency)  # every worker warm
-        latencies: dict[str, list[float]] = {name: [] for name in proxies}
-        elapsed = dict.fromkeys(proxies, 0.0)
-        cpu = {name: dict.fromkeys(("proxy", "upstream", "client"), 0.0) for name in proxies}
-        per_block = max(concurrency, requests // blocks)
-        for _ in range(blocks):
-            for name, proxy in proxies.items():
-                before = cpu_seconds(proxy.process.pid, simulator.process.pid)
-                block = load(proxy, lambda i: f"m-{i % 100:05d}", per_block, concurrency, warm=False)
-                after = cpu_seconds(proxy.process.pid, simulator.process.pid)
-                latencies[name] += block["latencies"]
-                elapsed[name] += block["elapsed_s"]
-                for part in after:
-                    cpu[name][part] += after[part] - before[part]
-        for name in proxies:
-            found[name] = figures(latencies[name], elapsed[name])
-            count = len(latencies[name])
-            found[name].update(
-                {f"cpu_ms_per_request_{part}": spent * 1000 / count for part, spent in cpu[name].items()}
-            )
-            print(
-                f"   {name}: {found[name]['rps']:.1f} requests/s; CPU ms per request: proxy "
-                f"{found[name]['cpu_ms_per_request_proxy']:.2f}, upstream {found[name]['cpu_ms_per_request_upstream']:.2f}, "
-                f"load generator {found[name]['cpu_ms_per_request_client']:.2f}",
-                flush=True,
-            )
-    finally:
-        for proxy in proxies.values():
-            proxy.stop()
-        simulator.stop()
-    one, two = found["smart-router, 1 worker"]["rps"], found["smart-router, 2 workers"]["rps"]
-    # What a second worker can give on this box at all: the load generator and the simulated
-    # upstream run on the same cores, so plain LiteLLM's own ratio is the ceiling to compare with.
-    plain = found["plain LiteLLM, 2 workers"]["rps"] / found["plain LiteLLM, 1 worker"]["rps"]
-    return {"concurrency": concurrency, "runs": found, "two_over_one": two / one, "plain_two_over_one": plain}
-
-
-def cpu_seconds(proxy_pid: int, simulator_pid: int) -> dict[str, float]:
-    """CPU time so far of the proxy (with its workers and embedded state server), the simulated
-    upstream and this process (the load generator): on a 2-core box they share the cores."""
-
-    def tree(pid: int) -> float:
-        root = psutil.Process(pid)
-        total = 0.0
-        for process in [root, *root.children(recursive=True)]:
-            try:
-                times = process.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-        return total
-
-    client = psutil.Process().cpu_times()
-    return {"proxy": tree(proxy_pid), "upstream": tree(simulator_pid), "client": client.user + client.system}
-
-
 def ratios(proxies: dict[str, Any]) -> dict[str, float]:
     found: dict[str, float] = {}
     rows = {(r["proxy"], r["request"], r["concurrency"]): r for r in proxies["e2e"]}
@@ -674,7 +595,10 @@ def _workers_and_hedging(report: dict[str, Any]) -> list[str]:
             ),
             "",
             f"2 workers / 1: smart-router {report['workers']['two_over_one']:.2f}x, plain LiteLLM "
-            f"{report['workers']['plain_two_over_one']:.2f}x (the load generator and the upstream share the cores).",
+            f"{report['workers']['plain_two_over_one']:.2f}x; two CPU-bound processes on this box at that time: "
+            f"{report['workers'].get('box_two_over_one', float('nan')):.2f}x one. Load: "
+            f"{report['workers'].get('load_generator', 'python')}, upstream: {report['workers'].get('upstream', 'the simulator')} "
+            "(scripts/bench_workers.py).",
             "",
         ]
     if "streams" in report:
@@ -801,10 +725,11 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     if args.only == "workers":
-        result = bench_workers(600)
+        result = bench_workers(config=proxy_config)
         print(
             f"   2 workers / 1 worker: {result['two_over_one']:.2f} (target >= 1.8; "
-            f"plain LiteLLM on this box: {result['plain_two_over_one']:.2f})"
+            f"plain LiteLLM on this box: {result['plain_two_over_one']:.2f}; "
+            f"2 CPU-bound processes: {result['box_two_over_one']:.2f})"
         )
         return
     if args.only == "streams":
@@ -835,7 +760,7 @@ def main() -> None:
     report["memory_deployments"] = 10000
     report["proxies"] = bench_proxies(1000, 10000, 2000 if args.full else 400, 7 if args.full else 5)
     print("6. workers", flush=True)
-    report["workers"] = bench_workers(1200 if args.full else 600)
+    report["workers"] = bench_workers(96 if args.full else 48, config=proxy_config)
     print("7. hedged streams", flush=True)
     report["hedging"] = bench_hedging(400 if args.full else 200)
     print("8. streamed answers", flush=True)

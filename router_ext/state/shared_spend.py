@@ -18,6 +18,7 @@ from typing import Any
 log = logging.getLogger("smart_router")
 PREFIX = "smart-router:spend"
 TTL_S = 40 * 24 * 3600  # past the longest period (a month)
+COALESCE_S = 0.05
 
 
 def total_key(scope: str, subject: str, period: str, period_key: str) -> str:
@@ -47,10 +48,16 @@ class SharedSpend:
         self.known.update(amounts)
 
     def flush_soon(self) -> None:
-        """Flush in the background, now: the totals reach the other replicas within a round trip,
-        and the request that settled them does not wait for it."""
+        """Flush in the background within COALESCE_S: the totals reach the other replicas well
+        within a second, the request that settled them does not wait, and a busy replica sends
+        one pipeline for many requests (one per request cost ~1 Redis round trip of client CPU
+        each: 1,029 INCRBYFLOATs for 1,119 requests at 20 concurrent)."""
         if self.pending and (self._flushing is None or self._flushing.done()):
-            self._flushing = asyncio.get_running_loop().create_task(self.flush())
+            self._flushing = asyncio.get_running_loop().create_task(self._flush_after(COALESCE_S))
+
+    async def _flush_after(self, delay_s: float) -> dict[str, float]:
+        await asyncio.sleep(delay_s)
+        return await self.flush()
 
     async def flush(self) -> dict[str, float]:
         """Add what was queued; the totals over all replicas. Kept for the next flush when Redis
