@@ -8,7 +8,7 @@ PORT ?= 7602
 CLAUDE_CODE_VERSION ?= 2.1.332
 CODEX_VERSION ?= 0.171.0
 
-.PHONY: run test demo lint unit integration bench uv env services conformance agents soak
+.PHONY: run test demo lint unit integration bench bench-tools uv env services conformance agents soak
 
 uv:  ## install uv from PyPI when it is missing
 	@command -v $(UV) >/dev/null 2>&1 || $(PYTHON) -m pip install --user --quiet uv
@@ -68,5 +68,12 @@ conformance: env  ## replay the real provider samples in ../shared/fixtures
 soak: env  ## 10 minutes at 20 concurrent through the proxy against randomly failing providers (SOAK_ARGS="--seconds 60")
 	$(UV) run --frozen python -m scripts.soak $(SOAK_ARGS)
 
-bench: env  ## smart-router vs plain LiteLLM: writes docs/benchmarks.md, .json and plots (--full: BENCH_ARGS=--full)
+bench-tools:  ## what the workers benchmark loads with: wrk and nginx (a load generator and an upstream that cost ~0.1 ms a request)
+	@command -v wrk >/dev/null 2>&1 && { command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx; } || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq wrk nginx-light >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk nginx-light; } || \
+	  echo "wrk / nginx not installed: the workers benchmark falls back to the Python client and says so"; }
+
+bench: env bench-tools  ## smart-router vs plain LiteLLM: writes docs/benchmarks.md, .json and plots (--full: BENCH_ARGS=--full)
 	$(UV) run --frozen python -m scripts.bench $(BENCH_ARGS)
