@@ -10,10 +10,13 @@ workers served no more than one. Here every worker has its own socket on the sam
 SO_REUSEPORT, and the kernel spreads new connections over the listening sockets by their
 addresses, whoever is awake.
 
-A worker that dies takes its socket with it: the supervisor closes the slot's socket (connections
-still queued on it are reset: they were never read) and gives the replacement a fresh one, which
-receives connections only once the replacement listens. Until then new connections go to the
-workers that are alive.
+The supervisor keeps no copy of a worker's socket: the child inherits it when it is spawned and
+the parent closes its own at once. So a worker that stops listening (it died, or it is being
+recycled or restarted and drains its open connections) leaves the kernel's group with its socket,
+and new connections go to the workers that still listen; its replacement takes its share once it
+listens on a fresh socket. A parent's copy would keep the socket listening with nobody to accept:
+1/N of new connections would wait there, then be reset. The cost: with every worker gone at once
+a connection is refused instead of queued.
 
 Everything else is uvicorn's own supervisor (health checks, SIGHUP restarts) and LiteLLM's own
 command line: this module only replaces `uvicorn.run` for more than one worker.
@@ -46,31 +49,42 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def refuse_a_taken_port(host: str, port: int) -> None:
+    """Exit as uvicorn does when the port is taken. SO_REUSEPORT would join a port that another
+    process (of this user) listens on with SO_REUSEPORT too, and split its connections with it:
+    a plain bind is refused by any listener there."""
+    family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
+    with socket.socket(family=family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a TIME_WAIT is no listener
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            logger.error(f"{error} (http://{host}:{port})")
+            sys.exit(STARTUP_FAILURE)
+
+
 class BalancedWorkers(Multiprocess):
     """uvicorn's supervisor, with one listening socket per worker slot."""
 
     def __init__(self, config: Config) -> None:
         super().__init__(config, sockets=[])
-        self.slots: list[socket.socket] = []
 
-    def _spawn(self, slot: int) -> Process:
+    def _spawn(self) -> Process:
         sock = reuse_port_socket(self.config.host, self.config.port)
-        if slot < len(self.slots):
-            self.slots[slot].close()
-            self.slots[slot] = sock
-        else:
-            self.slots.append(sock)
-        process = Process(self.config, [sock])
-        process.start()
+        try:
+            process = Process(self.config, [sock])
+            process.start()  # spawn passes the descriptor at exec: the child holds it from here
+        finally:
+            sock.close()
         return process
 
     def init_processes(self) -> None:
-        for slot in range(self.processes_num):
-            self.processes.append(self._spawn(slot))
+        for _ in range(self.processes_num):
+            self.processes.append(self._spawn())
 
     def keep_subprocess_alive(self) -> None:
-        # uvicorn's loop, with the slot's socket renewed: a dead worker's socket would keep taking
-        # its share of new connections while nobody accepts them.
+        # uvicorn's own loop, with a fresh socket for each replacement (uvicorn hands every worker
+        # the one socket it keeps)
         if self.should_exit.is_set():
             return
         for slot, process in enumerate(self.processes):
@@ -85,27 +99,22 @@ class BalancedWorkers(Multiprocess):
             if self.should_exit.is_set():
                 return
             logger.info(f"Child process [{process.pid}] died")
-            self.processes[slot] = self._spawn(slot)
+            self.processes[slot] = self._spawn()
 
     def restart_all(self) -> None:
-        """SIGHUP: each worker replaced once its replacement serves (on a socket of its own, so
-        both take connections for that moment)."""
+        """SIGHUP: each worker replaced once its replacement serves. The old one stops listening
+        as it starts to drain, so no new connection waits on it."""
         for slot, old in enumerate(self.processes):
             if self.should_exit.is_set():
                 return
-            sock = reuse_port_socket(self.config.host, self.config.port)
-            new = Process(self.config, [sock])
-            new.start()
+            new = self._spawn()
             if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
                 new.kill()
                 new.join()
-                sock.close()
                 logger.error(f"New child process [{new.pid}] was not ready in time; keeping the old one.")
                 return
             old.terminate()
             old.join()
-            self.slots[slot].close()
-            self.slots[slot] = sock
             self.processes[slot] = new
 
     def handle_ttin(self) -> None:
@@ -121,6 +130,7 @@ def run(app: Any, **kwargs: Any) -> None:
         _uvicorn_run(app, **kwargs)
         return
     config = Config(app, **kwargs)
+    refuse_a_taken_port(config.host, config.port)
     logger.info(
         f"Uvicorn running on http://{config.host}:{config.port} with {config.workers} workers, a socket each"
     )

@@ -38,11 +38,18 @@ def proxy(simulator: Simulator) -> Iterator[Proxy]:
         render_config(HERE / "workers_config.yaml", simulator.ports),
         args=["--workers", "2"],
         # each worker starts 8 s late, past uvicorn's default 5 s health check
-        env={"PYTHONPATH": f"{ROOT}{os.pathsep}{HERE / 'slow_spawn'}", "SLOW_SPAWN_S": "8"},
+        env={
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{HERE / 'slow_spawn'}",
+            "SLOW_SPAWN_S": "8",
+            # connections the spread test counts stay open while it counts them (uvicorn's 5 s
+            # default could close some first on a slow box); clients here expire theirs at 2 s
+            "KEEPALIVE_TIMEOUT": "60",
+        },
     )
-    # the proxy answers as soon as its first worker is up; the second one starts on its own time
+    # The proxy answers as soon as its first worker is up; the second one starts on its own time.
+    # "Started server process" comes before the worker listens: wait until both serve.
     deadline = time.monotonic() + 90
-    while len(worker_pids(running)) < 2 and time.monotonic() < deadline:
+    while running.log().count("Application startup complete.") < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     yield running
     running.stop()
