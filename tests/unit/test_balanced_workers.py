@@ -42,3 +42,23 @@ def test_one_worker_or_another_socket_kind_is_uvicorns_own_run(
     monkeypatch.setattr(balanced_workers, "_uvicorn_run", lambda app, **kw: calls.append((app, kw)))
     balanced_workers.run("litellm.proxy.proxy_server:app", host="127.0.0.1", port=1, **options)
     assert calls == [("litellm.proxy.proxy_server:app", {"host": "127.0.0.1", "port": 1, **options})]
+
+
+@pytest.mark.parametrize("reuse_port", [False, True], ids=["plain listener", "SO_REUSEPORT listener"])
+def test_a_port_someone_listens_on_stops_the_start_with_uvicorns_exit_code(reuse_port: bool) -> None:
+    # SO_REUSEPORT alone would join a listener that set it too and split its connections with it
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, int(reuse_port))
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        with pytest.raises(SystemExit) as stopped:
+            balanced_workers.refuse_a_taken_port("127.0.0.1", other.getsockname()[1])
+    assert stopped.value.code == 3
+
+
+def test_a_free_port_passes_the_check_and_stays_free() -> None:
+    probe = balanced_workers.reuse_port_socket("127.0.0.1", 0)
+    port = probe.getsockname()[1]
+    probe.close()
+    balanced_workers.refuse_a_taken_port("127.0.0.1", port)
+    balanced_workers.reuse_port_socket("127.0.0.1", port).close()  # nothing left bound
