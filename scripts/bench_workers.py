@@ -31,6 +31,7 @@ from typing import Any
 
 import psutil
 
+from router_ext.cli import WORKER_HEALTHCHECK_S
 from scripts.stack import Proxy, free_port, openai_client, start_proxy, start_simulator, stop_process
 
 HELLO = [{"role": "user", "content": "hello"}]
@@ -198,7 +199,19 @@ def bench_workers(
     with upstream() as (api_base, upstream_pid, upstream_kind):
         try:
             for name, smart, workers in RUNS:
-                extra = ["--workers", str(workers)] if smart else ["--num_workers", str(workers)]
+                # plain LiteLLM gets the worker health check `serve` sets (cli.WORKER_HEALTHCHECK_S):
+                # with uvicorn's 5 s its second worker, importing on a busy box, was killed and
+                # respawned forever, and "2 workers" ran on one
+                extra = (
+                    ["--workers", str(workers)]
+                    if smart
+                    else [
+                        "--num_workers",
+                        str(workers),
+                        "--timeout_worker_healthcheck",
+                        str(WORKER_HEALTHCHECK_S),
+                    ]
+                )
                 proxies[name] = start_proxy(
                     config(100, api_base, smart),
                     plain_litellm=not smart,
