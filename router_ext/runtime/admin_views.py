@@ -180,7 +180,7 @@ class AdminViews:
         return {
             "records": rows,
             "next_before_id": rows[-1]["id"] if len(rows) == limit else None,
-            "buffered": len(store.buffer),
+            "buffered": store.pending,
             "dropped": store.dropped,
         }
 

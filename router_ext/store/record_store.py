@@ -239,6 +239,8 @@ class RecordStore:
         self.engine: AsyncEngine | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._in_flight = 0  # records taken off the buffer by a flush that is writing them
+        self._outage = ""  # the error of the last write an outage stopped
         self.on_drained: Callable[[], None] | None = None  # everything added so far is written
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -359,53 +361,86 @@ class RecordStore:
                 log.warning("smart-router: flushed records on shutdown (%d left unwritten)", len(self.buffer))
             raise
 
+    @property
+    def pending(self) -> int:
+        """Records not yet written: buffered, or in a batch being written now."""
+        return len(self.buffer) + self._in_flight
+
     async def flush(self, attempts: int = 1) -> bool:
-        """Write everything buffered; during an outage keep it (and say so once)."""
+        """Write everything buffered; during an outage keep it (and say so once).
+
+        Flushes overlap (the writer, the flush a stop signal starts, the one at shutdown), so
+        each batch is taken off the buffer before it is written and put back at its head when
+        it is not: no two flushes write one record, and none removes a record another wrote
+        not. (Reading the head, writing, then popping that many lost records: two flushes
+        popped the same count twice, an IndexError at a proxy's stop.)"""
         failures = 0
         while self.buffer:
-            batch = [self.buffer[i] for i in range(min(self.batch_size, len(self.buffer)))]
+            batch = self._take(self.batch_size)
+            self._in_flight += len(batch)
             try:
-                await self._write(batch)
-            except Exception as error:  # noqa: BLE001  # any driver / network error: keep the records
-                if not _is_outage(error):
-                    await self._write_one_by_one()
-                    continue
-                if self.healthy:
-                    log.warning(
-                        "smart-router: database unreachable (%s); %d record(s) kept in memory until it returns",
-                        type(error).__name__,
-                        len(self.buffer),
-                    )
-                self.healthy = False
-                failures += 1
-                if failures >= attempts:
-                    return False
-                await asyncio.sleep(0.2)
+                unwritten = await self._write_batch(batch)
+            except BaseException:
+                self._put_back(batch)  # cancelled mid-write; written again by request id, once
+                raise
+            finally:
+                self._in_flight -= len(batch)
+            if not unwritten:
                 continue
-            for _ in batch:
-                self.buffer.popleft()
+            self._put_back(unwritten)
+            if self.healthy:
+                log.warning(
+                    "smart-router: database unreachable (%s); %d record(s) kept in memory until it returns",
+                    self._outage,
+                    self.pending,
+                )
+            self.healthy = False
+            failures += 1
+            if failures >= attempts:
+                return False
+            await asyncio.sleep(0.2)
         if not self.healthy:
             log.warning("smart-router: database is back; buffered records written")
         self.healthy = True
-        if self.on_drained is not None:
+        if self.on_drained is not None and self._in_flight == 0:
             self.on_drained()
         return True
 
-    async def _write_one_by_one(self) -> None:
-        """A batch the database refuses (not an outage): write what it accepts, drop and count
-        the records it rejects, so one bad record never blocks the rest."""
-        batch = [self.buffer[i] for i in range(min(self.batch_size, len(self.buffer)))]
-        for record in batch:
+    def _take(self, count: int) -> list[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        with contextlib.suppress(IndexError):  # another flush (the exit one, in its thread) took the rest
+            while len(batch) < count:
+                batch.append(self.buffer.popleft())
+        return batch
+
+    def _put_back(self, records: list[dict[str, Any]]) -> None:
+        self.buffer.extendleft(reversed(records))
+
+    async def _write_batch(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The records of `batch` an outage left unwritten. A batch the database refuses (not an
+        outage) is written one by one: the records it rejects are dropped and counted, so one
+        bad record never blocks the rest."""
+        if not batch:
+            return []
+        try:
+            await self._write(batch)
+            return []
+        except Exception as error:  # noqa: BLE001  # any driver / network error: keep the records
+            if _is_outage(error):
+                self._outage = type(error).__name__
+                return batch
+        for at, record in enumerate(batch):
             try:
                 await self._write([record])
             except Exception as error:  # noqa: BLE001
                 if _is_outage(error):
-                    return
+                    self._outage = type(error).__name__
+                    return batch[at:]
                 self.rejected += 1
                 log.error(
                     "smart-router: the database rejected record %s: %s", record.get("request_id"), error
                 )
-            self.buffer.popleft()
+        return []
 
     async def _write(self, batch: Sequence[dict[str, Any]]) -> None:
         """One transaction: new records, and the daily counters of those actually inserted
