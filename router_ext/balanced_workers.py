@@ -38,10 +38,13 @@ _uvicorn_run = uvicorn.run
 logger = logging.getLogger("uvicorn.error")
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if host and ":" in host else socket.AF_INET
+
+
 def reuse_port_socket(host: str, port: int) -> socket.socket:
     """A bound (not yet listening) socket that shares its port with the other workers'."""
-    family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
-    sock = socket.socket(family=family)
+    sock = socket.socket(family=_family(host))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.set_inheritable(True)
@@ -53,8 +56,7 @@ def refuse_a_taken_port(host: str, port: int) -> None:
     """Exit as uvicorn does when the port is taken. SO_REUSEPORT would join a port that another
     process (of this user) listens on with SO_REUSEPORT too, and split its connections with it:
     a plain bind is refused by any listener there."""
-    family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
-    with socket.socket(family=family) as probe:
+    with socket.socket(family=_family(host)) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a TIME_WAIT is no listener
         try:
             probe.bind((host, port))

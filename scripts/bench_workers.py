@@ -161,14 +161,6 @@ def box_spin(processes: int, seconds: float) -> float:
     return sum(int(p.communicate()[0]) for p in running) / seconds
 
 
-def wait_for_workers(proxy: Proxy, workers: int, timeout: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout
-    while proxy.log().count("Application startup complete.") < workers:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{workers} workers did not start in {timeout:.0f} s:\n{proxy.log()[-3000:]}")
-        time.sleep(0.2)
-
-
 def cpu_seconds(pid: int) -> float:
     """CPU time so far of a process and its children (workers, embedded state server)."""
     root = psutil.Process(pid)
@@ -228,7 +220,7 @@ def bench_workers(
                 return python_block(proxies[name], length, concurrency)
 
             for (_, _, workers), proxy in zip(RUNS, proxies.values(), strict=True):
-                wait_for_workers(proxy, workers)  # the proxy answers once its first worker does
+                proxy.wait_for_workers(workers)
             for name in proxies:
                 # every worker warm (imports, route tables, connection pools): a worker's first
                 # requests may outlast wrk's 2 s timeout, which is not what is measured

@@ -97,6 +97,17 @@ class Proxy:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def wait_for_workers(self, workers: int, timeout: float = 600.0) -> None:
+        """Until `workers` workers have started: the proxy answers once its first one does, and a
+        worker logs its process id before it listens."""
+        deadline = time.monotonic() + timeout
+        while self.log().count("Application startup complete.") < workers:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{workers} workers did not start in {timeout:.0f} s:\n{self.log()[-3000:]}"
+                )
+            time.sleep(0.2)
+
     @property
     def workdir(self) -> Path:
         """Its working folder: SQLite file, journals, `.env`, log."""

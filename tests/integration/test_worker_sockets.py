@@ -30,32 +30,39 @@ class Workers:
     def __init__(self, port: int, log: Path) -> None:
         self.port = port
         self.log_path = log
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", SUPERVISOR, str(port)],
-            env={
-                **os.environ,
-                "PYTHONPATH": f"{ROOT}{os.pathsep}{HERE / 'draining_app'}",
-                "DRAIN_S": str(DRAIN_S),
-            },
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
+        with log.open("ab") as output:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", SUPERVISOR, str(port)],
+                env={
+                    **os.environ,
+                    "PYTHONPATH": f"{ROOT}{os.pathsep}{HERE / 'draining_app'}",
+                    "DRAIN_S": str(DRAIN_S),
+                },
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def wait_started(self, count: int, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.log().count("Application startup complete.") < count:
+            assert self.process.poll() is None and time.monotonic() < deadline, self.log()
+            time.sleep(0.05)
 
     def serving_pids(
         self, started: int, old: frozenset[int] = frozenset(), timeout: float = 30.0
     ) -> set[int]:
         """Once `started` workers have started (by the log): the two that answer, none of `old`
         (the log line comes a moment before the worker listens)."""
+        self.wait_started(started, timeout)
         deadline = time.monotonic() + timeout
         while True:
-            assert self.process.poll() is None and time.monotonic() < deadline, self.log()
-            if self.log().count("Application startup complete.") >= started:
-                pids = {int(fresh_get(self.port).text) for _ in range(40)}
-                if len(pids) == 2 and pids.isdisjoint(old):
-                    return pids
+            pids = {int(fresh_get(self.port).text) for _ in range(40)}
+            if len(pids) == 2 and pids.isdisjoint(old):
+                return pids
+            assert time.monotonic() < deadline, (pids, self.log())
             time.sleep(0.05)
 
 
@@ -97,10 +104,7 @@ def test_a_worker_told_to_stop_takes_no_new_connection_while_it_drains(workers: 
 def test_a_sighup_restart_sends_no_connection_to_the_draining_workers(workers: Workers) -> None:
     old = frozenset(workers.serving_pids(2))
     workers.process.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 60
-    while workers.log().count("Application startup complete.") < 3:
-        assert time.monotonic() < deadline, workers.log()
-        time.sleep(0.05)
+    workers.wait_started(3)
     seen = answers_while_draining(workers.port, DRAIN_S - 1)  # the first old worker drains now
     assert max(took for _, took, _ in seen) < 1.0, seen
     assert len(seen) > 20
@@ -109,13 +113,12 @@ def test_a_sighup_restart_sends_no_connection_to_the_draining_workers(workers: W
 
 def test_a_port_another_process_listens_on_is_refused(tmp_path: Path) -> None:
     port = free_port()
-    with httpx.Client():
-        holder = Workers(port, tmp_path / "holder.log")
-        try:
-            holder.serving_pids(2)
-            second = Workers(port, tmp_path / "second.log")
-            assert second.process.wait(timeout=60) == 3, second.log()
-            assert "Address already in use" in second.log()
-            assert "Started server process" not in second.log()
-        finally:
-            stop_process(holder.process)
+    holder = Workers(port, tmp_path / "holder.log")
+    try:
+        holder.serving_pids(2)
+        second = Workers(port, tmp_path / "second.log")
+        assert second.process.wait(timeout=60) == 3, second.log()
+        assert "Address already in use" in second.log()
+        assert "Started server process" not in second.log()
+    finally:
+        stop_process(holder.process)

@@ -46,11 +46,7 @@ def proxy(simulator: Simulator) -> Iterator[Proxy]:
             "KEEPALIVE_TIMEOUT": "60",
         },
     )
-    # The proxy answers as soon as its first worker is up; the second one starts on its own time.
-    # "Started server process" comes before the worker listens: wait until both serve.
-    deadline = time.monotonic() + 90
-    while running.log().count("Application startup complete.") < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    running.wait_for_workers(2, timeout=90)  # the second one starts on its own time
     yield running
     running.stop()
 
