@@ -196,7 +196,7 @@ class LimitBook:
         state = state or self._channel(channel_id)
         for kind, window in announced.items():
             known = state.learned.get(kind)
-            same = known is not None and known.reset_at > now and known.reset_at > now
+            same = known is not None and known.reset_at > now
             if same and known is not None and known.remaining < window.remaining:
                 window = (
                     known  # a live window is never given back (answers may be late by seconds under load)
@@ -237,7 +237,7 @@ class LimitBook:
                 continue
             state = self._channel(channel_id)
             known = state.learned.get(kind)
-            same = known is not None and known.reset_at > now and known.reset_at > now
+            same = known is not None and known.reset_at > now
             if known is not None and (
                 (same and known.remaining <= window.remaining)
                 or known.reset_at > window.reset_at + SAME_WINDOW_S
@@ -255,12 +255,28 @@ class LimitBook:
         configured caps now."""
         caps = self.caps.get(channel_id)
         state = self._channel(channel_id)
+        if request_id is not None and request_id in state.in_flight:
+            return  # counted when it was routed here (`sent` again by the call itself)
         state.in_flight[request_id or f"anonymous-{len(state.in_flight)}-{now}"] = (tokens, now)
         for cap in caps or ():
             use = self._cap_use(state, channel_id, cap, now)
             use.local += 1 if cap.kind == "requests" else tokens
             self.cap_dirty.add(channel_id)
         self._mark(channel_id, now)
+
+    def withdraw(self, channel_id: str, request_id: str, now: float) -> None:
+        """A request counted as sent here never went out (refused after routing): no longer in
+        flight, and given back to the configured caps unless already shared with the others."""
+        state = self._channels.get(channel_id)
+        entry = state.in_flight.pop(request_id, None) if state is not None else None
+        if state is None or entry is None:
+            return
+        tokens, _ = entry
+        for cap in self.caps.get(channel_id, ()):
+            use = state.counted.get((cap.kind, cap.period_s))
+            if use is not None and use.start == _window_start(now, cap.period_s):
+                amount = 1 if cap.kind == "requests" else tokens
+                use.local = max(use.pushed, use.local - amount)
 
     def _cap_use(self, state: _Channel, channel_id: str, cap: Cap, now: float) -> _CapUse:
         start = _window_start(now, cap.period_s)

@@ -254,6 +254,9 @@ class RequestFlow:
             data["fallbacks"] = [{"*": [c.id for c in attempts[1:]]}] if len(attempts) > 1 else []
             data["num_retries"] = 0
             self.health.dispatched(attempts[0].id, time.time())
+            # Counted against its rate-limit windows now, with no await since the decision:
+            # requests decided meanwhile see it, so a window's last request goes out once.
+            self._count_sent(routed, str(routed["request_id"]), attempts[0].id)
             scores = dict(zip((c.id for c in decision.ranked), decision.scores, strict=True))
             if "@" in decision.strategy.name:  # degraded near a budget: show what it ranked by
                 routed["weights"] = ",".join(f"{k}={v:g}" for k, v in decision.strategy.weights.items() if v)
@@ -287,6 +290,7 @@ class RequestFlow:
             client_key.name if client_key else None,
         )
         if exceeded is not None:
+            self._withdraw(routed)
             raise router_error(429, "budget_exceeded", exceeded.message, router_status="budget-exceeded")
         return data
 
@@ -367,6 +371,12 @@ class RequestFlow:
         if serving and self.rate_windows is not None:
             tokens = int(routed.get("prompt_tokens") or 0) + int(routed.get("max_output_tokens") or 0)
             self.rate_windows.sent(serving, tokens, request_id)
+
+    def _withdraw(self, routed: Mapping[str, Any]) -> None:
+        """A request refused after routing never reached the channel it was counted on."""
+        candidates, request_id = routed.get("candidates") or [], routed.get("request_id")
+        if self.rate_windows is not None and candidates and request_id:
+            self.rate_windows.withdraw(str(candidates[0]), str(request_id))
 
     def attempt_failed(self, channel_id: str, exception: BaseException, routed: Mapping[str, Any]) -> None:
         if stopped_by_us(exception):
@@ -552,6 +562,7 @@ class RequestFlow:
         request_id = routed.get("request_id")
         self.hedging.forget(request_id)
         if routed.get("rejected"):
+            self._withdraw(routed)
             self.health.finish(request_id)
             self._conclude(RequestRecord.of(routed, REJECTED, 0, error_class=str(routed["rejected"])[:32]))
             return None

@@ -45,6 +45,11 @@ class RateWindows:
         self.book.sent(channel_id, now, tokens, request_id)
         self._refresh(channel_id, now)
 
+    def withdraw(self, channel_id: str, request_id: str) -> None:
+        now = time.time()
+        self.book.withdraw(channel_id, request_id, now)
+        self._refresh(channel_id, now)
+
     def observe(self, channel_id: str, headers: Mapping[str, Any] | None, request_id: str | None) -> None:
         now = time.time()
         if self.book.observe(channel_id, headers, now, request_id):

@@ -172,6 +172,35 @@ async def test_plain_names_skip_a_deployment_whose_rate_window_is_spent() -> Non
     await runtime.shutdown()
 
 
+async def test_a_windows_last_request_goes_to_one_of_two_requests_routed_at_once() -> None:
+    _router, runtime, hook = stack()
+    one_left = {
+        "x-ratelimit-limit-requests": "5",
+        "x-ratelimit-remaining-requests": "1",
+        "x-ratelimit-reset-requests": "30s",
+    }
+    runtime.rate_windows.observe("free-a", one_left, None)
+    # Both routed before either reaches the Router's call: the first one's count must be seen.
+    first = await hook.async_pre_call_hook(Auth(), None, request(), "acompletion")
+    second = await hook.async_pre_call_hook(Auth(), None, request(), "acompletion")
+    assert (first["model"], second["model"]) == ("free-a", "cheap-b")
+    await runtime.shutdown()
+
+
+async def test_a_request_refused_after_routing_leaves_the_window_as_it_was() -> None:
+    router, runtime, hook = stack({"budgets": {"global": {"day": 1e-9}, "degrade_from": None}})
+    one_left = {
+        "x-ratelimit-limit-requests": "5",
+        "x-ratelimit-remaining-requests": "1",
+        "x-ratelimit-reset-requests": "30s",
+    }
+    runtime.rate_windows.observe("dear-c", one_left, None)
+    outcome = await router.call(hook, request("tag:235b", max_tokens=5))
+    assert outcome.status == 429 and "budget" in str(outcome.error)
+    assert runtime.rate_windows.describe("dear-c")[0]["remaining"] == 1
+    await runtime.shutdown()
+
+
 async def test_plain_names_skip_deployments_whose_breaker_is_open() -> None:
     router, runtime, hook = stack()
     router.answers("free-a", failure(401, "invalid api key"))

@@ -106,6 +106,31 @@ def test_the_bound_is_exact_once_the_answers_are_in() -> None:
     assert book.windows("a", NOW)[0].remaining == 3 and book.headroom("a", NOW) == 0.6
 
 
+def test_a_request_counted_when_routed_is_not_counted_again_when_sent() -> None:
+    book = LimitBook()
+    book.set_caps({"free": [Cap("requests", 2, 60.0)]})
+    book.sent("free", NOW, request_id="r1")  # routed here
+    book.sent("free", NOW, request_id="r1")  # the call itself
+    assert book.windows("free", NOW)[0].remaining == 1 and "free" not in book.spent(NOW)
+    book.sent("free", NOW, request_id="r2")
+    assert "free" in book.spent(NOW)
+
+
+def test_a_request_refused_after_routing_gives_its_count_back() -> None:
+    book = LimitBook()
+    book.set_caps({"free": [Cap("requests", 1, 60.0)]})
+    book.sent("a", NOW, request_id="r1")
+    book.observe("a", announce(1), NOW, "r1")
+    book.sent("a", NOW, request_id="r2")
+    book.sent("free", NOW, request_id="r2")
+    assert {"a", "free"} <= set(book.spent(NOW))
+    book.withdraw("a", "r2", NOW)
+    book.withdraw("free", "r2", NOW)
+    book.withdraw("free", "never-sent", NOW)  # unknown: nothing to give back
+    assert book.spent(NOW) == {}
+    assert book.windows("a", NOW)[0].remaining == 1 and book.windows("free", NOW)[0].remaining == 1
+
+
 def test_a_spent_window_comes_back_at_its_reset() -> None:
     book = LimitBook()
     book.sent("a", NOW, request_id="r1")
