@@ -97,6 +97,20 @@ class Proxy:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Until it answers; stopped and its log's tail raised when it exits or times out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the proxy exited with {self.process.returncode}:\n{self.log()[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/health/liveliness", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"the proxy was not ready after {timeout:.0f} s:\n{self.log()[-4000:]}")
+
     def wait_for_workers(self, workers: int, timeout: float = 600.0) -> None:
         """Until `workers` workers have started: the proxy answers once its first one does, and a
         worker logs its process id before it listens."""
@@ -142,8 +156,41 @@ def start_proxy(
     workdir: Path | None = None,
     args: Sequence[str] = (),
 ) -> Proxy:
-    """`workdir`: the proxy's working folder (its SQLite file, journals and log): pass the one of
-    an earlier proxy to restart it."""
+    """A proxy, once it answers. `workdir`: the proxy's working folder (its SQLite file,
+    journals and log): pass the one of an earlier proxy to restart it."""
+    proxy = launch_proxy(config, port, env, plain_litellm, workdir, args)
+    proxy.wait_ready(timeout)
+    return proxy
+
+
+def start_replicas(
+    config: Path, count: int, env: Mapping[str, str] | None = None, timeout: float = 120.0
+) -> list[Proxy]:
+    """`count` proxies on one config and one master key, started side by side: a start is
+    mostly importing LiteLLM on one core, so two take the time of one on this two-core box."""
+    master_key = (env or {}).get("LITELLM_MASTER_KEY") or "sk-" + secrets.token_urlsafe(24)
+    launched = [
+        launch_proxy(config, env={**(env or {}), "LITELLM_MASTER_KEY": master_key}) for _ in range(count)
+    ]
+    try:
+        for proxy in launched:
+            proxy.wait_ready(timeout)
+    except BaseException:
+        for proxy in launched:
+            proxy.stop()
+        raise
+    return launched
+
+
+def launch_proxy(
+    config: Path,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    plain_litellm: bool = False,
+    workdir: Path | None = None,
+    args: Sequence[str] = (),
+) -> Proxy:
+    """A proxy process, started; `Proxy.wait_ready` waits until it answers."""
     port = port or free_port()
     master_key = (env or {}).get("LITELLM_MASTER_KEY") or "sk-" + secrets.token_urlsafe(24)
     workdir = workdir or Path(tempfile.mkdtemp(prefix="smart-router-run-"))
@@ -192,18 +239,7 @@ def start_proxy(
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
         )
-    proxy = Proxy(process, f"http://127.0.0.1:{port}", master_key, log_path, config)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the proxy exited with {process.returncode}:\n{proxy.log()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"{proxy.base_url}/health/liveliness", timeout=2):
-                return proxy
-        except OSError:
-            time.sleep(0.3)
-    proxy.stop()
-    raise RuntimeError(f"the proxy was not ready after {timeout:.0f} s:\n{proxy.log()[-4000:]}")
+    return Proxy(process, f"http://127.0.0.1:{port}", master_key, log_path, config)
 
 
 def openai_client(proxy: Proxy, timeout: float = 30.0, api_key: str | None = None) -> Any:

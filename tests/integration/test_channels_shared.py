@@ -22,6 +22,7 @@ from scripts.stack import (
     start_postgres,
     start_proxy,
     start_redis,
+    start_replicas,
     start_simulator,
 )
 
@@ -52,21 +53,15 @@ def config(simulator: Simulator) -> Path:
     return render_config(HERE / "channels_config.yaml", simulator.ports)
 
 
-def replica(
-    config: Path, services: tuple[PostgresServer, RedisServer], master_key: str | None = None
-) -> Proxy:
+def replica_env(services: tuple[PostgresServer, RedisServer]) -> dict[str, str]:
     postgres, redis = services
-    env = {"ROUTER_DATABASE_URL": postgres.url, "REDIS_URL": redis.url, "SMART_ROUTER_SECRET_KEY": SECRET}
-    if master_key:
-        env["LITELLM_MASTER_KEY"] = master_key
-    return start_proxy(config, env=env)
+    return {"ROUTER_DATABASE_URL": postgres.url, "REDIS_URL": redis.url, "SMART_ROUTER_SECRET_KEY": SECRET}
 
 
 @pytest.fixture(scope="module")
 def replicas(config: Path, services: tuple[PostgresServer, RedisServer]) -> Iterator[list[Proxy]]:
-    first = replica(config, services)
-    second = replica(config, services, first.master_key)
-    running = [first, second]
+    # Side by side, as a compose file starts them: both create the store's tables at once.
+    running = start_replicas(config, 2, replica_env(services))
     # Both past their staged start: the store and its channel sync start after a replica's first
     # answer (or an admin query like this one), so a replica that never served picks a change up
     # only once that start is done (~2 s of imports on a loaded box). The 2 s is about running replicas.
@@ -142,7 +137,7 @@ def test_postgres_keeps_the_channels_over_a_restart_and_holds_no_key_in_clear(
     for proxy in replicas:
         proxy.stop()
     replicas.clear()
-    restarted = replica(config, services, master_key)
+    restarted = start_proxy(config, env={**replica_env(services), "LITELLM_MASTER_KEY": master_key})
     replicas.append(restarted)
     assert served_by(restarted, "tag:shared") == "shared"
     dump = services[0].sql("SELECT * FROM stored_channel_keys; SELECT * FROM stored_channels;")

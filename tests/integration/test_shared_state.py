@@ -17,8 +17,8 @@ from scripts.stack import (
     Simulator,
     openai_client,
     render_config,
-    start_proxy,
     start_redis,
+    start_replicas,
     start_simulator,
 )
 
@@ -55,9 +55,7 @@ def simulator() -> Iterator[Simulator]:
 @pytest.fixture(scope="module")
 def replicas(simulator: Simulator, redis_server: RedisServer) -> Iterator[tuple[Proxy, Proxy]]:
     config = render_config(HERE / "shared_config.yaml", simulator.ports)
-    first = start_proxy(config, env={"REDIS_URL": redis_server.url})
-    second = start_proxy(config, env={"REDIS_URL": redis_server.url, "LITELLM_MASTER_KEY": first.master_key})
-    second.master_key = first.master_key
+    first, second = start_replicas(config, 2, {"REDIS_URL": redis_server.url})
     for replica in (first, second):  # the first request to a fresh proxy builds its route table (~1.5 s)
         assert admin(replica).get("/routing/strategy").status_code == 200
     yield first, second

@@ -21,8 +21,8 @@ from scripts.stack import (
     openai_client,
     render_config,
     start_postgres,
-    start_proxy,
     start_redis,
+    start_replicas,
     start_simulator,
 )
 
@@ -51,10 +51,7 @@ def replicas(services: tuple[RedisServer, PostgresServer, Simulator]) -> Iterato
         "ROUTER_DATABASE_URL": postgres.url,
         "SMART_ROUTER_SECRET_KEY": "topology-secret-0123456789",
     }
-    first = start_proxy(config, env=env)
-    second = start_proxy(config, env={**env, "LITELLM_MASTER_KEY": first.master_key})
-    second.master_key = first.master_key
-    running = [first, second]
+    running = start_replicas(config, 2, env)
     for replica in running:  # started, so that no test measures a replica still loading its store
         replica.wait_store()
     yield running
