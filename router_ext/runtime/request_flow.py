@@ -345,6 +345,7 @@ class RequestFlow:
         if not request_id:
             return
         if not routed.get("candidates"):  # a plain name: the deployment LiteLLM picked
+            self.health.attempts_for(str(request_id)).started_at = time.time()
             self._count_sent(routed, str(request_id), deployment_id)
             return
         now = time.time()
@@ -561,17 +562,24 @@ class RequestFlow:
         self._first_answer()
         request_id = routed.get("request_id")
         self.hedging.forget(request_id)
+        made = self.health.attempts_for(request_id) if request_id else None
+        if not routed.get("rejected") and made is not None and not made.started_at and not made.failures:
+            # Refused after our routing and before any channel was called (a later proxy hook,
+            # a malformed field): the channel did nothing, so nothing is held against it.
+            routed["rejected"] = getattr(exception, "type", None) or type(exception).__name__
         if routed.get("rejected"):
             self._withdraw(routed)
             self.health.finish(request_id)
             self._conclude(RequestRecord.of(routed, REJECTED, 0, error_class=str(routed["rejected"])[:32]))
             return None
         candidates = routed.get("candidates") or []
-        tried = len(self.health.attempts_for(request_id).failures) if request_id else 0
-        if tried < len(candidates) and not stopped_by_us(exception):
+        if made is not None and len(made.failures) < len(candidates) and not stopped_by_us(exception):
             # The last attempt's failure can reach no hook (a stream broken before its first
             # chunk, with no fallback left): the Router walks candidates in order, so it was this one.
-            self.health.failed(candidates[tried], exception, request_id, time.time())
+            last = candidates[len(made.failures)]
+            self.health.failed(last, exception, request_id, time.time())
+            if self.rate_windows is not None:
+                self.rate_windows.observe_failure(last, exception, request_id)
         attempts = self.health.finish(request_id)
         routed["attempts"] = len(attempts.failures) or 1
         if request_id:

@@ -201,6 +201,30 @@ async def test_a_request_refused_after_routing_leaves_the_window_as_it_was() -> 
     await runtime.shutdown()
 
 
+async def test_a_refusal_by_a_later_proxy_hook_is_not_held_against_the_channel() -> None:
+    from fastapi import HTTPException
+
+    router, runtime, hook = stack()
+    one_left = {
+        "x-ratelimit-limit-requests": "5",
+        "x-ratelimit-remaining-requests": "1",
+        "x-ratelimit-reset-requests": "30s",
+    }
+    runtime.rate_windows.observe("free-a", one_left, None)
+    data = await hook.async_pre_call_hook(Auth(), None, request(), "acompletion")
+    assert data["model"] == "free-a"
+    # LiteLLM's own parallel-request limiter refuses the key after our hook: no channel is called.
+    refusal = HTTPException(status_code=429, detail="max parallel request limit reached")
+    assert await hook.async_post_call_failure_hook(data, refusal, Auth()) is None
+    states = {c["id"]: c for c in runtime.admin.channels()}
+    assert states["free-a"]["consecutive_failures"] == 0 and states["free-a"]["state"] == "closed"
+    assert runtime.metrics.requests.labels("-", "rejected")._value.get() == 1
+    assert runtime.rate_windows.describe("free-a")[0]["remaining"] == 1
+    outcome = await router.call(hook, request())
+    assert outcome.served_by == "free-a"
+    await runtime.shutdown()
+
+
 async def test_plain_names_skip_deployments_whose_breaker_is_open() -> None:
     router, runtime, hook = stack()
     router.answers("free-a", failure(401, "invalid api key"))
