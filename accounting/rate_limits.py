@@ -31,6 +31,7 @@ from health.retry_hints import parse_duration, parse_reset
 KINDS = ("requests", "tokens", "input-tokens", "output-tokens")
 SAME_WINDOW_S = 1.0  # resets this close together name the same window
 IN_FLIGHT_S = 120.0  # a request unanswered this long no longer counts as in flight
+MAX_TRACKED_REQUESTS = 10_000  # requests whose channels are remembered for `finish`
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,8 @@ class LimitBook:
         # router with a thousand channels in use must not walk them all on every decision).
         self._tight: set[str] = set()
         self._resets: list[tuple[float, str]] = []  # (when, channel id): headroom comes back
+        # request -> channels it was counted on and not yet answered by (see `finish`)
+        self._requests: dict[str, set[str]] = {}
 
     def set_caps(self, caps: Mapping[str, Iterable[Cap]]) -> None:
         self.caps = {cid: list(c) for cid, c in caps.items() if c}
@@ -191,6 +194,7 @@ class LimitBook:
         state = self._channels.get(channel_id)
         if state is not None:
             state.answered(request_id, now)
+            self._untrack(request_id, channel_id)
         if not announced:
             return False
         state = state or self._channel(channel_id)
@@ -258,17 +262,40 @@ class LimitBook:
         if request_id is not None and request_id in state.in_flight:
             return  # counted when it was routed here (`sent` again by the call itself)
         state.in_flight[request_id or f"anonymous-{len(state.in_flight)}-{now}"] = (tokens, now)
+        if request_id is not None:
+            self._requests.setdefault(request_id, set()).add(channel_id)
+            while len(self._requests) > MAX_TRACKED_REQUESTS:
+                del self._requests[next(iter(self._requests))]
         for cap in caps or ():
             use = self._cap_use(state, channel_id, cap, now)
             use.local += 1 if cap.kind == "requests" else tokens
             self.cap_dirty.add(channel_id)
         self._mark(channel_id, now)
 
+    def _untrack(self, request_id: str | None, channel_id: str) -> None:
+        if not request_id or (channels := self._requests.get(request_id)) is None:
+            return
+        channels.discard(channel_id)
+        if not channels:
+            del self._requests[request_id]
+
+    def finish(self, request_id: str) -> list[str]:
+        """The request has ended: no channel it went to holds it in flight any longer (a
+        hedge's loser, an attempt whose failure reached no hook). Its counts stand: each may
+        have reached its upstream. The channels that held it."""
+        held = []
+        for channel_id in self._requests.pop(request_id, ()):
+            state = self._channels.get(channel_id)
+            if state is not None and state.in_flight.pop(request_id, None) is not None:
+                held.append(channel_id)
+        return held
+
     def withdraw(self, channel_id: str, request_id: str, now: float) -> None:
         """A request counted as sent here never went out (refused after routing): no longer in
         flight, and given back to the configured caps unless already shared with the others."""
         state = self._channels.get(channel_id)
         entry = state.in_flight.pop(request_id, None) if state is not None else None
+        self._untrack(request_id, channel_id)
         if state is None or entry is None:
             return
         tokens, _ = entry

@@ -169,10 +169,13 @@ def start_replicas(
     """`count` proxies on one config and one master key, started side by side: a start is
     mostly importing LiteLLM on one core, so two take the time of one on this two-core box."""
     master_key = (env or {}).get("LITELLM_MASTER_KEY") or "sk-" + secrets.token_urlsafe(24)
-    launched = [
-        launch_proxy(config, env={**(env or {}), "LITELLM_MASTER_KEY": master_key}) for _ in range(count)
-    ]
+    ports: set[int] = set()
+    while len(ports) < count:  # none binds before all are chosen: never the same port twice
+        ports.add(free_port())
+    launched: list[Proxy] = []
     try:
+        for port in ports:
+            launched.append(launch_proxy(config, port, {**(env or {}), "LITELLM_MASTER_KEY": master_key}))
         for proxy in launched:
             proxy.wait_ready(timeout)
     except BaseException:

@@ -40,7 +40,7 @@ from router_ext.runtime.records import FAILED, METADATA_KEY, REJECTED, SUCCESS, 
 from router_ext.runtime.rules import Rules
 from router_ext.runtime.stream_race import OpenHedge
 from router_ext.settings import RouterSettings
-from router_ext.state.channel_health import ChannelHealth
+from router_ext.state.channel_health import Attempts, ChannelHealth
 from router_ext.state.rate_windows import RateWindows
 from router_ext.state.spend_tracker import SpendTracker, session_of
 from router_ext.state.sticky_sessions import StickySessions, sticky_session_of
@@ -344,12 +344,12 @@ class RequestFlow:
         request_id = routed.get("request_id")
         if not request_id:
             return
-        if not routed.get("candidates"):  # a plain name: the deployment LiteLLM picked
-            self.health.attempts_for(str(request_id)).started_at = time.time()
-            self._count_sent(routed, str(request_id), deployment_id)
-            return
         now = time.time()
         attempts = self.health.attempts_for(str(request_id))
+        if not routed.get("candidates"):  # a plain name: the deployment LiteLLM picked
+            attempts.started_at, attempts.current = now, deployment_id
+            self._count_sent(routed, str(request_id), deployment_id)
+            return
         health = self.settings.health
         waited = now - float(routed.get("started_at") or now)
         if attempts.failures and (
@@ -361,8 +361,10 @@ class RequestFlow:
             )
         if routed.get("hedge") and deployment_id:
             await self.hedging.hold(str(request_id), deployment_id)
-        attempts.started_at = now
-        self._count_sent(routed, str(request_id), deployment_id if routed.get("hedge") else None)
+        attempts.started_at, attempts.current = now, deployment_id
+        # The deployment the Router is calling (after a stream that broke before its first chunk
+        # no failure hook has told us the last one failed, so the ranking cannot say which).
+        self._count_sent(routed, str(request_id), deployment_id)
 
     def _count_sent(
         self, routed: Mapping[str, Any], request_id: str, deployment_id: str | None = None
@@ -372,6 +374,12 @@ class RequestFlow:
         if serving and self.rate_windows is not None:
             tokens = int(routed.get("prompt_tokens") or 0) + int(routed.get("max_output_tokens") or 0)
             self.rate_windows.sent(serving, tokens, request_id)
+
+    def _finish(self, request_id: str | None) -> Attempts:
+        """The request has ended: its attempts are forgotten, and nothing of it is in flight."""
+        if request_id and self.rate_windows is not None:
+            self.rate_windows.finish(str(request_id))
+        return self.health.finish(request_id)
 
     def _withdraw(self, routed: Mapping[str, Any]) -> None:
         """A request refused after routing never reached the channel it was counted on."""
@@ -440,7 +448,7 @@ class RequestFlow:
             return
         channel = self.catalogue.channel(deployment_id)
         usage, cost = await self.settle(routed, deployment_id, answer.usage, answer.litellm_cost)
-        attempts = self.health.finish(routed["request_id"])
+        attempts = self._finish(routed["request_id"])
         own_ttft, ttft_ms, latency_ms = answer.ttft_ms, answer.ttft_ms, answer.latency_ms
         hedge = self.hedging.conclude(routed["request_id"], deployment_id, usage.prompt_tokens)
         if hedge is not None:
@@ -569,18 +577,22 @@ class RequestFlow:
             routed["rejected"] = getattr(exception, "type", None) or type(exception).__name__
         if routed.get("rejected"):
             self._withdraw(routed)
-            self.health.finish(request_id)
+            self._finish(request_id)
             self._conclude(RequestRecord.of(routed, REJECTED, 0, error_class=str(routed["rejected"])[:32]))
             return None
-        candidates = routed.get("candidates") or []
-        if made is not None and len(made.failures) < len(candidates) and not stopped_by_us(exception):
+        current = made.current if made is not None else None
+        if (
+            made is not None
+            and current
+            and current not in {c for c, _ in made.failures}
+            and not stopped_by_us(exception)
+        ):
             # The last attempt's failure can reach no hook (a stream broken before its first
-            # chunk, with no fallback left): the Router walks candidates in order, so it was this one.
-            last = candidates[len(made.failures)]
-            self.health.failed(last, exception, request_id, time.time())
+            # chunk, with no fallback left): it is this channel's.
+            self.health.failed(current, exception, request_id, time.time())
             if self.rate_windows is not None:
-                self.rate_windows.observe_failure(last, exception, request_id)
-        attempts = self.health.finish(request_id)
+                self.rate_windows.observe_failure(current, exception, request_id)
+        attempts = self._finish(request_id)
         routed["attempts"] = len(attempts.failures) or 1
         if request_id:
             last = attempts.failures[-1] if attempts.failures else None

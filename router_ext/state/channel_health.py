@@ -59,6 +59,7 @@ class Attempts:
     failures: list[tuple[str, Verdict]] = field(default_factory=list)
     slow: int = 0  # failed attempts that cost real time (they count toward max_attempts)
     started_at: float = 0.0  # when the current attempt began
+    current: str | None = None  # the deployment of the latest attempt begun
 
 
 class ChannelHealth:

@@ -45,6 +45,14 @@ class RateWindows:
         self.book.sent(channel_id, now, tokens, request_id)
         self._refresh(channel_id, now)
 
+    def finish(self, request_id: str) -> None:
+        """The request has ended: nothing of it is in flight any longer."""
+        held = self.book.finish(request_id)
+        if held:
+            now = time.time()
+            for channel_id in held:
+                self._refresh(channel_id, now)
+
     def withdraw(self, channel_id: str, request_id: str) -> None:
         now = time.time()
         self.book.withdraw(channel_id, request_id, now)

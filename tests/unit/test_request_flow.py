@@ -3,9 +3,11 @@ LiteLLM's Router (tests/unit/fake_router.py), which calls them as the proxy does
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
+from litellm.proxy._types import ProxyException
 
 from router_ext.hook import SmartRouterHook
 from router_ext.runtime.runtime import RouterRuntime
@@ -188,15 +190,16 @@ async def test_a_windows_last_request_goes_to_one_of_two_requests_routed_at_once
 
 
 async def test_a_request_refused_after_routing_leaves_the_window_as_it_was() -> None:
-    router, runtime, hook = stack({"budgets": {"global": {"day": 1e-9}, "degrade_from": None}})
+    _router, runtime, hook = stack({"budgets": {"global": {"day": 1e-9}, "degrade_from": None}})
     one_left = {
         "x-ratelimit-limit-requests": "5",
         "x-ratelimit-remaining-requests": "1",
         "x-ratelimit-reset-requests": "30s",
     }
     runtime.rate_windows.observe("dear-c", one_left, None)
-    outcome = await router.call(hook, request("tag:235b", max_tokens=5))
-    assert outcome.status == 429 and "budget" in str(outcome.error)
+    with pytest.raises(ProxyException, match="budget"):
+        await hook.async_pre_call_hook(Auth(), None, request("tag:235b", max_tokens=5), "acompletion")
+    # given back at the refusal itself, before (and whether or not) LiteLLM runs the failure hook
     assert runtime.rate_windows.describe("dear-c")[0]["remaining"] == 1
     await runtime.shutdown()
 
@@ -222,6 +225,48 @@ async def test_a_refusal_by_a_later_proxy_hook_is_not_held_against_the_channel()
     assert runtime.rate_windows.describe("free-a")[0]["remaining"] == 1
     outcome = await router.call(hook, request())
     assert outcome.served_by == "free-a"
+    await runtime.shutdown()
+
+
+def info_of(router: FakeRouter, deployment_id: str) -> dict[str, Any]:
+    return next(d for d in router.model_list if d["model_info"]["id"] == deployment_id)["model_info"]
+
+
+async def test_a_stream_broken_before_its_first_chunk_counts_and_blames_the_channel_called() -> None:
+    router, runtime, hook = stack()
+    one_left = {
+        "x-ratelimit-limit-requests": "5",
+        "x-ratelimit-remaining-requests": "1",
+        "x-ratelimit-reset-requests": "30s",
+    }
+    for channel in ("free-a", "cheap-b"):
+        runtime.rate_windows.observe(channel, one_left, None)
+    data = await hook.async_pre_call_hook(Auth(), None, request(), "acompletion")
+    assert data["model"] == "free-a"
+    # free-a's stream breaks before its first chunk: the Router falls back with no failure hook.
+    for channel in ("free-a", "cheap-b"):
+        await hook.async_pre_call_deployment_hook(
+            {**data, "model_info": info_of(router, channel)}, "acompletion"
+        )
+    spent = runtime.rate_windows.book.spent(time.time())
+    assert {"free-a", "cheap-b"} <= set(spent)  # the channel being called holds its window's last request
+    await hook.async_post_call_failure_hook(data, failure(500, "stream broke"), Auth())
+    states = {c["id"]: c for c in runtime.admin.channels()}
+    assert (states["free-a"]["consecutive_failures"], states["cheap-b"]["consecutive_failures"]) == (0, 1)
+    assert runtime.rate_windows.book.spent(time.time()) == {}  # the request has ended
+    assert runtime.metrics.requests.labels("cheap-b", "failed")._value.get() == 1
+    await runtime.shutdown()
+
+
+async def test_a_plain_names_failure_with_no_hook_is_its_deployments_not_a_rejection() -> None:
+    router, runtime, hook = stack()
+    data = await hook.async_pre_call_hook(Auth(), None, request("cheap-b"), "acompletion")
+    await hook.async_pre_call_deployment_hook(
+        {**data, "model_info": info_of(router, "cheap-b")}, "acompletion"
+    )
+    await hook.async_post_call_failure_hook(data, failure(500, "stream broke"), Auth())
+    assert runtime.metrics.requests.labels("cheap-b", "failed")._value.get() == 1
+    assert runtime.metrics.requests.labels("-", "rejected")._value.get() == 0
     await runtime.shutdown()
 
 

@@ -131,6 +131,17 @@ def test_a_request_refused_after_routing_gives_its_count_back() -> None:
     assert book.windows("a", NOW)[0].remaining == 1 and book.windows("free", NOW)[0].remaining == 1
 
 
+def test_an_ended_request_is_in_flight_nowhere() -> None:
+    book = LimitBook()
+    for channel in ("a", "b"):  # a hedge and its primary; or an attempt whose failure had no hook
+        book.sent(channel, NOW, request_id="r1")
+        book.observe(channel, announce(1), NOW, "r0")
+    book.observe("a", announce(1), NOW, "r1")  # a answered
+    assert "b" in book.spent(NOW)
+    assert book.finish("r1") == ["b"] and book.finish("r1") == []
+    assert book.spent(NOW) == {} and book.windows("b", NOW)[0].remaining == 1
+
+
 def test_a_spent_window_comes_back_at_its_reset() -> None:
     book = LimitBook()
     book.sent("a", NOW, request_id="r1")
