@@ -134,6 +134,16 @@ class BreakerBook:
         b.probe_deadline = now + self.policy.probe_timeout_s
         return self._changed(channel_id, b, before, now)
 
+    def release_probe(self, channel_id: str, now: float) -> bool:
+        """The half-open probe a request took never went out (refused after routing): the next
+        request may probe at once. True when a probe was released."""
+        b = self.breakers.get(channel_id)
+        if b is None or b.state != HALF_OPEN or b.probe_deadline <= now:
+            return False
+        b.probe_deadline = b.updated_at = now
+        self.version += 1
+        return True
+
     def record_success(self, channel_id: str, now: float) -> Transition | None:
         b = self.breaker(channel_id)
         self._remember(b, now, ok=True)

@@ -253,7 +253,8 @@ class RequestFlow:
             # first byte. LiteLLM's own retries of the same deployment would only delay that.
             data["fallbacks"] = [{"*": [c.id for c in attempts[1:]]}] if len(attempts) > 1 else []
             data["num_retries"] = 0
-            self.health.dispatched(attempts[0].id, time.time())
+            if self.health.dispatched(attempts[0].id, time.time()):
+                routed["probe"] = True  # given back if the request is refused before it goes out
             # Counted against its rate-limit windows now, with no await since the decision:
             # requests decided meanwhile see it, so a window's last request goes out once.
             self._count_sent(routed, str(routed["request_id"]), attempts[0].id)
@@ -384,6 +385,8 @@ class RequestFlow:
     def _withdraw(self, routed: Mapping[str, Any]) -> None:
         """A request refused after routing never reached the channel it was counted on."""
         candidates, request_id = routed.get("candidates") or [], routed.get("request_id")
+        if candidates and routed.get("probe"):
+            self.health.probe_unused(str(candidates[0]), time.time())
         if self.rate_windows is not None and candidates and request_id:
             self.rate_windows.withdraw(str(candidates[0]), str(request_id))
 

@@ -111,9 +111,16 @@ class ChannelHealth:
             return None
         return HardFilter("health", rejects, "breaker open or key disabled", reasons, until)
 
-    def dispatched(self, channel_id: str, now: float) -> None:
+    def dispatched(self, channel_id: str, now: float) -> bool:
+        """True when this request takes the channel's half-open probe."""
         self.last_used[channel_id] = now
-        self._note(self.book.on_dispatch(channel_id, now))
+        transition = self.book.on_dispatch(channel_id, now)
+        self._note(transition)
+        return transition is not None
+
+    def probe_unused(self, channel_id: str, now: float) -> None:
+        if self.book.release_probe(channel_id, now):
+            self._dirty_breakers.add(channel_id)
 
     # -- outcomes --------------------------------------------------------------------------------
     def succeeded(self, channel_id: str, now: float) -> None:

@@ -232,6 +232,21 @@ def info_of(router: FakeRouter, deployment_id: str) -> dict[str, Any]:
     return next(d for d in router.model_list if d["model_info"]["id"] == deployment_id)["model_info"]
 
 
+async def test_a_half_open_probe_taken_by_a_refused_request_is_given_back() -> None:
+    from fastapi import HTTPException
+
+    router, runtime, hook = stack()
+    breaker = runtime.health.book.breaker("free-a")
+    breaker.state, breaker.reopen_at = "open", time.time() - 1  # its cooldown is over: one probe may go
+    data = await hook.async_pre_call_hook(Auth(), None, request(), "acompletion")
+    assert data["model"] == "free-a" and breaker.state == "half_open"
+    refusal = HTTPException(status_code=429, detail="max parallel request limit reached")
+    await hook.async_post_call_failure_hook(data, refusal, Auth())
+    outcome = await router.call(hook, request())  # not skipped as "probe in flight" for 30 s
+    assert outcome.served_by == "free-a" and breaker.state == "closed"
+    await runtime.shutdown()
+
+
 async def test_a_stream_broken_before_its_first_chunk_counts_and_blames_the_channel_called() -> None:
     router, runtime, hook = stack()
     one_left = {
