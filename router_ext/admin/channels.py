@@ -24,6 +24,8 @@ async def _body(request: Request) -> Any:
         return json.loads(raw)
     except ValueError:
         raise router_error(400, "invalid_json", "the body is not valid JSON") from None
+    except RecursionError:
+        raise router_error(400, "invalid_json", "the body is nested too deeply to be a channel") from None
 
 
 def build_channel_router(runtime: RouterRuntime) -> APIRouter:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from router_ext.admin.auth import require_admin
 
@@ -14,9 +14,16 @@ if TYPE_CHECKING:
 
 
 class KeyCreate(BaseModel):
+    # strict: `true` or "10" is not a budget, and an unknown field (a key of one's own) is refused
+    model_config = ConfigDict(extra="forbid", strict=True)
+
     name: str = Field(description="who or what the key is for", examples=["alice-laptop"])
-    budget_day_usd: float | None = Field(None, description="daily budget in USD (UTC day)")
-    budget_month_usd: float | None = Field(None, description="monthly budget in USD")
+    budget_day_usd: float | None = Field(
+        None, ge=0, allow_inf_nan=False, description="daily budget in USD (UTC day)"
+    )
+    budget_month_usd: float | None = Field(
+        None, ge=0, allow_inf_nan=False, description="monthly budget in USD"
+    )
     models: list[str] = Field(
         default_factory=list,
         description="allowed model names / globs / tag queries; empty = all",

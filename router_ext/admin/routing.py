@@ -140,8 +140,8 @@ def build_admin_router(runtime: RouterRuntime) -> APIRouter:
     async def explain(
         model: str = Query(..., description="a virtual name: tag:qwen,free, auto, auto:free, ..."),
         strategy: str | None = Query(None, description="rank with this strategy instead of the active one"),
-        max_tokens: int | None = Query(None, ge=1, description="expected output tokens"),
-        prompt_tokens: int = Query(0, ge=0, description="prompt size to assume, in tokens"),
+        max_tokens: int | None = Query(None, ge=1, le=10_000_000, description="expected output tokens"),
+        prompt_tokens: int = Query(0, ge=0, le=100_000_000, description="prompt size to assume, in tokens"),
         tools: bool = Query(False, description="the request carries tools"),
         vision: bool = Query(False, description="the request carries images"),
         limit: int = Query(20, ge=1, le=1000, description="ranked candidates to return"),
@@ -184,7 +184,7 @@ def build_admin_router(runtime: RouterRuntime) -> APIRouter:
         before_id: str | None = Query(None, description="page: records older than this id"),
     ) -> dict[str, Any]:
         count = _int_param("limit", limit, 1, 1000)
-        before = _int_param("before_id", before_id, 1, None) if before_id is not None else None
+        before = _int_param("before_id", before_id, 1, 2**63 - 1) if before_id is not None else None
         return await admin.records(count, session, before)
 
     @router.get("/stats", summary="Totals by model and channel for a period")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -165,6 +166,71 @@ def check_patch(body: Any) -> ChannelChange:
     return change
 
 
+COUNTS = frozenset(
+    {
+        "max_tokens", "max_input_tokens", "max_output_tokens", "rpm", "tpm", "max_parallel_requests",
+        "max_retries", "daily_requests", "daily_tokens", "order",
+    }
+)  # fmt: skip
+SECONDS = frozenset({"timeout", "stream_timeout"})
+MAX_COUNT = 10**12
+MAX_PRICE_USD = 1e6  # per token, second, image, ...: beyond any real price
+
+
+def _check_numbers(section: str, values: Mapping[str, Any]) -> None:
+    """Prices, limits and timeouts a channel is routed, billed and called by: a string where
+    LiteLLM wants a number makes the channel unloadable, and 1e400, NaN or a negative price
+    breaks every decision or budget that reads it."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        param = f"{section}.{name}"
+        if "cost_per" in name or name.endswith("_cost"):  # LiteLLM's price fields
+            _check_price(param, value)
+        elif name in COUNTS:
+            if not _is_number(value) or not float(value).is_integer() or not 0 <= value <= MAX_COUNT:
+                raise ChannelRequestError(
+                    400, "invalid_channel", f"{param}: a whole number from 0 to {MAX_COUNT}", param
+                )
+        elif name in SECONDS:
+            if not _is_number(value) or not 0 < value <= 86_400:
+                raise ChannelRequestError(
+                    400, "invalid_channel", f"{param}: seconds, a number above 0 and at most 86400", param
+                )
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ChannelRequestError(400, "invalid_channel", f"{param}: a finite number", param)
+
+
+def _is_number(value: Any) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer of 400 digits
+        return False
+
+
+def _check_price(param: str, value: Any) -> None:
+    """A price, or a table of prices (LiteLLM's `search_context_cost_per_query`, tiers)."""
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            _check_price(f"{param}.{key}", inner)
+        return
+    if isinstance(value, list):
+        for position, inner in enumerate(value):
+            _check_price(f"{param}[{position}]", inner)
+        return
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            value = None
+    if not _is_number(value) or not 0 <= value <= MAX_PRICE_USD:
+        raise ChannelRequestError(
+            400, "invalid_channel", f"{param}: a price in USD, a number from 0 to {MAX_PRICE_USD:g}", param
+        )
+
+
 def _checked_fields(body: Mapping[str, Any], partial: bool = False) -> ChannelChange:
     """`partial`: a patch, whose litellm_params merge into the stored ones (no `model` needed)."""
     fields: dict[str, Any] = {}
@@ -196,6 +262,7 @@ def _checked_fields(body: Mapping[str, Any], partial: bool = False) -> ChannelCh
             raise ChannelRequestError(
                 400, "invalid_channel", "litellm_params.api_base: an http(s) URL", "litellm_params.api_base"
             )
+        _check_numbers("litellm_params", params)
         if "api_key" in params:
             raw = params.pop("api_key")
             if raw is not None:
@@ -207,6 +274,7 @@ def _checked_fields(body: Mapping[str, Any], partial: bool = False) -> ChannelCh
             raise ChannelRequestError(400, "invalid_channel", "model_info: must be an object", "model_info")
         info = copy.deepcopy(dict(info or {}))
         info.pop(STORED, None)
+        _check_numbers("model_info", info)
         fields["model_info"] = info
     if "enabled" in body:
         if not isinstance(body["enabled"], bool):

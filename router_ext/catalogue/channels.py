@@ -7,6 +7,7 @@ LiteLLM's own keys (`supports_function_calling`, `supports_vision`, `max_input_t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -151,13 +152,17 @@ def _params_b(value: Any) -> float | None:
 
 
 def _first_float(*values: Any) -> float | None:
+    """The first finite number: a value of 1e400 or NaN in a model_info is skipped like any
+    other that is not a number (one such channel must not fail every decision)."""
     for value in values:
         if isinstance(value, bool) or value is None:
             continue
         try:
-            return float(value)
-        except (TypeError, ValueError):
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
             continue
+        if math.isfinite(number):
+            return number
     return None
 
 

@@ -33,6 +33,7 @@ from router_ext.clock import utc_now
 from router_ext.errors import router_error
 from router_ext.logs import log_request
 from router_ext.metrics import RouterMetrics
+from router_ext.request_checks import check_request
 from router_ext.request_facts import request_facts
 from router_ext.runtime.decisions import Decider
 from router_ext.runtime.hedging import StreamHedging
@@ -204,6 +205,7 @@ class RequestFlow:
             routed["sticky_session"] = sticky_session
         metadata[METADATA_KEY] = routed
         try:
+            check_request(data, endpoint)
             rule = self.rules.first_match(model, facts, data, client_key.name if client_key else None)
             strategy = None
             if rule is not None:

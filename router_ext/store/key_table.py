@@ -53,8 +53,8 @@ class KeyTable:
     ) -> tuple[ClientKey, str]:
         """(the key's record, the raw key): the raw key exists only in this return value."""
         name = str(name or "").strip()
-        if not name or len(name) > 200:
-            raise KeyRequestError("name: give the key a name of 1 to 200 characters")
+        if not name or len(name) > 200 or not name.isprintable() or not _encodable(name):
+            raise KeyRequestError("name: give the key a name of 1 to 200 printable characters")
         allowed = AllowedModels.parse(list(models))
         raw = new_raw_key()
         key = ClientKey(
@@ -111,3 +111,12 @@ class KeyTable:
                 .first()
             )
         return _row_to_key(row) if row else None
+
+
+def _encodable(text: str) -> bool:
+    """Not a lone surrogate (JSON allows "\ud800"; no database stores it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -242,3 +242,31 @@ def test_simulated_provider_saw_the_concrete_model(simulator: Simulator) -> None
     counters = simulator.control("free")
     assert counters["requests"].get("qwen/qwen3-30b-a3b:free", 0) >= 1
     assert "tag:qwen,free" not in counters["requests"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/v1/chat/completions", {"model": "tag:free", "messages": "hello"}, "messages"),
+        ("/v1/chat/completions", {"model": "tag:free", "messages": HELLO, "timeout": "abc"}, "timeout"),
+        ("/v1/chat/completions", {"model": "tag:free", "messages": HELLO, "stream": "yes"}, "stream"),
+        (
+            "/v1/chat/completions",
+            {"model": "tag:free", "messages": HELLO, "max_tokens": 10**400},
+            "max_tokens",
+        ),
+        ("/v1/messages", {"model": "tag:free", "max_tokens": 20, "messages": HELLO, "stream": 1}, "stream"),
+        ("/v1/responses", {"model": "tag:free", "input": 5}, "input"),
+    ],
+)
+def test_a_malformed_request_is_a_400_and_no_channels_failure(
+    proxy: Proxy, admin: httpx.Client, path: str, body: dict[str, object], param: str
+) -> None:
+    before = {c["id"]: c["consecutive_failures"] for c in admin.get("/routing/channels").json()["channels"]}
+    for _ in range(3):  # three used to open the breakers of every channel they were routed to
+        answer = admin.post(path, json=body)
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]  # Anthropic's error shape on /v1/messages has no `param`
+        assert error.get("param", param) == param and f"{param}: must be" in error["message"], error
+    after = {c["id"]: c["consecutive_failures"] for c in admin.get("/routing/channels").json()["channels"]}
+    assert after == before

@@ -232,6 +232,16 @@ def info_of(router: FakeRouter, deployment_id: str) -> dict[str, Any]:
     return next(d for d in router.model_list if d["model_info"]["id"] == deployment_id)["model_info"]
 
 
+async def test_malformed_requests_are_400s_that_never_reach_a_channel() -> None:
+    router, runtime, hook = stack()
+    for bad in ({"messages": "hello"}, {"stream": "yes"}, {"timeout": "abc"}, {"max_tokens": 10**400}):
+        outcome = await router.call(hook, {**request(), **bad})
+        assert outcome.status == 400 and outcome.tried == [], bad
+    assert all(c["consecutive_failures"] == 0 and c["state"] == "closed" for c in runtime.admin.channels())
+    assert (await router.call(hook, request())).served_by == "free-a"
+    await runtime.shutdown()
+
+
 async def test_a_half_open_probe_taken_by_a_refused_request_is_given_back() -> None:
     from fastapi import HTTPException
 

@@ -1,0 +1,79 @@
+"""The shape of a request body, checked before routing: a 400 that says what to fix.
+
+LiteLLM fails on some malformed bodies only once it is inside a channel's call (a `messages`
+that is a string, a `stream` of "yes", a `timeout` of "abc"), and such a failure looks like the
+channel's: a few bad requests would open the breakers of every channel they were routed to.
+So what a client controls is checked here, once, and only the fields that are present.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from litellm.proxy._types import ProxyException
+
+from router_ext.errors import router_error
+
+MAX_OUTPUT_TOKENS = 10_000_000
+MAX_TIMEOUT_S = 86_400.0
+MIN_TIMEOUT_S = 1.0  # shorter, every channel would time out: the client's doing, held against them
+TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+MESSAGE_ENDPOINTS = ("chat", "messages")
+
+
+def check_request(data: Mapping[str, Any], endpoint: str) -> None:
+    if endpoint in MESSAGE_ENDPOINTS and "messages" in data:
+        _check_items(data["messages"], "messages", "a list of message objects")
+    if endpoint == "responses" and data.get("input") is not None:
+        value = data["input"]
+        if not isinstance(value, str):
+            _check_items(value, "input", "a string or a list of input items")
+    if endpoint == "embeddings" and "input" in data and not _embedding_input(data["input"]):
+        raise _invalid("input", "a string, a list of strings, or a list of token lists")
+    stream = data.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise _invalid("stream", "true or false")
+    options = data.get("stream_options")
+    if options is not None and not isinstance(options, Mapping):
+        raise _invalid("stream_options", 'an object, e.g. {"include_usage": true}')
+    for name in TOKEN_FIELDS:
+        value = data.get(name)
+        if value is not None and not (_whole(value) and 0 < value <= MAX_OUTPUT_TOKENS):
+            raise _invalid(name, f"a whole number from 1 to {MAX_OUTPUT_TOKENS}")
+    timeout = data.get("timeout")
+    if timeout is not None and not (_number(timeout) and MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S):
+        raise _invalid("timeout", f"seconds, from {MIN_TIMEOUT_S:g} to {MAX_TIMEOUT_S:g}")
+
+
+def _check_items(value: Any, param: str, what: str) -> None:
+    if not isinstance(value, list) or not value or not all(isinstance(item, Mapping) for item in value):
+        raise _invalid(param, what)
+
+
+def _embedding_input(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    if not isinstance(value, list) or not value:
+        return False
+    return all(isinstance(item, str) for item in value) or all(
+        _whole(item) or (isinstance(item, list) and all(_whole(token) for token in item)) for item in value
+    )
+
+
+def _number(value: Any) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer of 400 digits
+        return False
+
+
+def _whole(value: Any) -> bool:
+    return _number(value) and float(value).is_integer()
+
+
+def _invalid(param: str, what: str) -> ProxyException:
+    return router_error(400, "invalid_request_error", f"{param}: must be {what}", param=param)

@@ -1,0 +1,128 @@
+"""Bad input is a 400 naming the field, before it can reach a channel or the catalogue:
+request bodies (router_ext/request_checks.py), stored channels' numbers
+(router_ext/catalogue/channel_specs.py), and a model_info number the catalogue cannot use."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from litellm.proxy._types import ProxyException
+
+from router_ext.catalogue.channel_specs import ChannelRequestError, check_create
+from router_ext.catalogue.channels import channel_from_deployment
+from router_ext.request_checks import check_request
+
+HELLO = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body"),
+    [
+        ("chat", {"messages": HELLO, "stream": True, "max_tokens": 50, "timeout": 30}),
+        (
+            "chat",
+            {"messages": HELLO, "max_completion_tokens": 100.0, "stream_options": {"include_usage": True}},
+        ),
+        ("messages", {"messages": HELLO, "max_tokens": 1024, "stream": False}),
+        ("responses", {"input": "hi", "max_output_tokens": 64}),
+        ("responses", {"input": [{"role": "user", "content": "hi"}]}),
+        ("embeddings", {"input": "hi"}),
+        ("embeddings", {"input": ["a", "b"]}),
+        ("embeddings", {"input": [[1, 2, 3]]}),
+        ("chat", {"messages": HELLO, "stream": None, "max_tokens": None}),
+    ],
+)
+def test_what_the_official_clients_send_passes(endpoint: str, body: dict[str, Any]) -> None:
+    check_request(body, endpoint)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body", "param"),
+    [
+        ("chat", {"messages": "hello"}, "messages"),
+        ("chat", {"messages": [1]}, "messages"),
+        ("chat", {"messages": {"role": "user"}}, "messages"),
+        ("chat", {"messages": []}, "messages"),
+        ("messages", {"messages": "hello"}, "messages"),
+        ("responses", {"input": 5}, "input"),
+        ("embeddings", {"input": 5}, "input"),
+        ("embeddings", {"input": [{"a": 1}]}, "input"),
+        ("chat", {"messages": HELLO, "stream": "yes"}, "stream"),
+        ("messages", {"messages": HELLO, "stream": 1}, "stream"),
+        ("chat", {"messages": HELLO, "stream_options": "x"}, "stream_options"),
+        ("chat", {"messages": HELLO, "max_tokens": 10**400}, "max_tokens"),
+        ("chat", {"messages": HELLO, "max_tokens": math.inf}, "max_tokens"),
+        ("chat", {"messages": HELLO, "max_tokens": -5}, "max_tokens"),
+        ("chat", {"messages": HELLO, "max_tokens": "50"}, "max_tokens"),
+        ("responses", {"input": "hi", "max_output_tokens": 1.5}, "max_output_tokens"),
+        ("chat", {"messages": HELLO, "timeout": "abc"}, "timeout"),
+        ("chat", {"messages": HELLO, "timeout": -1}, "timeout"),
+        ("chat", {"messages": HELLO, "timeout": 1e-9}, "timeout"),
+    ],
+)
+def test_a_malformed_body_is_a_400_naming_the_field(endpoint: str, body: dict[str, Any], param: str) -> None:
+    with pytest.raises(ProxyException) as refused:
+        check_request(body, endpoint)
+    assert refused.value.code == "400" and refused.value.param == param
+    assert refused.value.message.startswith(f"{param}: must be")
+
+
+CHANNEL = {"model_name": "m", "litellm_params": {"model": "openai/m", "api_base": "http://127.0.0.1:9"}}
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value"),
+    [
+        ("model_info", "max_input_tokens", 10**400),
+        ("model_info", "max_input_tokens", -1),
+        ("model_info", "input_cost_per_token", math.nan),
+        ("model_info", "input_cost_per_token", math.inf),
+        ("model_info", "output_cost_per_token", -1e-6),
+        ("litellm_params", "input_cost_per_token", "cheap"),
+        ("model_info", "cache_read_input_token_cost", True),
+        ("model_info", "search_context_cost_per_query", {"search_context_size_low": -1}),
+        ("litellm_params", "rpm", -1),
+        ("litellm_params", "tpm", "x"),
+        ("litellm_params", "timeout", 0),
+        ("model_info", "some_float", math.nan),
+    ],
+)
+def test_a_channel_number_that_would_break_routing_or_billing_is_refused(
+    section: str, field: str, value: Any
+) -> None:
+    body = {**CHANNEL, section: {**CHANNEL.get(section, {}), field: value}}  # type: ignore[dict-item]
+    with pytest.raises(ChannelRequestError) as refused:
+        check_create(body, set(), "new")
+    assert refused.value.status == 400 and str(refused.value.param).startswith(f"{section}.{field}")
+
+
+def test_real_prices_and_limits_pass() -> None:
+    body = {
+        **CHANNEL,
+        "litellm_params": {
+            **CHANNEL["litellm_params"],
+            "rpm": 60,
+            "timeout": 30,
+            "input_cost_per_token": "1e-7",
+        },
+        "model_info": {
+            "input_cost_per_token": 1e-7,
+            "output_cost_per_token": 0,
+            "max_input_tokens": 128_000,
+            "search_context_cost_per_query": {"search_context_size_low": 0.005},
+        },
+    }
+    channel_id, change = check_create(body, set(), "new")
+    assert channel_id == "new" and change.fields["model_info"]["max_input_tokens"] == 128_000
+
+
+def test_the_catalogue_skips_a_number_it_cannot_use() -> None:
+    deployment = {
+        "model_name": "m",
+        "litellm_params": {"model": "openai/m", "api_base": "http://127.0.0.1:9"},
+        "model_info": {"id": "m1", "max_input_tokens": 10**400, "input_cost_per_token": math.nan},
+    }
+    channel = channel_from_deployment(deployment)
+    assert channel is not None and channel.id == "m1"
