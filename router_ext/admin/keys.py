@@ -19,11 +19,9 @@ class KeyCreate(BaseModel):
 
     name: str = Field(description="who or what the key is for", examples=["alice-laptop"])
     budget_day_usd: float | None = Field(
-        None, ge=0, allow_inf_nan=False, description="daily budget in USD (UTC day)"
+        None, allow_inf_nan=False, description="daily budget in USD (UTC day)"
     )
-    budget_month_usd: float | None = Field(
-        None, ge=0, allow_inf_nan=False, description="monthly budget in USD"
-    )
+    budget_month_usd: float | None = Field(None, allow_inf_nan=False, description="monthly budget in USD")
     models: list[str] = Field(
         default_factory=list,
         description="allowed model names / globs / tag queries; empty = all",

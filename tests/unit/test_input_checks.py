@@ -126,3 +126,23 @@ def test_the_catalogue_skips_a_number_it_cannot_use() -> None:
     }
     channel = channel_from_deployment(deployment)
     assert channel is not None and channel.id == "m1"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"name": "a", "budget_day_usd": Infinity}',
+        '{"name": "a", "budget_month_usd": NaN}',
+        '{"name": "a", "budget_day_usd": true}',
+        '{"name": "a", "budget_day_usd": "10"}',
+        '{"name": "a", "key": "sk-mine"}',
+    ],
+)
+def test_a_client_key_budget_is_a_finite_number_and_nothing_else_is_taken(body: str) -> None:
+    from pydantic import ValidationError
+
+    from router_ext.admin.keys import KeyCreate
+
+    with pytest.raises(ValidationError):
+        KeyCreate.model_validate_json(body)
+    assert KeyCreate.model_validate_json('{"name": "a", "budget_day_usd": 1}').budget_day_usd == 1.0
