@@ -201,6 +201,42 @@ def _check_numbers(section: str, values: Mapping[str, Any]) -> None:
             raise ChannelRequestError(400, "invalid_channel", f"{param}: a finite number", param)
 
 
+CREDENTIAL_NAME = re.compile(r"(secret|password|credential|_key$|_token$|^authorization$|^x-api-key$)", re.I)
+
+
+def _reference(value: Any) -> bool:
+    """`os.environ/NAME`: LiteLLM reads the secret from the environment; only the name is kept."""
+    return value is None or (isinstance(value, str) and value.startswith("os.environ/"))
+
+
+def _credential(name: Any) -> bool:
+    """azure_ad_token, aws_session_token; not a price per (reasoning, audio, ...) token."""
+    return bool(CREDENTIAL_NAME.search(str(name))) and "cost" not in str(name).lower()
+
+
+def _refuse_plain_credentials(params: Mapping[str, Any]) -> None:
+    """Only `api_key` is sealed by the store (and shown as a prefix): any other credential
+    (an AWS secret, Vertex credentials, an Authorization header) would be kept and shown in
+    clear, so it is refused with where to put it instead."""
+    found = [f"litellm_params.{n}" for n, v in params.items() if _credential(n) and not _reference(v)]
+    for section in ("extra_headers", "headers"):
+        headers = params.get(section)
+        if isinstance(headers, Mapping):
+            found += [
+                f"litellm_params.{section}.{n}"
+                for n, v in headers.items()
+                if _credential(n) and not _reference(v)
+            ]
+    if found:
+        raise ChannelRequestError(
+            400,
+            "invalid_channel",
+            f"{found[0]}: only api_key is stored sealed; give other credentials as os.environ/NAME "
+            "references (the value stays in the environment), or put the channel in config.yaml",
+            found[0],
+        )
+
+
 def _is_number(value: Any) -> bool:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
@@ -263,6 +299,7 @@ def _checked_fields(body: Mapping[str, Any], partial: bool = False) -> ChannelCh
                 400, "invalid_channel", "litellm_params.api_base: an http(s) URL", "litellm_params.api_base"
             )
         _check_numbers("litellm_params", params)
+        _refuse_plain_credentials({k: v for k, v in params.items() if k != "api_key"})
         if "api_key" in params:
             raw = params.pop("api_key")
             if raw is not None:

@@ -146,3 +146,31 @@ def test_a_client_key_budget_is_a_finite_number_and_nothing_else_is_taken(body: 
     with pytest.raises(ValidationError):
         KeyCreate.model_validate_json(body)
     assert KeyCreate.model_validate_json('{"name": "a", "budget_day_usd": 1}').budget_day_usd == 1.0
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"aws_secret_access_key": "s3cr3t"}, "litellm_params.aws_secret_access_key"),
+        ({"vertex_credentials": "{...}"}, "litellm_params.vertex_credentials"),
+        ({"azure_ad_token": "t"}, "litellm_params.azure_ad_token"),
+        ({"extra_headers": {"Authorization": "Bearer sk-x"}}, "litellm_params.extra_headers.Authorization"),
+    ],
+)
+def test_a_credential_the_store_would_keep_in_clear_is_refused(params: dict[str, Any], param: str) -> None:
+    body = {**CHANNEL, "litellm_params": {**CHANNEL["litellm_params"], **params}}  # type: ignore[dict-item]
+    with pytest.raises(ChannelRequestError) as refused:
+        check_create(body, set(), "new")
+    assert refused.value.param == param and "only api_key is stored sealed" in str(refused.value)
+    assert "s3cr3t" not in str(refused.value) and "sk-x" not in str(refused.value)
+    sealed = {
+        **CHANNEL,
+        "litellm_params": {
+            **CHANNEL["litellm_params"],
+            "api_key": "sk-ok",
+            "max_tokens": 5,
+            "output_cost_per_reasoning_token": 1e-6,
+            "aws_secret_access_key": "os.environ/AWS_SECRET_ACCESS_KEY",
+        },
+    }
+    assert check_create(sealed, set(), "new")[1].api_key == "sk-ok"  # type: ignore[arg-type]
