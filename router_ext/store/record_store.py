@@ -220,6 +220,9 @@ async def migrate(engine: AsyncEngine, up_to: int | None = None) -> int:
         return max(version, target)
 
 
+SQLITE_LOCK_WAIT_S = 30.0
+
+
 class RecordStore:
     def __init__(
         self,
@@ -249,7 +252,10 @@ class RecordStore:
             path = self.url.split(":///", 1)[1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_async_engine(self.url, pool_pre_ping=True)
+        # SQLite: our own flushes may overlap (the writer, a stop signal's, the shutdown's), and
+        # each waits for the others' write lock rather than failing at sqlite3's 5 s as an outage.
+        options = {"connect_args": {"timeout": SQLITE_LOCK_WAIT_S}} if self.url.startswith("sqlite") else {}
+        self.engine = create_async_engine(self.url, pool_pre_ping=True, **options)
 
     async def start(self) -> None:
         await self.open_engine()
