@@ -43,7 +43,7 @@ def check_request(data: Mapping[str, Any], endpoint: str) -> None:
         if value is not None and not (_whole(value) and 0 < value <= MAX_OUTPUT_TOKENS):
             raise _invalid(name, f"a whole number from 1 to {MAX_OUTPUT_TOKENS}")
     timeout = data.get("timeout")
-    if timeout is not None and not (_number(timeout) and MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S):
+    if timeout is not None and not (finite_number(timeout) and MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S):
         raise _invalid("timeout", f"seconds, from {MIN_TIMEOUT_S:g} to {MAX_TIMEOUT_S:g}")
 
 
@@ -62,7 +62,8 @@ def _embedding_input(value: Any) -> bool:
     )
 
 
-def _number(value: Any) -> bool:
+def finite_number(value: Any) -> bool:
+    """A JSON number (not a bool) that is finite, as a float can hold it."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
     try:
@@ -72,7 +73,7 @@ def _number(value: Any) -> bool:
 
 
 def _whole(value: Any) -> bool:
-    return _number(value) and float(value).is_integer()
+    return finite_number(value) and float(value).is_integer()
 
 
 def _invalid(param: str, what: str) -> ProxyException:

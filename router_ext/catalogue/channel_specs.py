@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from router_ext.request_checks import finite_number
+
 STORED = "smart_router_stored"  # model_info key: the stored channel a deployment comes from
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 KEY_PREFIX_CHARS = 6
@@ -188,12 +190,12 @@ def _check_numbers(section: str, values: Mapping[str, Any]) -> None:
         if "cost_per" in name or name.endswith("_cost"):  # LiteLLM's price fields
             _check_price(param, value)
         elif name in COUNTS:
-            if not _is_number(value) or not float(value).is_integer() or not 0 <= value <= MAX_COUNT:
+            if not finite_number(value) or not float(value).is_integer() or not 0 <= value <= MAX_COUNT:
                 raise ChannelRequestError(
                     400, "invalid_channel", f"{param}: a whole number from 0 to {MAX_COUNT}", param
                 )
         elif name in SECONDS:
-            if not _is_number(value) or not 0 < value <= 86_400:
+            if not finite_number(value) or not 0 < value <= 86_400:
                 raise ChannelRequestError(
                     400, "invalid_channel", f"{param}: seconds, a number above 0 and at most 86400", param
                 )
@@ -237,15 +239,6 @@ def _refuse_plain_credentials(params: Mapping[str, Any]) -> None:
         )
 
 
-def _is_number(value: Any) -> bool:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an integer of 400 digits
-        return False
-
-
 def _check_price(param: str, value: Any) -> None:
     """A price, or a table of prices (LiteLLM's `search_context_cost_per_query`, tiers)."""
     if isinstance(value, Mapping):
@@ -261,7 +254,7 @@ def _check_price(param: str, value: Any) -> None:
             value = float(value)
         except ValueError:
             value = None
-    if not _is_number(value) or not 0 <= value <= MAX_PRICE_USD:
+    if not finite_number(value) or not 0 <= value <= MAX_PRICE_USD:
         raise ChannelRequestError(
             400, "invalid_channel", f"{param}: a price in USD, a number from 0 to {MAX_PRICE_USD:g}", param
         )
