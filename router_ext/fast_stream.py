@@ -8,7 +8,8 @@ route type `allm_passthrough_route` (pre-call hooks, response-headers hook, a by
 the collected chunks at the end, once). So our route in front of `/v1/chat/completions` runs LiteLLM's
 own pre-call logic (auth ran as its dependency; our pre-call hook routes), and then picks the route type:
 
-- every channel the ranking may reach speaks OpenAI chat natively -> `allm_passthrough_route`;
+- every channel the ranking may reach speaks OpenAI chat natively -> `allm_passthrough_route`, called
+  and answered by router_ext/relay_response.py unless a LiteLLM feature needs its general processing;
 - else (or the request is not a stream, or carries a field we do not relay) -> LiteLLM's own chat path.
 
 Both continue from the same pre-call result (`skip_pre_call_logic`), so no hook runs twice.
@@ -29,6 +30,7 @@ from fastapi import Depends, Request, Response
 from router_ext.litellm_kwargs import routing_record
 from router_ext.public_model import restamp_sse_bytes
 from router_ext.relay_first_frame import TIMEOUT_HEADER, relay_client
+from router_ext.relay_response import call_relay, litellm_processing_needed, relay_response
 
 if TYPE_CHECKING:
     from router_ext.runtime.runtime import RouterRuntime
@@ -329,18 +331,29 @@ def build_fast_chat_route(runtime: RouterRuntime) -> Any:
                 # A hedged race logs each call on its own (the pre-call hook took the shared
                 # logging object away); LiteLLM's skip_pre_call_logic insists on it being there.
                 processor = pre_call_done(routed, logging_obj)
-            result: Any = await processor.base_process_llm_request(
-                request=request,
-                fastapi_response=fastapi_response,
-                user_api_key_dict=user_api_key_dict,
-                route_type="allm_passthrough_route" if relay else "acompletion",
-                proxy_logging_obj=logging,
-                llm_router=router,
-                select_data_generator=proxy_server.select_data_generator,
-                model=model,
-                skip_pre_call_logic=skip,
-                **settings,
-            )
+            result: Any
+            if (
+                relay
+                and skip
+                and not litellm_processing_needed(routed, router, proxy_server.general_settings)
+            ):
+                answer = await call_relay(routed, request, router, user_api_key_dict)
+                result = await relay_response(
+                    processor, request, answer, user_api_key_dict, logging, proxy_server.version
+                )
+            else:
+                result = await processor.base_process_llm_request(
+                    request=request,
+                    fastapi_response=fastapi_response,
+                    user_api_key_dict=user_api_key_dict,
+                    route_type="allm_passthrough_route" if relay else "acompletion",
+                    proxy_logging_obj=logging,
+                    llm_router=router,
+                    select_data_generator=proxy_server.select_data_generator,
+                    model=model,
+                    skip_pre_call_logic=skip,
+                    **settings,
+                )
             if relay and hasattr(result, "body_iterator"):
                 # LiteLLM's AsyncPassthroughStreamingResponse: it knows when its logging is done
                 upstream = stream = result.body_iterator

@@ -81,6 +81,10 @@ def test_a_stream_is_relayed_after_failing_over_from_a_dead_key(proxy: Proxy, pr
     # f-dead is the cheapest and its key is revoked: refused before any byte, the next one answers
     assert raw.headers["x-router-channel"] == "f-good"
     assert raw.headers["x-router-attempts"] == "2"
+    # LiteLLM's own headers, as its request processing sends them
+    assert raw.headers["x-litellm-model-id"] == "f-good"
+    assert raw.headers["x-litellm-call-id"] and raw.headers["x-litellm-version"]
+    assert raw.headers["content-type"].startswith("text/event-stream")
     chunks = list(raw.parse())
     # the stream ends once it is logged: LiteLLM's loggers already ran when the client has it all
     assert len(probed(probe_file)) == before + 1

@@ -188,3 +188,32 @@ def test_a_routers_deployments_are_judged_by_what_they_set_not_by_litellms_own_f
     assert relayable(router, "plain") and relayable(router, "plain")  # the second from the cache
     assert not relayable(router, "dropping")
     assert not relayable(router, "missing")
+
+
+def test_the_relay_leaves_the_call_to_litellms_processing_when_a_feature_needs_it() -> None:
+    import litellm
+    from litellm.integrations.custom_guardrail import CustomGuardrail
+    from litellm.integrations.custom_logger import CustomLogger
+
+    from router_ext.relay_response import litellm_processing_needed
+
+    class Moderation(CustomLogger):
+        async def async_moderation_hook(self, data: dict, user_api_key_dict: object, call_type: object) -> None:
+            return None
+
+    stream = {"model": "d-1", "stream": True, "messages": []}
+    saved = list(litellm.callbacks)
+    try:
+        litellm.callbacks = [CustomLogger()]
+        assert not litellm_processing_needed(stream, None, {})
+        assert litellm_processing_needed(stream, None, {"cancel_on_disconnect": True})
+        litellm.callbacks = [CustomLogger(), CustomGuardrail(guardrail_name="g")]
+        assert litellm_processing_needed(stream, None, {})  # it may run during or after the call
+        litellm.callbacks = [Moderation()]
+        assert litellm_processing_needed(stream, None, {})
+        litellm.callbacks = []
+        litellm.sse_keepalive_ping_interval_seconds = 5.0  # pings before the first byte are LiteLLM's
+        assert litellm_processing_needed(stream, None, {})
+    finally:
+        litellm.callbacks = saved
+        litellm.sse_keepalive_ping_interval_seconds = None
