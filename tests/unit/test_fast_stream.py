@@ -198,7 +198,9 @@ def test_the_relay_leaves_the_call_to_litellms_processing_when_a_feature_needs_i
     from router_ext.relay_response import litellm_processing_needed
 
     class Moderation(CustomLogger):
-        async def async_moderation_hook(self, data: dict, user_api_key_dict: object, call_type: object) -> None:
+        async def async_moderation_hook(
+            self, data: dict, user_api_key_dict: object, call_type: object
+        ) -> None:
             return None
 
     stream = {"model": "d-1", "stream": True, "messages": []}
