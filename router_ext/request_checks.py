@@ -24,6 +24,17 @@ MESSAGE_ENDPOINTS = ("chat", "messages")
 
 
 def check_request(data: Mapping[str, Any], endpoint: str) -> None:
+    if "api_key" in data and not _client_credentials_allowed():
+        # LiteLLM would call a copy of the chosen channel with this key: a new deployment per key,
+        # kept, outside our catalogue, breakers and prices
+        raise router_error(
+            400,
+            "invalid_request_error",
+            "api_key: an upstream key in the request body is not accepted; send your proxy key as "
+            "'Authorization: Bearer <key>' (channel keys are set in the proxy's config, or allowed from "
+            "clients with general_settings.allow_client_side_credentials)",
+            param="api_key",
+        )
     if endpoint in MESSAGE_ENDPOINTS and "messages" in data:
         _check_items(data["messages"], "messages", "a list of message objects")
     if endpoint == "responses" and data.get("input") is not None:
@@ -45,6 +56,12 @@ def check_request(data: Mapping[str, Any], endpoint: str) -> None:
     timeout = data.get("timeout")
     if timeout is not None and not (finite_number(timeout) and MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S):
         raise _invalid("timeout", f"seconds, from {MIN_TIMEOUT_S:g} to {MAX_TIMEOUT_S:g}")
+
+
+def _client_credentials_allowed() -> bool:
+    from litellm.proxy import proxy_server
+
+    return bool((proxy_server.general_settings or {}).get("allow_client_side_credentials"))
 
 
 def _check_items(value: Any, param: str, what: str) -> None:

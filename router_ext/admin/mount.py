@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
+from router_ext import body_guard
 from router_ext.admin.auth import require_some_key
 from router_ext.admin.catalogue import build_catalogue_router
 from router_ext.admin.channels import build_channel_router
@@ -75,6 +76,7 @@ def mount_routes(runtime: RouterRuntime) -> None:
     app: FastAPI = proxy_server.app
     if getattr(app.state, "smart_router_mounted", False):
         return
+    body_guard.install(app)
     app.include_router(build_admin_router(runtime))
     app.include_router(build_key_router(runtime))
     app.include_router(build_channel_router(runtime))
@@ -93,6 +95,7 @@ def mount_routes(runtime: RouterRuntime) -> None:
             dependencies=[Depends(require_some_key), Depends(user_api_key_auth)],
             tags=["model management"],
             include_in_schema=False,
+            dependency_overrides_provider=app,  # our wrapped auth (router_ext/body_guard.py)
         )
         app.router.routes.insert(0, route)
     # LiteLLM registers its own routers during its start-up, after or before this: a route of
@@ -108,6 +111,7 @@ def mount_routes(runtime: RouterRuntime) -> None:
             dependencies=[Depends(user_api_key_auth)],
             tags=["[beta] Anthropic `/v1/messages`"],
             include_in_schema=False,
+            dependency_overrides_provider=app,  # our wrapped auth (router_ext/body_guard.py)
         ),
     )
     if runtime.settings.fast_streams:
@@ -118,7 +122,12 @@ def mount_routes(runtime: RouterRuntime) -> None:
             app.router.routes.insert(
                 0,
                 APIRoute(
-                    path, fast_chat, methods=["POST"], tags=["chat/completions"], include_in_schema=False
+                    path,
+                    fast_chat,
+                    methods=["POST"],
+                    tags=["chat/completions"],
+                    include_in_schema=False,
+                    dependency_overrides_provider=app,
                 ),
             )
     app.state.smart_router_mounted = True

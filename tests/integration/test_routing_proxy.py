@@ -270,3 +270,50 @@ def test_a_malformed_request_is_a_400_and_no_channels_failure(
         assert error.get("param", param) == param and f"{param}: must be" in error["message"], error
     after = {c["id"]: c["consecutive_failures"] for c in admin.get("/routing/channels").json()["channels"]}
     assert after == before
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/chat/completions", "/chat/completions", "/v1/messages", "/v1/responses", "/v1/embeddings"]
+)
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"[1, 2]", "must be a JSON object ({...}), not an array"),
+        (b"null", "must be a JSON object ({...}), not null"),
+        (b'"hello"', "must be a JSON object ({...}), not a string"),
+        (
+            b'{"model": "tag:free", "input": "x", "messages": [], "api_base": "http://127.0.0.1:9"}',
+            "api_base",
+        ),
+        (
+            b'{"model": "tag:free", "input": "x", "messages": [], "base_url": "http://127.0.0.1:9"}',
+            "base_url",
+        ),
+    ],
+)
+def test_a_body_litellms_auth_cannot_take_is_a_400_not_a_500(
+    proxy: Proxy, admin: httpx.Client, path: str, body: bytes, says: str
+) -> None:
+    answer = admin.post(path, content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    assert says in answer.json()["error"]["message"]
+    # still the key first: no key, or a wrong one, is a 401 whatever the body
+    for key in ({}, {"Authorization": "Bearer sk-wrong"}):
+        anonymous = httpx.post(
+            proxy.base_url + path, content=body, headers={"content-type": "application/json", **key}
+        )
+        assert anonymous.status_code == 401, anonymous.text
+
+
+def test_an_upstream_key_in_the_body_is_refused_and_adds_no_channel(
+    proxy: Proxy, admin: httpx.Client
+) -> None:
+    before = admin.get("/routing/channels").json()["channels"]
+    answer = admin.post(
+        "/v1/chat/completions", json={"model": "tag:free", "messages": HELLO, "api_key": "sk-someone-else"}
+    )
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["param"] == "api_key" and "Authorization: Bearer" in error["message"]
+    assert "sk-someone-else" not in answer.text
+    assert admin.get("/routing/channels").json()["channels"] == before

@@ -174,3 +174,19 @@ def test_a_credential_the_store_would_keep_in_clear_is_refused(params: dict[str,
         },
     }
     assert check_create(sealed, set(), "new")[1].api_key == "sk-ok"  # type: ignore[arg-type]
+
+
+def test_an_upstream_key_in_a_body_is_refused_unless_the_operator_allows_client_credentials() -> None:
+    from litellm.proxy import proxy_server
+
+    body = {"messages": [{"role": "user", "content": "hi"}], "api_key": "sk-x"}
+    with pytest.raises(ProxyException) as refused:
+        check_request(body, "chat")
+    assert refused.value.code == "400" and refused.value.param == "api_key"
+    assert "sk-x" not in refused.value.message
+    saved = proxy_server.general_settings
+    proxy_server.general_settings = {"allow_client_side_credentials": True}
+    try:
+        check_request(body, "chat")
+    finally:
+        proxy_server.general_settings = saved

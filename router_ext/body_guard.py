@@ -1,0 +1,99 @@
+"""Request bodies that LiteLLM's auth would answer with a 500, refused with a 400 that says what to fix.
+
+LiteLLM's auth reads the body before it checks the key. Two kinds of body make it fail:
+- a JSON body that is not an object (`[1, 2]`, `null`, `"x"`) breaks its first `.get`;
+- a body it refuses on purpose raises a ValueError. These are client-side endpoints or credentials,
+  such as `api_base`, `base_url` or `model_list`, which would send a channel's key elsewhere.
+Both failures then go through its exception handler. That handler imports Prisma, which is absent
+without LiteLLM's database, so the client gets a 500 and a traceback is logged.
+
+So LiteLLM's auth dependency is wrapped, on every route that uses it, through FastAPI's
+`dependency_overrides`. The wrapper runs the same checks first: the body must be an object, and it
+must pass LiteLLM's own `is_request_body_safe`. A bad body is judged only after the key is checked on
+an empty body, so a caller without a valid key still gets the 401 it would get anyway.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any
+
+from fastapi import Request
+
+from router_ext.errors import router_error
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
+async def body_refusal(request: Request) -> Exception | None:
+    """Why LiteLLM's auth would fail on this request's body, as our 400, or None. The body is
+    parsed by LiteLLM's own reader, which caches it for every later read."""
+    if request.method not in BODY_METHODS:
+        return None
+    from litellm.proxy._types import ProxyException
+    from litellm.proxy.auth.auth_utils import is_request_body_safe
+    from litellm.proxy.common_utils.http_parsing_utils import _read_request_body
+    from litellm.proxy.proxy_server import general_settings, llm_router
+
+    try:
+        body = await _read_request_body(request=request)
+    except ProxyException:
+        return None  # invalid JSON: LiteLLM's auth answers its own 400, after the key check
+    if not isinstance(body, dict):
+        return router_error(
+            400,
+            "invalid_request_error",
+            f"the request body must be a JSON object ({{...}}), not {_kind(body)}",
+            param="request_body",
+        )
+    try:
+        is_request_body_safe(
+            request_body=body,
+            general_settings=general_settings,
+            llm_router=llm_router,
+            model=str(body.get("model") or ""),
+            route=request.url.path,
+        )
+    except ValueError as refused:
+        return router_error(400, "invalid_request_error", str(refused), param="request_body")
+    return None
+
+
+def guarded_auth(auth: Any) -> Any:
+    """LiteLLM's auth dependency, after our body checks (same signature, so FastAPI hands it the
+    same headers)."""
+
+    @functools.wraps(auth)
+    async def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
+        refusal = await body_refusal(request)
+        if refusal is None:
+            return await auth(request, *args, **kwargs)
+        from litellm.proxy.common_utils.http_parsing_utils import safe_set_request_parsed_body
+
+        safe_set_request_parsed_body(request=request, parsed_body={})
+        await auth(request, *args, **kwargs)  # a missing or wrong key is still a 401 first
+        raise refusal
+
+    guarded.__signature__ = inspect.signature(auth)  # type: ignore[attr-defined]
+    return guarded
+
+
+def install(app: Any) -> None:
+    from litellm.proxy.auth.user_api_key_auth import user_api_key_auth
+
+    app.dependency_overrides[user_api_key_auth] = guarded_auth(user_api_key_auth)
