@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from fastapi import HTTPException
 from litellm.proxy._types import ProxyException
 
 
@@ -22,3 +23,26 @@ def is_ours(value: object) -> bool:
         return True
     headers = getattr(value, "headers", None)
     return isinstance(value, ProxyException) and isinstance(headers, dict) and "x-router-status" in headers
+
+
+TRACEBACK_MARK = "Traceback (most recent call last)"
+
+
+def without_traceback(error: BaseException) -> HTTPException | None:
+    """The client's copy of an error whose message carries a Python traceback (LiteLLM appends
+    one to an exception it could not map): the message up to it, same status and type. None when
+    there is no traceback to cut."""
+    message = str(getattr(error, "message", None) or error)
+    cut = message.find(TRACEBACK_MARK)
+    if cut < 0:
+        return None
+    status = getattr(error, "status_code", None) or getattr(error, "code", None) or 500
+    try:
+        code = int(status)
+    except (TypeError, ValueError):
+        code = 500
+    detail = {
+        "message": message[:cut].rstrip() or "the call failed",
+        "type": str(getattr(error, "type", None) or "internal_server_error"),
+    }
+    return HTTPException(status_code=code if 400 <= code < 600 else 500, detail=detail)

@@ -36,6 +36,7 @@ from litellm.integrations.custom_logger import CustomLogger
 from router_ext import deployment as shape
 from router_ext.bootstrap import current_runtime
 from router_ext.client_keys import KEY_ID_FIELD
+from router_ext.errors import without_traceback
 from router_ext.hedge_call import raced_endpoint, start_hedge
 from router_ext.litellm_kwargs import (
     answer_of,
@@ -136,10 +137,12 @@ class SmartRouterHook(CustomLogger):
         traceback_str: Any = None,
     ) -> HTTPException | None:
         routed = routing_record(request_data)
-        if not routed:
+        answer = None
+        if routed:
+            answer = self.flow.failed(routed, original_exception, request_data.get("litellm_call_id"))
+        else:
             self.runtime.start_now()
-            return None
-        return self.flow.failed(routed, original_exception, request_data.get("litellm_call_id"))
+        return answer or without_traceback(original_exception)
 
     async def async_post_call_response_headers_hook(
         self,

@@ -20,6 +20,9 @@ MAX_OUTPUT_TOKENS = 10_000_000
 MAX_TIMEOUT_S = 86_400.0
 MIN_TIMEOUT_S = 1.0  # shorter, every channel would time out: the client's doing, held against them
 TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+OBJECT_FIELDS = ("response_format", "extra_body")
+COMPLETION_FORMATS = ("text", "json_object", "json_schema")
+CHAT_ONLY_FIELDS = ("messages", "tools", "tool_choice", "functions", "function_call", "parallel_tool_calls")
 MESSAGE_ENDPOINTS = ("chat", "messages")
 
 
@@ -43,6 +46,11 @@ def check_request(data: Mapping[str, Any], endpoint: str) -> None:
             _check_items(value, "input", "a string or a list of input items")
     if endpoint == "embeddings" and "input" in data and not _embedding_input(data["input"]):
         raise _invalid("input", "a string, a list of strings, or a list of token lists")
+    if endpoint == "completions":
+        _check_completion(data)
+    for name in OBJECT_FIELDS:
+        if data.get(name) is not None and not isinstance(data[name], Mapping):
+            raise _invalid(name, "an object")
     stream = data.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise _invalid("stream", "true or false")
@@ -62,6 +70,25 @@ def _client_credentials_allowed() -> bool:
     from litellm.proxy import proxy_server
 
     return bool((proxy_server.general_settings or {}).get("allow_client_side_credentials"))
+
+
+def _check_completion(data: Mapping[str, Any]) -> None:
+    """The legacy completions API takes a prompt; LiteLLM hands a chat field on to the SDK call,
+    whose TypeError came back as the channel's 500."""
+    if "prompt" in data and not _embedding_input(data["prompt"]):
+        raise _invalid("prompt", "a string, a list of strings, or a list of token lists")
+    answer_format = data.get("response_format")
+    if isinstance(answer_format, Mapping) and answer_format.get("type") not in COMPLETION_FORMATS:
+        raise _invalid("response_format", 'an object whose type is "text", "json_object" or "json_schema"')
+    for name in CHAT_ONLY_FIELDS:
+        if name in data:
+            raise router_error(
+                400,
+                "invalid_request_error",
+                f"{name}: not a field of /v1/completions, which takes a prompt; "
+                "send chat messages and tools to /v1/chat/completions",
+                param=name,
+            )
 
 
 def _check_items(value: Any, param: str, what: str) -> None:

@@ -257,6 +257,12 @@ def test_simulated_provider_saw_the_concrete_model(simulator: Simulator) -> None
         ),
         ("/v1/messages", {"model": "tag:free", "max_tokens": 20, "messages": HELLO, "stream": 1}, "stream"),
         ("/v1/responses", {"model": "tag:free", "input": 5}, "input"),
+        ("/v1/completions", {"model": "tag:free", "prompt": 5}, "prompt"),
+        (
+            "/v1/completions",
+            {"model": "tag:free", "prompt": "hi", "response_format": {"type": "x"}},
+            "response_format",
+        ),
     ],
 )
 def test_a_malformed_request_is_a_400_and_no_channels_failure(

@@ -32,6 +32,9 @@ HELLO = [{"role": "user", "content": "hi"}]
         ("embeddings", {"input": ["a", "b"]}),
         ("embeddings", {"input": [[1, 2, 3]]}),
         ("chat", {"messages": HELLO, "stream": None, "max_tokens": None}),
+        ("chat", {"messages": HELLO, "response_format": {"type": "json_object"}}),
+        ("completions", {"prompt": "hi", "max_tokens": 5}),
+        ("completions", {"prompt": ["a", "b"], "stream": True}),
     ],
 )
 def test_what_the_official_clients_send_passes(endpoint: str, body: dict[str, Any]) -> None:
@@ -60,6 +63,12 @@ def test_what_the_official_clients_send_passes(endpoint: str, body: dict[str, An
         ("chat", {"messages": HELLO, "timeout": "abc"}, "timeout"),
         ("chat", {"messages": HELLO, "timeout": -1}, "timeout"),
         ("chat", {"messages": HELLO, "timeout": 1e-9}, "timeout"),
+        ("completions", {"prompt": 5}, "prompt"),
+        ("completions", {"prompt": [{"text": "hi"}]}, "prompt"),
+        ("chat", {"messages": HELLO, "response_format": "json"}, "response_format"),
+        ("completions", {"prompt": "hi", "response_format": "x"}, "response_format"),
+        ("completions", {"prompt": "hi", "response_format": {"type": "x"}}, "response_format"),
+        ("chat", {"messages": HELLO, "extra_body": 5}, "extra_body"),
     ],
 )
 def test_a_malformed_body_is_a_400_naming_the_field(endpoint: str, body: dict[str, Any], param: str) -> None:
@@ -190,3 +199,31 @@ def test_an_upstream_key_in_a_body_is_refused_unless_the_operator_allows_client_
         check_request(body, "chat")
     finally:
         proxy_server.general_settings = saved
+
+
+@pytest.mark.parametrize("field", ["messages", "tools", "tool_choice"])
+def test_a_chat_field_sent_to_legacy_completions_is_a_400_pointing_at_chat(field: str) -> None:
+    with pytest.raises(ProxyException) as refused:
+        check_request({"prompt": "hi", field: []}, "completions")
+    assert refused.value.code == "400" and refused.value.param == field
+    assert "/v1/chat/completions" in refused.value.message
+
+
+def test_a_traceback_in_an_error_never_reaches_the_client() -> None:
+    import litellm
+
+    from router_ext.errors import without_traceback
+
+    error = litellm.APIConnectionError(
+        message='Unsupported response_format type - x\nTraceback (most recent call last):\n  File "/x.py"',
+        llm_provider="openai",
+        model="m",
+    )
+    copy = without_traceback(error)
+    assert copy is not None and copy.status_code == error.status_code
+    text = str(copy.detail)
+    assert "Traceback" not in text and "/x.py" not in text
+    assert "Unsupported response_format type - x" in text
+    assert (
+        without_traceback(litellm.BadRequestError(message="plain", llm_provider="openai", model="m")) is None
+    )
