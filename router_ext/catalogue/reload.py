@@ -23,6 +23,7 @@ import yaml
 
 from router_ext import deployment as shape
 from router_ext.catalogue.channel_specs import STORED
+from router_ext.catalogue.channels import count_tokens_locally_without_responses
 from router_ext.catalogue.discovery import DISCOVERED
 from router_ext.catalogue.price_book import CONFIG_PRICES, PRICE_AT, PRICE_SOURCE
 from router_ext.launch_config import prepare_launch_config
@@ -107,7 +108,9 @@ def _identity(deployment: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def _shape(deployment: Mapping[str, Any]) -> str:
     """What the config says of a deployment, without what we set at run time."""
-    original = shape.info(deployment)
+    with_ours = {**deployment, "model_info": dict(shape.info(deployment))}
+    count_tokens_locally_without_responses(with_ours)  # as the catalogue sets it: kept if there
+    original = with_ours["model_info"]
     info = {k: v for k, v in original.items() if k not in OURS}
     if original.get(PRICE_SOURCE) == "config":  # configured prices, before any time window
         info["input_cost_per_token"], info["output_cost_per_token"] = original.get(CONFIG_PRICES) or [
@@ -117,7 +120,10 @@ def _shape(deployment: Mapping[str, Any]) -> str:
     elif original.get(PRICE_SOURCE):  # scraped, not configured
         info.pop("input_cost_per_token", None)
         info.pop("output_cost_per_token", None)
-    params = {k: v for k, v in shape.params(deployment).items() if v is not None}
+    # LiteLLM fills in its own flags as false (`db_model`, `use_in_pass_through`, ...) on some
+    # deployments and not others: only what is set counts, or an unchanged entry looks changed
+    params = {k: v for k, v in shape.params(deployment).items() if v is not None and v is not False}
+    info = {k: v for k, v in info.items() if v is not None and v is not False}
     return json.dumps([deployment.get("model_name"), params, info], sort_keys=True, default=str)
 
 

@@ -242,6 +242,8 @@ def test_the_cli_prints_prices_and_listings(simulator: Simulator, tmp_path: Path
 def test_reload_applies_added_changed_and_removed_channels(proxy: Proxy, simulator: Simulator) -> None:
     admin = admin_of(proxy)
     wait_listed(admin)
+    unchanged = admin.post("/routing/reload").json()  # LiteLLM's own defaults are no change
+    assert (unchanged["added"], unchanged["removed"], unchanged["changed"]) == ([], [], [])
     config_file = Path(proxy.config_path)
     original = yaml.safe_load(config_file.read_text())
     edited = json.loads(json.dumps(original))
