@@ -107,7 +107,7 @@ def _stream(client: httpx.Client, url: str, key: str, model: str) -> tuple[float
     return first or 0.0, chunks
 
 
-def _measure(url: str, key: str, model: str, concurrency: int = 10, firsts_of: int = 30) -> dict[str, float]:
+def _measure(url: str, key: str, model: str, concurrency: int = 10, firsts_of: int = 60) -> dict[str, float]:
     """The first chunk over one kept connection, as SDKs and agents send (a client per stream,
     as `httpx.stream` makes, spent ~20 ms building its TLS context inside the measured time);
     chunks/s over `concurrency` connections at once."""

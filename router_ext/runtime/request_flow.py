@@ -295,6 +295,8 @@ class RequestFlow:
         if exceeded is not None:
             self._withdraw(routed)
             raise router_error(429, "budget_exceeded", exceeded.message, router_status="budget-exceeded")
+        if estimate > 0 and (self.spend.book.limits or (client_key is not None and client_key.limits)):
+            self.spend.hold(str(routed["request_id"]), routed.get("key"), routed.get("session"), estimate)
         return data
 
     def _drop_routing_fields(
@@ -655,6 +657,7 @@ class RequestFlow:
     def _conclude(self, record: RequestRecord) -> None:
         """Every request ends here, once: metrics, the request log line, the store."""
         row = record.as_row()
+        self.spend.release(record.request_id)  # settled, failed or refused: its estimate no longer held
         self.metrics.requests.labels(record.deployment_id or "-", record.status).inc()
         if self.settings.log_requests:
             log_request(row)

@@ -141,6 +141,14 @@ class SpendTracker:
                 self.apply_shared(await self.shared.read(wanted))
         return self.book.check(key, session, estimate, now, key_limits, key_label)
 
+    def hold(self, request_id: str, key: str | None, session: str | None, estimate: float) -> None:
+        """An admitted request's estimate, counted by budget checks until it settles or ends (in
+        this process: replicas and workers share settled spend, not what is in flight)."""
+        self.book.hold(request_id, key, session, estimate, utc_now(), time.monotonic())
+
+    def release(self, request_id: str) -> None:
+        self.book.release(request_id)
+
     async def share(self, key: str | None, session: str | None, cost: float, budgeted: bool) -> None:
         """Into the totals every replica sees. `budgeted`: a budget counts this spend (global,
         per key or session, or the client key's): it must not lag, so the answer waits for Redis;
@@ -272,6 +280,7 @@ class SpendTracker:
         while len(self.settled) > MAX_SETTLED:
             self.settled.popitem(last=False)
         self._settle_totals(key, session, cost, utc_now())
+        self.book.release(request_id)  # its actual cost counts now
         self._apply_on_budget()
         return cost, True
 

@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -319,6 +320,35 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "router_ext.cli", "keys", *args], capture_output=True, text=True, timeout=60
     )
+
+
+def test_concurrent_requests_do_not_overshoot_a_key_budget(
+    proxy: Proxy, admin: httpx.Client, simulator: Simulator
+) -> None:
+    budget = 2.5 * COST
+    created = admin.post("/routing/keys", json={"name": "carol", "budget_day_usd": budget})
+    assert created.status_code == 201, created.text
+    client = openai_client(proxy, api_key=created.json()["key"])
+    simulator.control("paid", {"steps": [{"delay": 1.0, "times": 6}]})  # all six in flight at once
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            outcomes = list(pool.map(lambda i: _outcome(client, f"c-{i}"), range(6)))
+    finally:
+        simulator.control("paid", {"reset": True})
+    assert outcomes.count("ok") >= 1 and outcomes.count("budget_exceeded") >= 1, outcomes
+    assert set(outcomes) <= {"ok", "budget_exceeded"}, outcomes
+    carol = next(k for k in admin.get("/routing/keys").json()["keys"] if k["name"] == "carol")
+    # each admitted request's estimate was held while it ran: six admitted at once spent 6x
+    assert carol["spent_today_usd"] <= budget
+    assert carol["spent_today_usd"] == pytest.approx(outcomes.count("ok") * COST)
+
+
+def _outcome(client: openai.OpenAI, session: str) -> str:
+    try:
+        call(client, session)
+    except openai.RateLimitError as refused:
+        return str(refused.response.json()["error"]["type"])
+    return "ok"
 
 
 def test_a_key_from_the_cli_works_at_once_and_its_revocation_within_seconds(

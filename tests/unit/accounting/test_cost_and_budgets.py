@@ -68,3 +68,35 @@ def test_on_budget_rule_switches_the_strategy_and_says_why() -> None:
     assert state.reason.startswith("on_budget: 90% of the daily budget")
     cost, new = tracker.settle("r2", channel(0.1, 0.1), Usage(1, 1), None, "k", "s")
     assert (cost, new) == (pytest.approx(0.2), False)  # settled once
+
+
+def test_estimates_in_flight_count_against_a_budget_until_their_request_ends() -> None:
+    now = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
+    book = SpendBook([Limit("key", "day", 1.0)])
+    for request in ("r1", "r2"):
+        assert book.check("k", None, 0.4, now) is None
+        book.hold(request, "k", None, 0.4, now, at=0.0)
+    refused = book.check("k", None, 0.4, now)  # 0.8 held + 0.4 > 1.0, with nothing settled yet
+    assert refused is not None and refused.spent == 0.0 and refused.held == pytest.approx(0.8)
+    assert "estimated for requests in flight" in refused.message
+    assert book.check("other", None, 0.4, now) is None  # another key's budget holds nothing of it
+    book.hold("r2", "k", None, 0.4, now, at=1.0)  # the same request again: held once
+    book.settle("k", None, 0.3, now)
+    book.release("r1")  # ended: its actual 0.3 counts instead of its estimate
+    assert book.check("k", None, 0.3, now) is None  # 0.3 spent + 0.4 held + 0.3
+    assert book.check("k", None, 0.31, now) is not None
+    book.release("r2")
+    book.release("r2")
+    assert book.held == {}
+    assert book.check("k", None, 0.7, now) is None
+
+
+def test_a_hold_whose_request_never_ended_expires() -> None:
+    from accounting.budgets import HOLD_TTL_S
+
+    now = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
+    book = SpendBook([Limit("global", "day", 1.0)])
+    book.hold("lost", None, None, 0.9, now, at=0.0)
+    assert book.check(None, None, 0.2, now) is not None
+    book.hold("next", None, None, 0.1, now, at=HOLD_TTL_S + 1)
+    assert book.check(None, None, 0.8, now) is None  # only "next" is held now
