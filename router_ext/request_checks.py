@@ -8,13 +8,13 @@ So what a client controls is checked here, once, and only the fields that are pr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from litellm.proxy._types import ProxyException
 
 from router_ext.errors import router_error
+from router_ext.numbers import finite_number
 
 MAX_OUTPUT_TOKENS = 10_000_000
 MAX_TIMEOUT_S = 86_400.0
@@ -104,16 +104,6 @@ def _embedding_input(value: Any) -> bool:
     return all(isinstance(item, str) for item in value) or all(
         _whole(item) or (isinstance(item, list) and all(_whole(token) for token in item)) for item in value
     )
-
-
-def finite_number(value: Any) -> bool:
-    """A JSON number (not a bool) that is finite, as a float can hold it."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an integer of 400 digits
-        return False
 
 
 def _whole(value: Any) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from router_ext.request_checks import finite_number
+from router_ext.numbers import finite_number
 
 STORED = "smart_router_stored"  # model_info key: the stored channel a deployment comes from
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
