@@ -76,7 +76,6 @@ def mount_routes(runtime: RouterRuntime) -> None:
     app: FastAPI = proxy_server.app
     if getattr(app.state, "smart_router_mounted", False):
         return
-    body_guard.install(app)
     app.include_router(build_admin_router(runtime))
     app.include_router(build_key_router(runtime))
     app.include_router(build_channel_router(runtime))
@@ -95,7 +94,6 @@ def mount_routes(runtime: RouterRuntime) -> None:
             dependencies=[Depends(require_some_key), Depends(user_api_key_auth)],
             tags=["model management"],
             include_in_schema=False,
-            dependency_overrides_provider=app,  # our wrapped auth (router_ext/body_guard.py)
         )
         app.router.routes.insert(0, route)
     # LiteLLM registers its own routers during its start-up, after or before this: a route of
@@ -111,7 +109,6 @@ def mount_routes(runtime: RouterRuntime) -> None:
             dependencies=[Depends(user_api_key_auth)],
             tags=["[beta] Anthropic `/v1/messages`"],
             include_in_schema=False,
-            dependency_overrides_provider=app,  # our wrapped auth (router_ext/body_guard.py)
         ),
     )
     if runtime.settings.fast_streams:
@@ -127,7 +124,7 @@ def mount_routes(runtime: RouterRuntime) -> None:
                     methods=["POST"],
                     tags=["chat/completions"],
                     include_in_schema=False,
-                    dependency_overrides_provider=app,
                 ),
             )
+    body_guard.install(app)  # after our routes: they use LiteLLM's auth too
     app.state.smart_router_mounted = True
