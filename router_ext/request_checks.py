@@ -44,7 +44,7 @@ def check_request(data: Mapping[str, Any], endpoint: str) -> None:
         value = data["input"]
         if not isinstance(value, str):
             _check_items(value, "input", "a string or a list of input items")
-    if endpoint == "embeddings" and "input" in data and not _embedding_input(data["input"]):
+    if endpoint == "embeddings" and "input" in data and not _text_or_tokens(data["input"]):
         raise _invalid("input", "a string, a list of strings, or a list of token lists")
     if endpoint == "completions":
         _check_completion(data)
@@ -75,7 +75,7 @@ def _client_credentials_allowed() -> bool:
 def _check_completion(data: Mapping[str, Any]) -> None:
     """The legacy completions API takes a prompt; LiteLLM hands a chat field on to the SDK call,
     whose TypeError came back as the channel's 500."""
-    if "prompt" in data and not _embedding_input(data["prompt"]):
+    if "prompt" in data and not _text_or_tokens(data["prompt"]):
         raise _invalid("prompt", "a string, a list of strings, or a list of token lists")
     answer_format = data.get("response_format")
     if isinstance(answer_format, Mapping) and answer_format.get("type") not in COMPLETION_FORMATS:
@@ -96,7 +96,7 @@ def _check_items(value: Any, param: str, what: str) -> None:
         raise _invalid(param, what)
 
 
-def _embedding_input(value: Any) -> bool:
+def _text_or_tokens(value: Any) -> bool:
     if isinstance(value, str):
         return True
     if not isinstance(value, list) or not value:
