@@ -1,6 +1,6 @@
 """LiteLLM's proxy with several uvicorn workers, each on a listening socket of its own.
 
-    python -m router_ext.balanced_workers PROXY_CLI_ARGS...   (what `serve --workers N` runs)
+    python -m router_ext.litellm_seam.workers PROXY_CLI_ARGS...   (what `serve --workers N` runs)
 
 uvicorn's workers share one listening socket, and a worker that wakes on it accepts every
 connection waiting there at once (asyncio and uvloop drain the queue). Clients that keep their
@@ -138,15 +138,3 @@ def run(app: Any, **kwargs: Any) -> None:
     )
     with contextlib.suppress(KeyboardInterrupt):
         BalancedWorkers(config).run()
-
-
-def main() -> None:
-    uvicorn.run = run
-    from litellm.proxy.proxy_cli import run_server
-
-    sys.argv[0] = "litellm"
-    run_server()
-
-
-if __name__ == "__main__":
-    main()

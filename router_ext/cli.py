@@ -14,6 +14,7 @@ from typing import Any
 
 from router_ext.cli_env import database_url, load_env_file, serve_database_url
 from router_ext.launch_config import RENDERED_ENV, SECTIONS_ENV
+from router_ext.litellm_seam.version import litellm_version
 from router_ext.state.shared_state import redis_url_from
 from router_ext.yaml_io import load_yaml
 
@@ -138,10 +139,14 @@ def serve(args: argparse.Namespace) -> int:
         )
         if workers > 1:
             # LiteLLM's command line, with a listening socket per worker (router_ext/balanced_workers.py)
-            argv[2] = "router_ext.balanced_workers"
+            argv[2] = "router_ext.litellm_seam.workers"
             argv += ["--num_workers", str(workers), "--timeout_worker_healthcheck", str(WORKER_HEALTHCHECK_S)]
             prepare_store(serve_database_url(launch.document))  # once, before the workers race to it
-        print(f"smart-router: serving {config_path} on http://{args.host}:{args.port}", file=sys.stderr)
+        print(
+            f"smart-router: serving {config_path} on http://{args.host}:{args.port} with LiteLLM "
+            f"{litellm_version()} (the features on are listed once it has started)",
+            file=sys.stderr,
+        )
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:

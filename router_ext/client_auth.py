@@ -13,11 +13,11 @@ import hmac
 from typing import Any
 
 from fastapi import Request
-from litellm.proxy._types import LitellmUserRoles, UserAPIKeyAuth
 
 from router_ext.bootstrap import current_runtime
 from router_ext.client_keys import KEY_ID_FIELD
 from router_ext.errors import router_error
+from router_ext.litellm_seam.types import LitellmUserRoles, UserAPIKeyAuth, is_llm_api_route
 
 
 def _bearer(value: str | None) -> str:
@@ -30,16 +30,14 @@ def _route_of(request: Request) -> str:
 
 
 def _is_llm_route(route: str) -> bool:
-    from litellm.proxy.auth.route_checks import RouteChecks
-
-    return bool(RouteChecks.is_llm_api_route(route=route))
+    return is_llm_api_route(route)
 
 
 async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
-    from litellm.proxy import proxy_server
+    from router_ext.litellm_seam.proxy_globals import master_key as proxy_master_key
 
     presented = _bearer(api_key)
-    master_key = getattr(proxy_server, "master_key", None)
+    master_key = proxy_master_key()
     if not master_key:
         # No master key: the proxy is open, as LiteLLM is without one (README: set a master key
         # before issuing client keys).

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from fastapi import HTTPException
-from litellm.proxy._types import ProxyException
+
+from router_ext.litellm_seam.types import ProxyException
 
 
 def router_error(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from router_ext.bootstrap import llm_router
+from router_ext.litellm_seam.proxy_globals import llm_router
 
 # Set by the proxy for the first call, or after it: the hedge gets its own.
 _NOT_COPIED = frozenset(

@@ -38,7 +38,7 @@ from router_ext.bootstrap import current_runtime
 from router_ext.client_keys import KEY_ID_FIELD
 from router_ext.errors import without_traceback
 from router_ext.hedge_call import raced_endpoint, start_hedge
-from router_ext.litellm_kwargs import (
+from router_ext.litellm_seam.callback_kwargs import (
     answer_of,
     deployment_id_of,
     routing_record,

@@ -123,13 +123,3 @@ class FirstFrameRelayClient:
 
     def __init__(self, inner: httpx.AsyncClient) -> None:
         self.client = _FirstFrameClient(inner)
-
-
-def relay_client() -> FirstFrameRelayClient:
-    """Over LiteLLM's own pass-through HTTP client (its pool, TLS and proxy settings)."""
-    from litellm.llms.custom_httpx.http_handler import get_async_httpx_client
-    from litellm.types.llms.custom_http import httpxSpecialProvider
-
-    return FirstFrameRelayClient(
-        get_async_httpx_client(llm_provider=httpxSpecialProvider.PassThroughEndpoint).client
-    )

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from litellm.proxy._types import ProxyException
-
 from router_ext.errors import router_error
+from router_ext.litellm_seam.types import ProxyException
 from router_ext.numbers import finite_number
 
 MAX_OUTPUT_TOKENS = 10_000_000
@@ -67,9 +66,9 @@ def check_request(data: Mapping[str, Any], endpoint: str) -> None:
 
 
 def _client_credentials_allowed() -> bool:
-    from litellm.proxy import proxy_server
+    from router_ext.litellm_seam.proxy_globals import client_side_credentials_allowed
 
-    return bool((proxy_server.general_settings or {}).get("allow_client_side_credentials"))
+    return client_side_credentials_allowed()
 
 
 def _check_completion(data: Mapping[str, Any]) -> None:

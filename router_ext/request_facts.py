@@ -134,9 +134,9 @@ def count_tokens(text: str) -> int:
 
 @functools.cache
 def _encoding() -> Any:
-    from litellm.litellm_core_utils.default_encoding import encoding
+    from router_ext.litellm_seam.tokens import default_encoding
 
-    return encoding
+    return default_encoding()
 
 
 def requested_strategy(data: Mapping[str, Any]) -> str | None:

@@ -119,6 +119,7 @@ def bench_cost_routing(sizes: list[int], runs: int) -> list[dict[str, Any]]:
     import litellm
 
     from router_ext.catalogue.channels import channels_from_model_list
+    from router_ext.litellm_seam import router_registry
 
     rows = []
     strategies = build_strategies()
@@ -127,14 +128,12 @@ def bench_cost_routing(sizes: list[int], runs: int) -> list[dict[str, Any]]:
     for size in sizes:
         model_list = priced_model_list(size)
         router = litellm.Router(model_list=model_list, routing_strategy="cost-based-routing")
-        index = TagIndex(channels_from_model_list(router.model_list))
+        index = TagIndex(channels_from_model_list(router_registry.deployments(router)))
         observations = Observations(index)
         loop = asyncio.new_event_loop()
 
         def theirs(loop: asyncio.AbstractEventLoop = loop, router: Any = router) -> Any:
-            return loop.run_until_complete(
-                router.async_get_available_deployment(model="bench", messages=HELLO, request_kwargs={})
-            )
+            return loop.run_until_complete(router_registry.pick_deployment(router, "bench", HELLO))
 
         def ours(index: TagIndex = index, observations: Observations = observations) -> Any:
             return decide(index, spec, strategies["cost_first"], request, 5, observations)

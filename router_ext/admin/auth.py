@@ -21,9 +21,9 @@ def _presented_key(request: Request) -> str:
 
 
 async def require_admin(request: Request) -> None:
-    from litellm.proxy import proxy_server
+    from router_ext.litellm_seam.proxy_globals import master_key as proxy_master_key
 
-    master_key = getattr(proxy_server, "master_key", None)
+    master_key = proxy_master_key()
     presented = _presented_key(request)
     if not presented:
         raise router_error(

@@ -1,18 +1,10 @@
-"""Our routes on LiteLLM's proxy app: `/routing/*`, the dashboard, and virtual names added to
-`GET /v1/models`."""
+"""Our routes on LiteLLM's proxy app: `/routing/*`, the dashboard, and (through the LiteLLM seam)
+the routes in front of LiteLLM's own."""
 
 from __future__ import annotations
 
-import functools
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from fastapi import Depends, FastAPI
-from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
-
-from router_ext import body_guard
-from router_ext.admin.auth import require_some_key
 from router_ext.admin.catalogue import build_catalogue_router
 from router_ext.admin.channels import build_channel_router
 from router_ext.admin.keys import build_key_router
@@ -23,108 +15,16 @@ if TYPE_CHECKING:
     from router_ext.runtime.runtime import RouterRuntime
 
 
-def virtual_model_entries(names: list[str]) -> list[dict[str, Any]]:
-    created = int(time.time())
-    return [{"id": name, "object": "model", "created": created, "owned_by": "smart-router"} for name in names]
-
-
-def _with_virtual_models(runtime: RouterRuntime, listing: Any) -> Any:
-    @functools.wraps(listing)
-    async def model_list(*args: Any, **kwargs: Any) -> Any:
-        result = await listing(*args, **kwargs)
-        if isinstance(result, dict) and isinstance(result.get("data"), list):
-            listed = {entry.get("id") for entry in result["data"] if isinstance(entry, dict)}
-            entries = virtual_model_entries(runtime.virtual_model_names())
-            result["data"] += [e for e in entries if e["id"] not in listed]
-        return result
-
-    return model_list
-
-
-def _with_our_failures(runtime: RouterRuntime, handler: Any) -> Any:
-    """LiteLLM's `/v1/messages` renders the last upstream error (a 500) and drops what our
-    failure hook returns: put our 503 `all_channels_failed`, with its headers, in Anthropic's
-    error shape instead."""
-
-    @functools.wraps(handler)
-    async def messages(*args: Any, **kwargs: Any) -> Any:
-        result = await handler(*args, **kwargs)
-        if isinstance(result, Response) and result.status_code >= 500:
-            answer = runtime.flow.answer_for(result.headers.get("x-litellm-call-id"))
-            if answer is not None:
-                detail = answer.detail if isinstance(answer.detail, dict) else {"message": str(answer.detail)}
-                body = {
-                    "type": "error",
-                    "error": {"type": answer.type, "message": detail.get("message"), **detail},
-                }
-                headers = {
-                    k: v
-                    for k, v in result.headers.items()
-                    if k.lower() not in ("content-length", "content-type")
-                }
-                return JSONResponse(
-                    body, status_code=answer.status_code, headers={**headers, **(answer.headers or {})}
-                )
-        return result
-
-    return messages
-
-
 def mount_routes(runtime: RouterRuntime) -> None:
-    from litellm.proxy import proxy_server
+    from router_ext.litellm_seam import routes
 
-    app: FastAPI = proxy_server.app
-    if getattr(app.state, "smart_router_mounted", False):
-        return
-    app.include_router(build_admin_router(runtime))
-    app.include_router(build_key_router(runtime))
-    app.include_router(build_channel_router(runtime))
-    app.include_router(build_catalogue_router(runtime))
-    app.include_router(build_ui_router())
-    # LiteLLM's listing can only be narrowed by callbacks, so we put a route in front of it
-    # that calls LiteLLM's own handler (same signature, same auth) and appends our names.
-    from litellm.proxy.auth.user_api_key_auth import user_api_key_auth
-
-    listing = _with_virtual_models(runtime, proxy_server.model_list)
-    for path in ("/v1/models", "/models"):
-        route = APIRoute(
-            path,
-            listing,
-            methods=["GET"],
-            dependencies=[Depends(require_some_key), Depends(user_api_key_auth)],
-            tags=["model management"],
-            include_in_schema=False,
-        )
-        app.router.routes.insert(0, route)
-    # LiteLLM registers its own routers during its start-up, after or before this: a route of
-    # ours in front calls its handler (same signature, so the same auth dependency).
-    from litellm.proxy.anthropic_endpoints.endpoints import anthropic_response
-
-    app.router.routes.insert(
-        0,
-        APIRoute(
-            "/v1/messages",
-            _with_our_failures(runtime, anthropic_response),
-            methods=["POST"],
-            dependencies=[Depends(user_api_key_auth)],
-            tags=["[beta] Anthropic `/v1/messages`"],
-            include_in_schema=False,
-        ),
+    routes.mount(
+        runtime,
+        [
+            build_admin_router(runtime),
+            build_key_router(runtime),
+            build_channel_router(runtime),
+            build_catalogue_router(runtime),
+            build_ui_router(),
+        ],
     )
-    if runtime.settings.fast_streams:
-        from router_ext.fast_stream import build_fast_chat_route
-
-        fast_chat = build_fast_chat_route(runtime)
-        for path in ("/v1/chat/completions", "/chat/completions"):
-            app.router.routes.insert(
-                0,
-                APIRoute(
-                    path,
-                    fast_chat,
-                    methods=["POST"],
-                    tags=["chat/completions"],
-                    include_in_schema=False,
-                ),
-            )
-    body_guard.install(app)  # after our routes: they use LiteLLM's auth too
-    app.state.smart_router_mounted = True

@@ -118,6 +118,14 @@ def build_admin_router(runtime: RouterRuntime) -> APIRouter:
     router = APIRouter(prefix="/routing", tags=["smart-router"], dependencies=[Depends(require_admin)])
     admin = runtime.admin
 
+    @router.get("/version", summary="smart-router's and LiteLLM's versions, and the features on")
+    async def version() -> dict[str, Any]:
+        from importlib import metadata
+
+        from router_ext.litellm_seam.features import check_features
+
+        return {"smart_router_version": metadata.version("smart-router"), **check_features().as_dict()}
+
     @router.get("/tags", response_model=TagsResponse, summary="Tags and how many channels carry each")
     async def list_tags() -> TagsResponse:
         return TagsResponse.model_validate(admin.tags())

@@ -13,8 +13,9 @@ from accounting.rate_limits import LimitBook
 from catalog.channel import Channel
 from catalog.index import TagIndex
 from router_ext import deployment as shape
-from router_ext.catalogue.channels import channels_from_model_list, count_tokens_locally_without_responses
+from router_ext.catalogue.channels import channels_from_model_list, local_token_count_fields
 from router_ext.catalogue.rate_caps import caps_of
+from router_ext.litellm_seam import router_registry
 from router_ext.settings import LimitSettings
 from router_ext.state.channel_health import ChannelHealth, Endpoint
 from strategies.observations import Observations
@@ -43,7 +44,7 @@ class Catalogue:
             str, int
         ] = {}  # OpenRouter's daily free cap per deployment, from its key endpoint
         self._index = TagIndex([])
-        self._fingerprint: tuple[int, int] | None = None
+        self._fingerprint: tuple[int, int, int | None] | None = None
         self.endpoints: dict[str, Endpoint] = {}
         self.generation = 0  # bumped on every rebuild
         self._bound = -1
@@ -51,9 +52,8 @@ class Catalogue:
         self.missing: set[tuple[str, str]] = set()  # (channel id, endpoint) the upstream has no path for
         self._by_name: dict[str, list[Channel]] = {}
 
-    def deployments(self) -> list[Any]:
-        router = self._router()
-        return router.model_list if router is not None else []
+    def deployments(self) -> Sequence[Mapping[str, Any]]:
+        return router_registry.deployments(self._router())
 
     def index(self) -> TagIndex:
         index = self.index_for(self.deployments())
@@ -87,9 +87,12 @@ class Catalogue:
         deployment = shape.ids(self.deployments()).get(channel_id)
         info = shape.info(deployment) if deployment is not None else None
         declared = info.get("supported_endpoints") if isinstance(info, dict) else None
-        if isinstance(info, dict) and isinstance(declared, list):
+        if isinstance(info, Mapping) and isinstance(declared, list):
             # LiteLLM reads this per call: without the path it calls the channel's chat completions.
-            info["supported_endpoints"] = [p for p in declared if p != f"/v1/{endpoint}"]
+            router_registry.update_model_info(
+                self._router(),
+                {channel_id: {"supported_endpoints": [p for p in declared if p != f"/v1/{endpoint}"]}},
+            )
         log.warning(
             "smart-router: %s has no %s endpoint upstream; %s",
             channel_id,
@@ -107,14 +110,20 @@ class Catalogue:
 
     def index_for(self, model_list: Sequence[Mapping[str, Any]] | None) -> TagIndex:
         deployments = model_list or []
-        # Identity + length is enough to notice LiteLLM adding, removing or replacing
-        # deployments, and costs nothing per request; reload calls invalidate() for edits.
-        fingerprint = (id(deployments), len(deployments))
+        # Identity + length (+ the registry's version where the Router keeps one: its list is
+        # always the same object) notices LiteLLM adding, removing or replacing deployments at no
+        # cost per request; reload calls invalidate() for edits.
+        fingerprint = (id(deployments), len(deployments), router_registry.version(self._router()))
         if fingerprint != self._fingerprint:
             started = time.perf_counter()
             channels = channels_from_model_list(deployments)
-            for deployment in deployments:
-                count_tokens_locally_without_responses(deployment)
+            framing = {
+                str(shape.deployment_id(d)): fields
+                for d in deployments
+                if (fields := local_token_count_fields(d))
+            }
+            if framing and model_list is self.deployments():
+                router_registry.update_model_info(self._router(), framing)  # one write for all
             if self.missing:
                 channels = [self._without_missing(c) for c in channels]
             self._index = TagIndex(channels)

@@ -109,18 +109,26 @@ def native_apis(deployment: Mapping[str, Any], provider: str) -> tuple[str, ...]
     return ()
 
 
-def count_tokens_locally_without_responses(deployment: Mapping[str, Any]) -> None:
+def local_token_count_fields(deployment: Mapping[str, Any]) -> dict[str, Any]:
     """LiteLLM answers `/v1/messages/count_tokens` for an `openai/` deployment by calling the
     upstream's `/responses/input_tokens`; an upstream without the Responses API answers 404, and
     LiteLLM hands that 404 to the client (Claude Code calls count_tokens). With LiteLLM's
     `model_info.token_count_framing: 0` a 404 means "cannot count" and it answers its local
-    estimate. A value the config sets is kept."""
+    estimate. A value the config sets is kept. The `model_info` fields to set (none, or framing)."""
     info = deployment.get("model_info")
-    if not isinstance(info, dict) or "token_count_framing" in info:
-        return
+    if not isinstance(info, Mapping) or "token_count_framing" in info:
+        return {}
     provider = shape.provider(deployment)
     if provider == "openai" and "responses" not in native_apis(deployment, provider):
-        info["token_count_framing"] = 0
+        return {"token_count_framing": 0}
+    return {}
+
+
+def count_tokens_locally_without_responses(deployment: dict[str, Any]) -> None:
+    """`local_token_count_fields`, written into a deployment of our own (a copy, never the Router's)."""
+    info = deployment.get("model_info")
+    if isinstance(info, dict):
+        info.update(local_token_count_fields(deployment))
 
 
 def _litellm_model_facts(upstream: str, provider: str) -> Mapping[str, Any]:

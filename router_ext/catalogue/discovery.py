@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from router_ext import deployment as shape
+from router_ext.litellm_seam import router_registry
 from scrapers.fetch import FetchError, fetch_json, safe_url
 from scrapers.listing import ListedModel, ListingError, listing_headers, listing_url, parse_listing
 
@@ -122,9 +123,9 @@ class Discovery:
         self.errors: dict[str, str] = {}
         self._lock = asyncio.Lock()
 
-    def _model_list(self) -> list[dict[str, Any]]:
+    def _model_list(self) -> list[Mapping[str, Any]]:
         router = self._router()
-        return list(router.model_list) if router is not None else []
+        return list(router_registry.deployments(router))
 
     def _learn_sources(self) -> None:
         if not self.sources:
@@ -212,16 +213,11 @@ class Discovery:
         router = self._router()
         if router is None:
             return
-        from litellm.types.router import Deployment
-
-        present = {
-            str(shape.deployment_id(d)): d
-            for d in router.model_list
-            if shape.info(d).get(DISCOVERED) == source.key
-        }
+        listed = router_registry.deployments(router)
+        present = {str(shape.deployment_id(d)) for d in listed if shape.info(d).get(DISCOVERED) == source.key}
         configured = {
             _route_key(d)
-            for d in router.model_list
+            for d in listed
             if not shape.info(d).get(DISCOVERED) and "*" not in shape.model_name(d)
         }
         wanted: dict[str, dict[str, Any]] = {}
@@ -229,12 +225,11 @@ class Discovery:
             deployment = source.deployment_for(model)
             if _route_key(deployment) not in configured:
                 wanted[deployment["model_info"]["id"]] = deployment
-        for deployment_id in present.keys() - wanted.keys():
-            router.delete_deployment(id=deployment_id)
-            result.removed.append(deployment_id)
-        for deployment_id in wanted.keys() - present.keys():
-            if router.add_deployment(Deployment(**wanted[deployment_id])) is not None:
-                result.added.append(deployment_id)
+        removed = sorted(present - wanted.keys())
+        added = [i for i in wanted if i not in present]
+        router_registry.change_deployments(router, [wanted[i] for i in added], removed)
+        result.removed += removed
+        result.added += added
 
     async def _store(self, key: str, models: Sequence[ListedModel]) -> None:
         engine = self._engine()

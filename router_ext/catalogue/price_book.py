@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from router_ext import deployment as shape
+from router_ext.litellm_seam import router_registry
 from router_ext.settings import PriceSettings, PriceSource
 from scrapers.fetch import FetchError, fetch, fetch_json
 from scrapers.price_sources import PRICE_SOURCES
@@ -143,7 +144,7 @@ class PriceBook:
         router = self._router()
         if router is None:
             return None
-        return {shape.channel_name(deployment) for deployment in router.model_list}
+        return {shape.channel_name(deployment) for deployment in router_registry.deployments(router)}
 
     async def _read_safely(self, source: PriceSource) -> dict[str, Price] | str:
         try:
@@ -157,38 +158,47 @@ class PriceBook:
     def apply(self, now: float | None = None) -> int:
         """Set prices on the deployments: configured ones stay as configured, others get their
         channel's scraped price times its multiplier; both times the time-of-day window factor.
-        Returns how many deployments got a scraped price."""
+        Written to the Router in one batch. Returns how many deployments got a scraped price."""
         router = self._router()
         if router is None:
             return 0
         minute = _minute_of_day(time.time() if now is None else now)
         applied = 0
-        for deployment in router.model_list:
+        changes: dict[str, dict[str, Any]] = {}
+        for deployment in router_registry.deployments(router):
             info = deployment.get("model_info")
-            if not isinstance(info, dict):
+            if not isinstance(info, Mapping):
                 continue
             upstream = shape.upstream_model(deployment)
             channel = shape.channel_name(deployment)
             window = self.settings.window_factor(channel, minute)
-            if info.get(PRICE_SOURCE) is None and (
+            fields: dict[str, Any] = {}
+            source, configured = info.get(PRICE_SOURCE), info.get(CONFIG_PRICES)
+            if source is None and (
                 info.get("input_cost_per_token") is not None or info.get("output_cost_per_token") is not None
             ):
-                info[PRICE_SOURCE] = "config"
-                info[CONFIG_PRICES] = [info.get("input_cost_per_token"), info.get("output_cost_per_token")]
-            if info.get(PRICE_SOURCE) == "config":
-                configured = info.get(CONFIG_PRICES) or [None, None]
-                info["input_cost_per_token"] = None if configured[0] is None else configured[0] * window
-                info["output_cost_per_token"] = None if configured[1] is None else configured[1] * window
-                continue
-            quote = self.quotes.get(channel, {}).get(model_id_of(upstream))
-            if quote is None:
-                continue
-            factor = self.settings.multipliers.get(channel, 1.0) * window
-            info["input_cost_per_token"] = quote.price.input_per_token * factor
-            info["output_cost_per_token"] = quote.price.output_per_token * factor
-            info[PRICE_SOURCE] = quote.price.source
-            info[PRICE_AT] = quote.fetched_at
-            applied += 1
+                source = fields[PRICE_SOURCE] = "config"
+                configured = fields[CONFIG_PRICES] = [
+                    info.get("input_cost_per_token"),
+                    info.get("output_cost_per_token"),
+                ]
+            if source == "config":
+                configured = configured or [None, None]
+                fields["input_cost_per_token"] = None if configured[0] is None else configured[0] * window
+                fields["output_cost_per_token"] = None if configured[1] is None else configured[1] * window
+            else:
+                quote = self.quotes.get(channel, {}).get(model_id_of(upstream))
+                if quote is None:
+                    continue
+                factor = self.settings.multipliers.get(channel, 1.0) * window
+                fields["input_cost_per_token"] = quote.price.input_per_token * factor
+                fields["output_cost_per_token"] = quote.price.output_per_token * factor
+                fields[PRICE_SOURCE] = quote.price.source
+                fields[PRICE_AT] = quote.fetched_at
+                applied += 1
+            if any(info.get(k) != v for k, v in fields.items()):
+                changes[str(shape.deployment_id(deployment))] = fields
+        router_registry.update_model_info(router, changes)
         self._on_change()
         return applied
 

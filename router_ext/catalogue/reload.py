@@ -27,6 +27,7 @@ from router_ext.catalogue.channels import count_tokens_locally_without_responses
 from router_ext.catalogue.discovery import DISCOVERED
 from router_ext.catalogue.price_book import CONFIG_PRICES, PRICE_AT, PRICE_SOURCE
 from router_ext.launch_config import prepare_launch_config
+from router_ext.litellm_seam import router_registry
 from router_ext.settings import SECTION
 from router_ext.yaml_io import load_yaml
 
@@ -57,11 +58,9 @@ class ReloadResult:
 
 
 def source_config_path() -> str | None:
-    from litellm.proxy import proxy_server
+    from router_ext.litellm_seam.proxy_globals import config_file_path
 
-    return os.environ.get("SMART_ROUTER_SOURCE_CONFIG") or getattr(
-        proxy_server, "user_config_file_path", None
-    )
+    return os.environ.get("SMART_ROUTER_SOURCE_CONFIG") or config_file_path()
 
 
 def read_config(path: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -96,12 +95,10 @@ def _resolved(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _identity(deployment: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    from litellm import Router
-
     name = shape.model_name(deployment)
     params = _resolved(shape.params(deployment))
     info = dict(shape.info(deployment))
-    deployment_id = str(info.get("id") or Router.generate_model_id(name, dict(params)))
+    deployment_id = str(info.get("id") or router_registry.deployment_id(name, params))
     info["id"] = deployment_id
     return deployment_id, {"model_name": name, "litellm_params": params, "model_info": info}
 
@@ -128,34 +125,33 @@ def _shape(deployment: Mapping[str, Any]) -> str:
 
 
 def apply_model_list(router: Any, wanted: list[Mapping[str, Any]], result: ReloadResult) -> None:
-    from litellm.types.router import Deployment
-
     # Discovered and stored channels are not the file's: discovery and the store manage them.
+    listed = list(router_registry.deployments(router))
     current = {
         str(shape.deployment_id(d)): d
-        for d in router.model_list
+        for d in listed
         if not shape.info(d).get(DISCOVERED) and not shape.info(d).get(STORED)
     }
     desired = dict(_identity(d) for d in wanted)
-    kept = [*desired.values(), *(d for d in router.model_list if shape.info(d).get(STORED))]
+    kept = [*desired.values(), *(d for d in listed if shape.info(d).get(STORED))]
     wildcards = {str(d.get("model_name")) for d in kept if str(d.get("model_name")).endswith("*")}
-    for deployment in list(router.model_list):
+    removed: list[str] = []
+    for deployment in listed:
         source = shape.info(deployment).get(DISCOVERED)
         if source and source not in wildcards:  # its wildcard is gone from the config
-            router.delete_deployment(id=str(shape.deployment_id(deployment)))
-            result.removed.append(str(shape.deployment_id(deployment)))
-    for deployment_id in current.keys() - desired.keys():
-        router.delete_deployment(id=deployment_id)
-        result.removed.append(deployment_id)
+            removed.append(str(shape.deployment_id(deployment)))
+    removed += list(current.keys() - desired.keys())
+    upsert: list[Mapping[str, Any]] = []
     for deployment_id, deployment in desired.items():
         if deployment_id in current:
             if _shape(current[deployment_id]) == _shape(deployment):
                 continue
-            router.delete_deployment(id=deployment_id)
             result.changed.append(deployment_id)
         else:
             result.added.append(deployment_id)
-        router.add_deployment(Deployment(**deployment))
+        upsert.append(deployment)
+    result.removed += removed
+    router_registry.change_deployments(router, upsert, removed)
 
 
 def section_changed(old: Any, new: Mapping[str, Any]) -> list[str]:

@@ -34,6 +34,7 @@ from router_ext.catalogue.channel_specs import (
     deployments_of,
 )
 from router_ext.catalogue.discovery import DISCOVERED
+from router_ext.litellm_seam import router_registry
 from router_ext.secret_box import SECRET_ENV, SecretBox, SecretKeyError
 from router_ext.tasks import cancel_and_wait
 
@@ -158,21 +159,14 @@ class StoredChannels:
             for deployment in deployments_of(channel, opened):
                 wanted[str(shape.deployment_id(deployment))] = deployment
         async with self._lock:
-            current = {str(shape.deployment_id(d)): d for d in router.model_list if is_stored(d)}
-            from litellm.types.router import Deployment
-
-            touched, wildcards = False, False
-            for deployment_id in current.keys() - wanted.keys():
-                router.delete_deployment(id=deployment_id)
-                touched = True
-            for deployment_id, deployment in wanted.items():
-                if deployment_id in current and _same(current[deployment_id], deployment):
-                    continue
-                if deployment_id in current:
-                    router.delete_deployment(id=deployment_id)
-                router.add_deployment(Deployment(**deployment))
-                touched = True
-                wildcards = wildcards or shape.is_wildcard(deployment)
+            current = {
+                str(shape.deployment_id(d)): d for d in router_registry.deployments(router) if is_stored(d)
+            }
+            removed = [i for i in current if i not in wanted]
+            upsert = [d for i, d in wanted.items() if not (i in current and _same(current[i], d))]
+            router_registry.change_deployments(router, upsert, removed)
+            touched = bool(removed or upsert)
+            wildcards = any(shape.is_wildcard(d) for d in upsert)
         if touched:
             await self._changed(wildcards)
 

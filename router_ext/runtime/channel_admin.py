@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from router_ext import deployment as shape
@@ -26,7 +26,7 @@ class ChannelAdmin:
         self,
         stored: StoredChannels,
         health: ChannelHealth,
-        deployments: Callable[[], list[Any]],
+        deployments: Callable[[], Sequence[Mapping[str, Any]]],
         start_store: Callable[[], None],
         secrets: Callable[[], Iterable[str]],
     ) -> None:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException
-from litellm.proxy._types import ProxyException
 
 from accounting.cost import Usage, cached_cost, price_cost
 from accounting.quotas import QuotaBook
@@ -31,6 +30,7 @@ from router_ext.catalogue.catalogue import Catalogue
 from router_ext.client_keys import ClientKey, KeyRing
 from router_ext.clock import utc_now
 from router_ext.errors import router_error
+from router_ext.litellm_seam.types import ProxyException
 from router_ext.logs import log_request
 from router_ext.metrics import RouterMetrics
 from router_ext.request_checks import check_request

@@ -10,7 +10,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from router_ext.fast_stream import RelayableDeployments, reachable, relayable_body, relayable_params
+from router_ext.litellm_seam.chat_relay import (
+    RelayableDeployments,
+    reachable,
+    relayable_body,
+    relayable_params,
+)
 from router_ext.public_model import restamp_sse_bytes
 from router_ext.relay_first_frame import (
     TIMEOUT_HEADER,
@@ -76,7 +81,7 @@ def test_a_relayed_upstream_error_is_classified_by_its_status_and_body() -> None
 
 
 def test_a_plain_text_stream_is_joined_and_anything_else_left_to_litellm() -> None:
-    from router_ext.fast_stream import plain_text_answer
+    from router_ext.litellm_seam.chat_relay import plain_text_answer
 
     lines = [
         'data: {"id":"c1","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"he"}}]}',
@@ -94,7 +99,7 @@ def test_a_plain_text_stream_is_joined_and_anything_else_left_to_litellm() -> No
 
 
 def test_a_joined_answer_keeps_every_character_json_escaped_and_openais_null_fields() -> None:
-    from router_ext.fast_stream import plain_text_answer
+    from router_ext.litellm_seam.chat_relay import plain_text_answer
 
     texts = ['He said "hi"\n', "\\ back", " \u6211 \U0001f600", "</tag>"]
     head = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 7, "model": "gpt-x"}
@@ -195,7 +200,7 @@ def test_the_relay_leaves_the_call_to_litellms_processing_when_a_feature_needs_i
     from litellm.integrations.custom_guardrail import CustomGuardrail
     from litellm.integrations.custom_logger import CustomLogger
 
-    from router_ext.relay_response import litellm_processing_needed
+    from router_ext.litellm_seam.relay_call import litellm_processing_needed
 
     class Moderation(CustomLogger):
         async def async_moderation_hook(

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 from typing import Any
 
 from fastapi import Request
@@ -65,7 +66,11 @@ async def body_refusal(request: Request) -> Exception | None:
     try:
         body = await _read_request_body(request=request)
     except ProxyException:
-        return None  # invalid JSON: LiteLLM's auth answers its own 400, after the key check
+        # Invalid JSON: LiteLLM's auth answers its own 400, after the key check. 1.110 refuses a
+        # body that is JSON but not an object here too: ours says what it is, after the key check.
+        body = await _parsed_json(request)
+        if body is _NOT_JSON or isinstance(body, dict):
+            return None
     if not isinstance(body, dict):
         return router_error(
             400,
@@ -84,6 +89,17 @@ async def body_refusal(request: Request) -> Exception | None:
     except ValueError as refused:
         return router_error(400, "invalid_request_error", str(refused), param="request_body")
     return None
+
+
+_NOT_JSON = object()
+
+
+async def _parsed_json(request: Request) -> Any:
+    """The body parsed as JSON (Starlette keeps the bytes once read), or _NOT_JSON."""
+    try:
+        return json.loads(await request.body())
+    except ValueError:
+        return _NOT_JSON
 
 
 def guarded_auth(auth: Any) -> Any:

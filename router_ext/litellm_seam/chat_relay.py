@@ -27,10 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, Request, Response
 
-from router_ext.litellm_kwargs import routing_record
+from router_ext.litellm_seam.callback_kwargs import routing_record
+from router_ext.litellm_seam.relay_call import call_relay, litellm_processing_needed, relay_response
+from router_ext.litellm_seam.relay_client import relay_client
+from router_ext.litellm_seam.router_registry import deployment_entry
 from router_ext.public_model import restamp_sse_bytes
-from router_ext.relay_first_frame import TIMEOUT_HEADER, relay_client
-from router_ext.relay_response import call_relay, litellm_processing_needed, relay_response
+from router_ext.relay_first_frame import TIMEOUT_HEADER
 
 if TYPE_CHECKING:
     from router_ext.runtime.runtime import RouterRuntime
@@ -78,17 +80,16 @@ def relayable_params(params: Mapping[str, Any]) -> bool:
 
 class RelayableDeployments:
     """Whether each deployment may be relayed, worked out once per deployment entry (the Router
-    replaces a deployment's entry when it changes). `Router.get_deployment` would build a
+    replaces a deployment's entry when it changes, on 1.108 and 1.110). `Router.get_deployment` would build a
     pydantic Deployment per call: about 1 ms here, per reachable deployment and request."""
 
     def __init__(self) -> None:
         self._known: dict[str, tuple[Any, bool]] = {}
 
     def __call__(self, router: Any, deployment_id: str) -> bool:
-        index = router.model_id_to_deployment_index_map.get(deployment_id)
-        if index is None:
+        entry = deployment_entry(router, deployment_id)
+        if entry is None:
             return False
-        entry = router.model_list[index]
         known = self._known.get(deployment_id)
         if known is not None and known[0] is entry:
             return known[1]

@@ -1,0 +1,32 @@
+"""LiteLLM's command line with several workers, each on a listening socket of its own
+(router_ext/balanced_workers.py says why).
+
+Relies on `litellm.proxy.proxy_cli.run_server` calling `uvicorn.run(app, ..., workers=N)`, with
+`uvicorn.run` looked up when it is called: 1.108.7 passes `"litellm.proxy.proxy_server:app"`,
+1.110.2 `"litellm_cli.main:proxy_worker_app"` with `factory=True`; both are handed on to uvicorn's
+Config as they come. Without `run_server` (the feature `worker_sockets` off), uvicorn's own
+shared socket serves the workers.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from router_ext.balanced_workers import run
+
+
+def main() -> None:
+    from router_ext.litellm_seam.features import check_features
+
+    if check_features().on("worker_sockets"):
+        uvicorn.run = run
+    from litellm.proxy.proxy_cli import run_server
+
+    sys.argv[0] = "litellm"
+    run_server()
+
+
+if __name__ == "__main__":
+    main()

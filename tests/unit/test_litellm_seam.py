@@ -1,0 +1,191 @@
+"""The LiteLLM seam holds: outside router_ext/litellm_seam/ no module imports a LiteLLM internal or
+touches the Router's undocumented members; every internal in the inventory is there on the
+installed LiteLLM; a missing one switches its feature off (or, for what smart-router cannot run
+without, stops the start with a message that says what to do)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from router_ext.litellm_seam import features, router_registry
+from router_ext.litellm_seam.internals import CORE, HIDDEN_ENV, INTERNALS
+from router_ext.litellm_seam.version import litellm_version, version_tuple
+
+ROOT = Path(__file__).resolve().parents[2]
+SEAM = ROOT / "router_ext" / "litellm_seam"
+SCANNED = ("accounting", "catalog", "health", "router_ext", "strategies", "scrapers", "scripts")
+
+# LiteLLM's documented surface: what code outside the seam may import
+PUBLIC_MODULES = ("litellm.integrations.custom_logger", "litellm.exceptions")
+PUBLIC_PREFIXES = ("litellm.types.",)
+PUBLIC_TOP_LEVEL = frozenset(
+    {"acompletion", "aembedding", "get_llm_provider", "get_secret", "model_cost", "Router", "exceptions"}
+)
+# The Router's and the proxy's members that differ between versions or are not documented
+INTERNAL_ATTRIBUTES = frozenset(
+    {
+        "model_list",
+        "model_id_to_deployment_index_map",
+        "delete_deployment",
+        "add_deployment",
+        "upsert_deployment",
+        "set_model_list",
+        "generate_model_id",
+        "async_get_available_deployment",
+        "proxy_server",
+        "llm_router",
+    }
+)
+
+
+def outside_the_seam() -> list[Path]:
+    return [
+        path
+        for package in SCANNED
+        for path in (ROOT / package).rglob("*.py")
+        if SEAM not in path.parents and ".venv" not in path.parts
+    ]
+
+
+def internal_uses(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("litellm.") and not _public_module(alias.name):
+                    found.append(f"{node.lineno}: import {alias.name}")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "litellm":
+            module = node.module or ""
+            if module == "litellm":
+                found += [
+                    f"{node.lineno}: from litellm import {a.name}"
+                    for a in node.names
+                    if a.name not in PUBLIC_TOP_LEVEL
+                ]
+            elif not _public_module(module):
+                found.append(f"{node.lineno}: from {module} import ...")
+        elif isinstance(node, ast.Attribute) and node.attr in INTERNAL_ATTRIBUTES:
+            found.append(f"{node.lineno}: .{node.attr}")
+    return found
+
+
+def _public_module(name: str) -> bool:
+    return name in PUBLIC_MODULES or name.startswith(PUBLIC_PREFIXES)
+
+
+def test_no_module_outside_the_seam_uses_a_litellm_internal() -> None:
+    offending = {
+        str(path.relative_to(ROOT)): uses for path in outside_the_seam() if (uses := internal_uses(path))
+    }
+    assert offending == {}
+
+
+def test_the_check_finds_an_internal(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "from litellm.proxy import proxy_server\n"
+        "from litellm import Router, _turn_on_debug\n"
+        "from litellm.types.router import Deployment\n"
+        "from litellm.integrations.custom_logger import CustomLogger\n"
+        "x = router.model_list\n"
+    )
+    assert internal_uses(sample) == [
+        "1: from litellm.proxy import ...",
+        "2: from litellm import _turn_on_debug",
+        "5: .model_list",
+    ]
+
+
+def test_every_probed_internal_is_there_on_the_installed_litellm() -> None:
+    missing = {i.path: why for i in INTERNALS if (why := i.probe()) is not None}
+    assert missing == {}, f"LiteLLM {litellm_version()}"
+
+
+def test_the_inventory_names_real_features_and_every_version_checked() -> None:
+    for internal in INTERNALS:
+        assert set(internal.used_by) <= {CORE, *features.FEATURES}, internal.path
+        assert internal.v1_108_7 and internal.v1_110_2, internal.path
+
+
+def test_a_hidden_internal_switches_its_feature_off_and_says_why() -> None:
+    path = "litellm.llms.vllm.passthrough.transformation:VLLMPassthroughConfig"
+    report = features.probe({HIDDEN_ENV: path})
+    assert not report.on("relay") and report.on("body_guard")
+    assert path in report.off["relay"]
+    described = report.as_dict()
+    assert described["features"]["relay"]["on"] is False
+    assert described["litellm_version"] == litellm_version()
+
+
+def test_a_missing_core_internal_stops_the_start_with_what_to_do() -> None:
+    with pytest.raises(features.LiteLLMIncompatible, match=r"lacks what smart-router needs: .*master_key"):
+        features.probe({HIDDEN_ENV: "litellm.proxy.proxy_server:master_key"})
+
+
+def test_a_signature_change_counts_as_missing() -> None:
+    from router_ext.litellm_seam.internals import Internal
+
+    changed = Internal("textwrap:dedent", ("relay",), params=("text", "no_such_parameter"))
+    assert "no longer takes no_such_parameter" in str(changed.probe())
+    assert Internal("textwrap:dedent", ("relay",), params=("text",)).probe() is None
+    assert "missing" in str(Internal("textwrap:no_such_function", ("relay",)).probe())
+
+
+def test_version_numbers_compare() -> None:
+    assert version_tuple("1.110.2") > version_tuple("1.108.7")
+    assert version_tuple("1.111.0rc1") == (1, 111, 0)
+
+
+def _router(count: int = 3) -> object:
+    from litellm import Router
+
+    return Router(
+        model_list=[
+            {
+                "model_name": "m",
+                "litellm_params": {"model": "openai/m", "api_base": "http://127.0.0.1:1/v1", "api_key": "k"},
+                "model_info": {"id": f"d-{i}"},
+            }
+            for i in range(count)
+        ]
+    )
+
+
+def test_model_info_changes_land_in_one_batch_and_are_read_back() -> None:
+    router = _router()
+    changed = router_registry.update_model_info(
+        router, {"d-0": {"input_cost_per_token": 1e-6}, "d-2": {"token_count_framing": 0}, "nope": {"x": 1}}
+    )
+    assert changed == 2
+    entries = {str(d["model_info"]["id"]): d for d in router_registry.deployments(router)}
+    assert entries["d-0"]["model_info"]["input_cost_per_token"] == 1e-6
+    assert entries["d-2"]["model_info"]["token_count_framing"] == 0
+    assert "token_count_framing" not in entries["d-1"]["model_info"]
+    assert router_registry.update_model_info(router, {"d-0": {"input_cost_per_token": 1e-6}}) == 0
+    router_registry.update_model_info(router, {"d-2": {"token_count_framing": router_registry.DELETE}})
+    assert "token_count_framing" not in router_registry.deployment_entry(router, "d-2")["model_info"]
+
+
+def test_deployments_are_added_replaced_and_removed_in_one_change() -> None:
+    router = _router()
+    replaced = {
+        "model_name": "m",
+        "litellm_params": {"model": "openai/other", "api_base": "http://127.0.0.1:2/v1", "api_key": "k"},
+        "model_info": {"id": "d-1"},
+    }
+    added = {**replaced, "model_info": {"id": "d-9"}}
+    router_registry.change_deployments(router, [replaced, added], ["d-0", "d-1"])
+    entries = {str(d["model_info"]["id"]): d for d in router_registry.deployments(router)}
+    assert sorted(entries) == ["d-1", "d-2", "d-9"]  # d-1 replaced, not removed
+    assert entries["d-1"]["litellm_params"]["model"] == "openai/other"
+    assert router_registry.deployment_entry(router, "d-0") is None
+    assert router_registry.deployment_entry(router, "d-9") is not None
+
+
+def test_a_deployment_id_is_litellms_own_hash() -> None:
+    params = {"model": "openai/m", "api_base": "http://127.0.0.1:1/v1"}
+    assert router_registry.deployment_id("m", params) == router_registry.deployment_id("m", dict(params))
+    assert router_registry.deployment_id("m", params) != router_registry.deployment_id("n", params)
