@@ -8,7 +8,7 @@ PORT ?= 7602
 CLAUDE_CODE_VERSION ?= 2.1.332
 CODEX_VERSION ?= 0.171.0
 
-.PHONY: run test demo lint unit integration bench bench-tools uv env services conformance agents soak
+.PHONY: run test demo lint unit integration bench bench-tools uv env services conformance agents soak compat compat-env
 
 uv:  ## install uv from PyPI when it is missing
 	@command -v $(UV) >/dev/null 2>&1 || $(PYTHON) -m pip install --user --quiet uv
@@ -75,5 +75,27 @@ bench-tools:  ## what the workers benchmark loads with: wrk and nginx (a load ge
 	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk nginx-light; } || \
 	  echo "wrk / nginx not installed: the workers benchmark falls back to the Python client and says so"; }
 
-bench: env bench-tools  ## smart-router vs plain LiteLLM: writes docs/benchmarks.md, .json and plots (--full: BENCH_ARGS=--full)
+bench: env bench-tools compat-env  ## smart-router vs plain LiteLLM (catalogue writes on both LiteLLMs): writes docs/benchmarks.md, .json and plots (--full: BENCH_ARGS=--full)
 	$(UV) run --frozen python -m scripts.bench $(BENCH_ARGS)
+
+# The newest LiteLLM that installs from the registries here. `litellm[proxy]` newer than 1.108.7 does
+# not resolve from them (1.108.8-1.109.x pin litellm-enterprise post-releases that are not published;
+# 1.110.x also pins a litellm-proxy package that is not there), so the compat environment is the
+# locked one with LiteLLM swapped in without its pins, plus what its proxy imports that 1.108.7 did
+# not (semver, backports-zstd). With the full index, `pip install litellm[proxy]==1.110.2` is enough.
+COMPAT_LITELLM ?= 1.110.2
+COMPAT_ENTERPRISE ?= 0.1.83
+COMPAT_VENV := .venv-compat
+
+compat-env: env  ## a second environment (.venv-compat) with LiteLLM $(COMPAT_LITELLM)
+	@$(UV) venv -q --allow-existing $(COMPAT_VENV) --python .venv/bin/python
+	@$(UV) export -q --frozen --no-hashes --all-groups --no-emit-project -o $(COMPAT_VENV)/requirements.txt
+	@$(UV) pip install -q --python $(COMPAT_VENV)/bin/python -r $(COMPAT_VENV)/requirements.txt
+	@$(UV) pip install -q --python $(COMPAT_VENV)/bin/python --no-deps \
+	  litellm==$(COMPAT_LITELLM) litellm-enterprise==$(COMPAT_ENTERPRISE)
+	@$(UV) pip install -q --python $(COMPAT_VENV)/bin/python semver backports-zstd
+	@$(UV) pip install -q --python $(COMPAT_VENV)/bin/python --no-deps -e .
+	@$(COMPAT_VENV)/bin/python -c "from router_ext.litellm_seam.version import litellm_version as v; print('compat: LiteLLM', v())"
+
+compat: compat-env services agents  ## the unit and integration tests again, on LiteLLM $(COMPAT_LITELLM)
+	$(COMPAT_VENV)/bin/python -m pytest tests -q --ignore=tests/conformance --durations=10

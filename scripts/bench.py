@@ -25,6 +25,7 @@ import os
 import platform
 import re
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -59,7 +60,25 @@ TARGETS = {
     "two_workers_over_one": 1.8,
     "stream_chunks_smart_over_plain": 5.0,
     "stream_first_chunk_over_direct_ms": 10.0,
+    "catalogue_writes_ms_1000": 200.0,
 }
+COMPAT_PYTHON = Path(".venv-compat/bin/python")  # `make compat-env`: the newest LiteLLM that installs here
+
+
+def bench_catalogue_everywhere(size: int = 1000) -> list[dict[str, Any]]:
+    """The catalogue's writes to the Router on this LiteLLM, and on the compat one when it is built."""
+    from scripts.bench_catalogue import bench_catalogue_writes
+
+    rows = [bench_catalogue_writes(size)]
+    if COMPAT_PYTHON.exists():
+        done = subprocess.run(
+            [str(COMPAT_PYTHON), "-m", "scripts.bench_catalogue", "--size", str(size)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        rows.append(json.loads(done.stdout[: done.stdout.rindex("}") + 1]))
+    return rows
 
 
 # -- 1. route decision --------------------------------------------------------------------------
@@ -618,6 +637,19 @@ def _workers_and_hedging(report: dict[str, Any]) -> list[str]:
             "(its per-request path, which the relay runs too: auth, hooks, the Router, logging).",
             "",
         ]
+    if "catalogue_writes" in report:
+        lines += [
+            "## Catalogue writes to the Router: event-loop ms at 1,000 deployments (scripts/bench_catalogue.py)",
+            "",
+            "| LiteLLM | first index (framing) | price refresh | price window | reload, nothing changed |",
+            "|---|---:|---:|---:|---:|",
+            *(
+                f"| {row['litellm']} | {row['first_index_ms']:.0f} | {row['price_refresh_ms']:.0f} | "
+                f"{row['price_window_ms']:.0f} | {row['reload_no_change_ms']:.0f} |"
+                for row in report["catalogue_writes"]
+            ),
+            "",
+        ]
     if "hedging" in report:
         lines += [
             "## Hedged streams: time to first token, one channel 2 s late on 10 % of requests",
@@ -704,6 +736,15 @@ def targets(report: dict[str, Any]) -> list[tuple[str, float, float, bool]]:
                 False,
             )
         )
+    for row in report.get("catalogue_writes", []):
+        found.append(
+            (
+                f"catalogue writes, worst event-loop ms @1,000, LiteLLM {row['litellm']}",
+                max(v for k, v in row.items() if k.endswith("_ms")),
+                TARGETS["catalogue_writes_ms_1000"],
+                False,
+            )
+        )
     if "hedging" in report:
         found.append(
             (
@@ -724,7 +765,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs")
     parser.add_argument(
         "--only",
-        choices=["workers", "hedging", "streams"],
+        choices=["workers", "hedging", "streams", "catalogue"],
         help="run one part and print it (nothing written)",
     )
     args = parser.parse_args()
@@ -746,6 +787,10 @@ def main() -> None:
             f"first chunk {streamed['plain_first_chunk_over_direct_ms']:.1f} ms, "
             f"a non-streamed answer {streamed['plain_non_stream_over_direct_ms']:.1f} ms"
         )
+        return
+    if args.only == "catalogue":
+        for row in bench_catalogue_everywhere():
+            print(f"   {json.dumps(row)}")
         return
     if args.only == "hedging":
         hedged = bench_hedging()
@@ -772,6 +817,8 @@ def main() -> None:
     report["hedging"] = bench_hedging(400 if args.full else 200)
     print("8. streamed answers", flush=True)
     report["streams"] = bench_streams()
+    print("9. catalogue writes to the Router, per LiteLLM version", flush=True)
+    report["catalogue_writes"] = bench_catalogue_everywhere()
     report["ratios"] = ratios(report["proxies"])
     report["targets"] = targets(report)
     report["plots"] = plot(report, out)

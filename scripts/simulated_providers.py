@@ -29,7 +29,7 @@ import random
 import socket
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +42,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from scripts import simulated_wire_apis as wire
+
+# What differs between two connections or two clients, not between two requests
+UNRECORDED_HEADERS = frozenset({"host", "content-length", "user-agent", "accept-encoding", "connection"})
 
 
 @dataclass
@@ -70,6 +73,9 @@ class Provider:
     # "hang": 0.02, "garbage": 0.05} (a share of requests each; the soak uses it).
     chaos: dict[str, float] = field(default_factory=dict)
     hang_s: float = 30.0
+    # The last chat requests as received (path, query, headers, body): differential tests compare
+    # what two paths through the proxy sent upstream
+    seen: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200))
     # {"requests": 5, "window_s": 60, "style": "openai" | "anthropic" | "openrouter"}: enforced on
     # chat requests (429 past the limit) and announced on every answer, in that upstream's headers.
     rate_limit: dict[str, Any] | None = None
@@ -276,6 +282,14 @@ def build_app(provider: Provider) -> Starlette:
         body = await request.json()
         model = str(body.get("model", ""))
         provider.requests[model] += 1
+        provider.seen.append(
+            {
+                "path": request.url.path,
+                "query": str(request.url.query),
+                "headers": {k: v for k, v in request.headers.items() if k not in UNRECORDED_HEADERS},
+                "body": body,
+            }
+        )
         if not authorised(request):
             provider.failures += 1
             return _openai_error(
@@ -381,6 +395,7 @@ def build_app(provider: Provider) -> Starlette:
             payload = await request.json()
             provider.pages.update(payload.get("pages", {}))
             if payload.get("reset"):
+                provider.seen.clear()
                 provider.steps.clear()
                 provider.requests.clear()
                 provider.failures = 0
@@ -403,6 +418,7 @@ def build_app(provider: Provider) -> Starlette:
                 "successes": provider.successes,
                 "pending_steps": len(provider.steps),
                 "models": provider.models,
+                "seen": list(provider.seen),
             }
         )
 

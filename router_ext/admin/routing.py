@@ -212,6 +212,7 @@ def build_admin_router(runtime: RouterRuntime) -> APIRouter:
 
     @router.get("/channels", response_model=ChannelsResponse, summary="Every channel with its health")
     async def list_channels() -> ChannelsResponse:
+        await runtime.until_routable()  # right after a start: stored channels are listed once loaded
         return ChannelsResponse(channels=[ChannelStatus(**c) for c in admin.channels()])
 
     @router.post(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,7 +124,7 @@ def _shape(deployment: Mapping[str, Any]) -> str:
     return json.dumps([deployment.get("model_name"), params, info], sort_keys=True, default=str)
 
 
-def apply_model_list(router: Any, wanted: list[Mapping[str, Any]], result: ReloadResult) -> None:
+def apply_model_list(router: Any, wanted: Sequence[Mapping[str, Any]], result: ReloadResult) -> None:
     # Discovered and stored channels are not the file's: discovery and the store manage them.
     listed = list(router_registry.deployments(router))
     current = {

@@ -37,15 +37,17 @@ from router_ext.relay_first_frame import TIMEOUT_HEADER
 if TYPE_CHECKING:
     from router_ext.runtime.runtime import RouterRuntime
 
-# Fields of OpenAI's chat completions request; a body with any other field takes LiteLLM's path,
-# which knows what to do with its own (`metadata`, `fallbacks`, `mock_response`, ...).
+# Fields of OpenAI's chat completions request that LiteLLM's chat path sends upstream as they come
+# (tests/integration/test_litellm_seam_proxy.py compares both paths field by field); a body with any
+# other field takes LiteLLM's path, which knows what to do with its own (`metadata`, `fallbacks`,
+# ...) and with those it changes: it drops `user` and refuses `verbosity` for most models.
 CHAT_FIELDS = frozenset(
     {
         "model", "messages", "stream", "stream_options", "temperature", "top_p", "n", "stop",
         "max_tokens", "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias",
-        "logprobs", "top_logprobs", "user", "seed", "tools", "tool_choice", "parallel_tool_calls",
+        "logprobs", "top_logprobs", "seed", "tools", "tool_choice", "parallel_tool_calls",
         "response_format", "reasoning_effort", "service_tier", "store", "modalities", "prediction",
-        "verbosity", "prompt_cache_key", "safety_identifier",
+        "prompt_cache_key", "safety_identifier",
     }
 )  # fmt: skip
 # Providers whose chat completions API is OpenAI's own wire format
@@ -69,13 +71,39 @@ KEY_METADATA = (
 
 
 def relayable_body(body: Mapping[str, Any]) -> bool:
-    return body.get("stream") is True and isinstance(body.get("messages"), list) and set(body) <= CHAT_FIELDS
+    return (
+        body.get("stream") is True
+        and isinstance(body.get("messages"), list)
+        and set(body) <= CHAT_FIELDS
+        and ("tool_choice" not in body or bool(body.get("tools")))  # LiteLLM drops it without tools
+    )
 
 
 def relayable_params(params: Mapping[str, Any]) -> bool:
     model = str(params.get("model") or "")
     provider = params.get("custom_llm_provider") or model.split("/", 1)[0]
-    return bool(params.get("api_base")) and provider in OPENAI_WIRE and set(params) <= RELAYED_PARAMS
+    return (
+        bool(params.get("api_base"))
+        and provider in OPENAI_WIRE
+        and set(params) <= RELAYED_PARAMS
+        and same_model_upstream(model, params.get("custom_llm_provider"))
+    )
+
+
+def same_model_upstream(model: str, custom_llm_provider: Any) -> bool:
+    """Whether LiteLLM's pass-through names the upstream model as its chat path does. The chat path
+    strips the provider prefix once (`openai/openai/x` -> `openai/x`, an aggregator's own id); the
+    pass-through strips it again (`allm_passthrough_route`, then `llm_passthrough_route`: `x`), a
+    404 at best and another model at worst. Such a deployment is left to LiteLLM's chat path.
+    Checked on 1.108.7 and 1.110.2."""
+    import litellm
+
+    try:
+        once = litellm.get_llm_provider(model=model, custom_llm_provider=custom_llm_provider or None)
+        twice = litellm.get_llm_provider(model=once[0], custom_llm_provider=once[1])
+    except Exception:  # noqa: BLE001  # LiteLLM raises bare exceptions for names it cannot place
+        return False
+    return bool(once[0] == twice[0])
 
 
 class RelayableDeployments:

@@ -469,7 +469,12 @@ def test_a_restart_keeps_stored_channels_and_a_wrong_secret_stops_the_start(
     assert "SMART_ROUTER_SECRET_KEY" in wrong.stderr and "cannot start" in wrong.stderr
     again = start_proxy(config, workdir=proxy.workdir, env={"LITELLM_MASTER_KEY": proxy.master_key})
     try:
-        # The first request after the start already sees it (the start waits for stored channels).
+        # The first admin read after the start already lists it (it waits for stored channels as
+        # routing does), and so does the first request.
+        listed = httpx.get(
+            f"{again.base_url}/routing/channels", headers={"Authorization": f"Bearer {again.master_key}"}
+        ).json()["channels"]
+        assert "kept-over-restart" in {c["id"] for c in listed}
         assert ask(again, "tag:kept,over,restart").headers["x-router-channel"] == "kept-over-restart"
     finally:
         again.stop()

@@ -62,8 +62,9 @@ def test_the_topology_two_replicas_behind_a_balancer_on_redis_and_postgres() -> 
 
 def test_the_image_matches_the_locked_litellm_and_ships_every_package() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    pinned = next(d for d in project["project"]["dependencies"] if d.startswith("litellm"))
-    version = pinned.split("==")[1]
+    locked = tomllib.loads((ROOT / "uv.lock").read_text())
+    version = next(p["version"] for p in locked["package"] if p["name"] == "litellm")
+    assert project["tool"]["uv"]["constraint-dependencies"] == [f"litellm=={version}"]
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert f"FROM ghcr.io/berriai/litellm:main-v{version}" in dockerfile
     for package in project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]:

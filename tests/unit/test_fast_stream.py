@@ -42,6 +42,10 @@ def test_only_openai_wire_deployments_with_plain_settings_are_relayed() -> None:
     assert not relayable_params({**plain, "model": "anthropic/claude"})
     assert not relayable_params({"model": "openai/gpt-4o", "api_key": "k"})  # OpenAI itself: no base
     assert not relayable_params({**plain, "extra_headers": {"x": "1"}})
+    assert relayable_params({**plain, "model": "openai/vendor/m"})  # an aggregator's vendor prefix
+    # LiteLLM's pass-through would strip the second `openai/` its chat path keeps
+    assert not relayable_params({**plain, "model": "openai/openai/m"})
+    assert relayable_params({**plain, "model": "vendor/m", "custom_llm_provider": "openai"})
 
 
 def test_a_routed_request_reaches_its_model_then_its_fallbacks() -> None:
