@@ -209,3 +209,21 @@ INTERNALS: tuple[Internal, ...] = (
 
 def hidden_internals(environ: dict[str, str]) -> frozenset[str]:
     return frozenset(p.strip() for p in environ.get(HIDDEN_ENV, "").split(",") if p.strip())
+
+
+def inventory_table() -> str:
+    """The inventory as the Markdown table in docs/litellm-seam.md (a test keeps them equal)."""
+    rows = [
+        "| internal | used by | 1.108.7 | 1.110.2 | public alternative |",
+        "|---|---|---|---|---|",
+    ]
+    for internal in INTERNALS:
+        rows.append(
+            f"| `{internal.path}` | {', '.join(internal.used_by)} | {internal.v1_108_7} | "
+            f"{internal.v1_110_2} | {internal.alternative or '-'} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(inventory_table(), end="")

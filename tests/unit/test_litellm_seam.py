@@ -189,3 +189,9 @@ def test_a_deployment_id_is_litellms_own_hash() -> None:
     params = {"model": "openai/m", "api_base": "http://127.0.0.1:1/v1"}
     assert router_registry.deployment_id("m", params) == router_registry.deployment_id("m", dict(params))
     assert router_registry.deployment_id("m", params) != router_registry.deployment_id("n", params)
+
+
+def test_the_docs_list_every_internal_as_the_inventory_does() -> None:
+    from router_ext.litellm_seam.internals import inventory_table
+
+    assert inventory_table() in (ROOT / "docs" / "litellm-seam.md").read_text(encoding="utf-8")
