@@ -9,6 +9,7 @@ is defined once.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -94,3 +95,14 @@ def ids(model_list: Any) -> dict[str, Mapping[str, Any]]:
         if found_id:
             found[found_id] = deployment
     return found
+
+
+def set_params(deployment: Mapping[str, Any]) -> str:
+    """`litellm_params` as set, comparable across a trip through LiteLLM: it fills in its own flags as
+    False on some deployments and not others, and reads a config's `30` back as `30.0`."""
+    kept = {k: _number(v) for k, v in params(deployment).items() if v is not None and v is not False}
+    return json.dumps(kept, sort_keys=True, default=str)
+
+
+def _number(value: Any) -> Any:
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value

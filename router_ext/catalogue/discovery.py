@@ -225,8 +225,10 @@ class Discovery:
             deployment = source.deployment_for(model)
             if _route_key(deployment) not in configured:
                 wanted[deployment["model_info"]["id"]] = deployment
+        # an id another source (or the config) holds already stays theirs, as LiteLLM kept the first
+        taken = {str(shape.deployment_id(d)) for d in listed} - present
         removed = sorted(present - wanted.keys())
-        added = [i for i in wanted if i not in present]
+        added = [i for i in wanted if i not in present and i not in taken]
         router_registry.change_deployments(router, [wanted[i] for i in added], removed)
         result.removed += removed
         result.added += added

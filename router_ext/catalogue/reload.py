@@ -119,9 +119,10 @@ def _shape(deployment: Mapping[str, Any]) -> str:
         info.pop("output_cost_per_token", None)
     # LiteLLM fills in its own flags as false (`db_model`, `use_in_pass_through`, ...) on some
     # deployments and not others: only what is set counts, or an unchanged entry looks changed
-    params = {k: v for k, v in shape.params(deployment).items() if v is not None and v is not False}
     info = {k: v for k, v in info.items() if v is not None and v is not False}
-    return json.dumps([deployment.get("model_name"), params, info], sort_keys=True, default=str)
+    return json.dumps(
+        [deployment.get("model_name"), shape.set_params(deployment), info], sort_keys=True, default=str
+    )
 
 
 def apply_model_list(router: Any, wanted: Sequence[Mapping[str, Any]], result: ReloadResult) -> None:
@@ -142,7 +143,10 @@ def apply_model_list(router: Any, wanted: Sequence[Mapping[str, Any]], result: R
             removed.append(str(shape.deployment_id(deployment)))
     removed += list(current.keys() - desired.keys())
     upsert: list[Mapping[str, Any]] = []
+    taken = {str(shape.deployment_id(d)) for d in listed} - current.keys()
     for deployment_id, deployment in desired.items():
+        if deployment_id in taken:
+            continue  # a stored or discovered channel holds the id: LiteLLM kept the first one too
         if deployment_id in current:
             if _shape(current[deployment_id]) == _shape(deployment):
                 continue

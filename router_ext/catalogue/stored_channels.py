@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -162,8 +161,14 @@ class StoredChannels:
             current = {
                 str(shape.deployment_id(d)): d for d in router_registry.deployments(router) if is_stored(d)
             }
+            taken = {
+                str(shape.deployment_id(d)) for d in router_registry.deployments(router)
+            } - current.keys()
             removed = [i for i in current if i not in wanted]
-            upsert = [d for i, d in wanted.items() if not (i in current and _same(current[i], d))]
+            # an id the config or discovery holds already stays theirs (LiteLLM kept the first one too)
+            upsert = [
+                d for i, d in wanted.items() if i not in taken and not (i in current and _same(current[i], d))
+            ]
             router_registry.change_deployments(router, upsert, removed)
             touched = bool(removed or upsert)
             wildcards = any(shape.is_wildcard(d) for d in upsert)
@@ -288,12 +293,10 @@ def _same(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     wanted_info = shape.info(wanted)
     current_info = shape.info(current)
     same_info = all(current_info.get(k) == v for k, v in wanted_info.items())
-    params = {k: v for k, v in shape.params(current).items() if v is not None}
     return (
         shape.model_name(current) == shape.model_name(wanted)
         and same_info
-        and json.dumps(params, sort_keys=True, default=str)
-        == json.dumps(dict(shape.params(wanted)), sort_keys=True, default=str)
+        and shape.set_params(current) == shape.set_params(wanted)
     )
 
 

@@ -30,6 +30,7 @@ class Internal:
     alternative: str = ""  # LiteLLM's public way, where one exists
     params: tuple[str, ...] = ()  # parameters we pass by name
     probed: bool = True  # False: router_registry.py picks a path per Router shape, nothing to switch off
+    source_has: str = ""  # a call the internal must still make (read from its source)
 
     def resolve(self) -> Any:
         module_name, _, attributes = self.path.partition(":")
@@ -48,6 +49,15 @@ class Internal:
             found = self.resolve()
         except (ImportError, AttributeError) as error:
             return f"{self.path} is missing ({type(error).__name__}: {error})"
+        except Exception as error:  # noqa: BLE001  # a LiteLLM module that fails to import: the feature is off
+            return f"{self.path} failed to load ({type(error).__name__}: {error})"
+        if self.source_has:
+            try:
+                source = inspect.getsource(getattr(found, "callback", None) or found)
+            except (OSError, TypeError):
+                return f"{self.path}: its source cannot be read to check it calls {self.source_has}"
+            if self.source_has not in source:
+                return f"{self.path} no longer calls {self.source_has}"
         if self.params:
             try:
                 signature = inspect.signature(found)
@@ -156,14 +166,48 @@ INTERNALS: tuple[Internal, ...] = (
         f"{_PROCESSING}:ProxyBaseLLMRequestProcessing.common_processing_pre_call_logic",
         ("relay",),
         v1_110_2="sig (optional logging_auth)",
-        params=("request", "user_api_key_dict", "proxy_logging_obj", "route_type", "model", "llm_router"),
+        params=(
+            "request",
+            "user_api_key_dict",
+            "proxy_logging_obj",
+            "route_type",
+            "model",
+            "llm_router",
+            "general_settings",
+            "proxy_config",
+            "user_model",
+            "user_temperature",
+            "user_request_timeout",
+            "user_max_tokens",
+            "user_api_base",
+            "version",
+        ),
     ),
     Internal(
         f"{_PROCESSING}:ProxyBaseLLMRequestProcessing.base_process_llm_request",
         ("relay",),
         v1_110_2="sig (optional sse_framing)",
-        params=("request", "fastapi_response", "user_api_key_dict", "route_type", "skip_pre_call_logic"),
+        params=(
+            "request",
+            "fastapi_response",
+            "user_api_key_dict",
+            "route_type",
+            "proxy_logging_obj",
+            "llm_router",
+            "select_data_generator",
+            "model",
+            "skip_pre_call_logic",
+            "general_settings",
+            "proxy_config",
+            "user_model",
+            "user_temperature",
+            "user_request_timeout",
+            "user_max_tokens",
+            "user_api_base",
+            "version",
+        ),
     ),
+    Internal(f"{_PROCESSING}:ProxyBaseLLMRequestProcessing", ("relay",), params=("data",)),
     Internal(f"{_PROCESSING}:ProxyBaseLLMRequestProcessing._pre_call_with_fallbacks", ("relay",)),
     Internal(
         f"{_PROCESSING}:ProxyBaseLLMRequestProcessing._handle_llm_api_exception",
@@ -178,11 +222,24 @@ INTERNALS: tuple[Internal, ...] = (
     Internal(f"{_PROCESSING}:ProxyBaseLLMRequestProcessing._merge_passthrough_streaming_headers", ("relay",)),
     Internal(f"{_PROCESSING}:ProxyBaseLLMRequestProcessing._is_streaming_response", ("relay",)),
     Internal(f"{_PROCESSING}:ProxyBaseLLMRequestProcessing._passthrough_event_stream_media_type", ("relay",)),
-    Internal(f"{_PROCESSING}:_UpstreamClosingStreamingResponse", ("relay",)),
+    Internal(
+        f"{_PROCESSING}:_UpstreamClosingStreamingResponse",
+        ("relay",),
+        params=("content", "status_code", "media_type", "headers"),
+    ),
     Internal(f"{_PROCESSING}:get_hidden_params_dict", ("relay",)),
     Internal(f"{_PROCESSING}:ttft_keepalive_interval", ("relay",)),
     Internal("litellm.proxy.utils:ProxyLogging.callback_capabilities", ("relay",)),
-    Internal("litellm.proxy.utils:ProxyLogging.post_call_response_headers_hook", ("relay",)),
+    Internal(
+        "litellm.proxy.utils:ProxyLogging.post_call_response_headers_hook",
+        ("relay",),
+        params=("data", "user_api_key_dict", "response", "request_headers"),
+    ),
+    Internal(
+        "litellm.proxy.utils:ProxyLogging.update_request_status",
+        ("relay",),
+        params=("litellm_call_id", "status"),
+    ),
     Internal("litellm.proxy.native_compaction:with_proxy_compaction_executor", ("relay",)),
     Internal(
         "litellm.proxy.route_llm_request:route_request",
@@ -203,7 +260,8 @@ INTERNALS: tuple[Internal, ...] = (
     # -- our /v1/messages failure shape (routes.py)
     Internal("litellm.proxy.anthropic_endpoints.endpoints:anthropic_response", ("messages_errors",)),
     # -- several workers with a socket each (workers.py): the CLI calls uvicorn.run, looked up when called
-    Internal("litellm.proxy.proxy_cli:run_server", ("worker_sockets",)),
+    Internal("litellm.proxy.proxy_cli:run_server", (CORE,)),
+    Internal("litellm.proxy.proxy_cli:run_server", ("worker_sockets",), source_has="uvicorn.run("),
 )
 
 

@@ -16,7 +16,6 @@ Router of either shape works, and so does the unit tests' stand-in (a plain `mod
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -69,34 +68,46 @@ def update_model_info(router: Any, changes: ModelInfoChanges) -> int:
     registry = _registry(router)
     live = registry.all() if registry is not None else router.model_list
     if registry is None:
-        return _write_in_place(live, changes)
-    edited = copy.deepcopy(list(live))  # plain dicts: edits to copies hand nothing to the core
-    changed = _write_in_place(edited, changes)
-    if changed:
-        live[:] = edited  # one whole-list change for the core
-    return changed
-
-
-def _write_in_place(entries: Sequence[Any], changes: ModelInfoChanges) -> int:
+        changed = 0
+        for entry in live:
+            info = entry.get("model_info") if isinstance(entry, Mapping) else None
+            edited = _edited(info, changes)
+            if edited is not None and isinstance(info, dict):
+                info.clear()
+                info.update(edited)
+                changed += 1
+        return changed
+    # The entries are not copied: an unchanged one keeps its identity (and what is cached by it);
+    # a changed one is a new plain dict sharing the other fields. One whole-list change for the core.
+    entries = list(live)
     changed = 0
-    for entry in entries:
-        info = entry.get("model_info") if isinstance(entry, Mapping) else None
-        if not isinstance(info, dict):
-            continue
-        fields = changes.get(str(info.get("id")))
-        if not fields:
-            continue
-        touched = False
-        for name, value in fields.items():
-            if value is DELETE:
-                if name in info:
-                    del info[name]
-                    touched = True
-            elif name not in info or info[name] != value or type(info[name]) is not type(value):
-                info[name] = value
-                touched = True
-        changed += touched
+    for position, entry in enumerate(entries):
+        edited = _edited(entry.get("model_info") if isinstance(entry, Mapping) else None, changes)
+        if edited is not None:
+            entries[position] = {**entry, "model_info": edited}
+            changed += 1
+    if changed:
+        live[:] = entries
     return changed
+
+
+def _edited(info: Any, changes: ModelInfoChanges) -> dict[str, Any] | None:
+    """The deployment's `model_info` with its changes, or None when nothing would change."""
+    if not isinstance(info, Mapping):
+        return None
+    fields = changes.get(str(info.get("id")))
+    if not fields:
+        return None
+    edited = dict(info)
+    for name, value in fields.items():
+        if value is DELETE:
+            edited.pop(name, None)
+        else:
+            edited[name] = value
+    same = edited.keys() == info.keys() and all(
+        edited[k] == info[k] and type(edited[k]) is type(info[k]) for k in edited
+    )
+    return None if same else edited
 
 
 def change_deployments(router: Any, upsert: Sequence[Mapping[str, Any]], delete: Sequence[str]) -> None:

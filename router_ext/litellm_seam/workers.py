@@ -4,8 +4,8 @@
 Relies on `litellm.proxy.proxy_cli.run_server` calling `uvicorn.run(app, ..., workers=N)`, with
 `uvicorn.run` looked up when it is called: 1.108.7 passes `"litellm.proxy.proxy_server:app"`,
 1.110.2 `"litellm_cli.main:proxy_worker_app"` with `factory=True`; both are handed on to uvicorn's
-Config as they come. Without `run_server` (the feature `worker_sockets` off), uvicorn's own
-shared socket serves the workers.
+Config as they come. When `run_server` no longer calls `uvicorn.run` (the feature `worker_sockets`
+off), LiteLLM starts its workers its own way, on one shared socket.
 """
 
 from __future__ import annotations

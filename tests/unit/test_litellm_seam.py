@@ -37,6 +37,7 @@ INTERNAL_ATTRIBUTES = frozenset(
         "async_get_available_deployment",
         "proxy_server",
         "llm_router",
+        "get_deployment",
     }
 )
 
@@ -69,7 +70,27 @@ def internal_uses(path: Path) -> list[str]:
                 found.append(f"{node.lineno}: from {module} import ...")
         elif isinstance(node, ast.Attribute) and node.attr in INTERNAL_ATTRIBUTES:
             found.append(f"{node.lineno}: .{node.attr}")
-    return found
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "litellm"
+            and node.attr not in PUBLIC_TOP_LEVEL
+        ):
+            found.append(f"{node.lineno}: litellm.{node.attr}")
+        elif isinstance(node, ast.Call) and _named(node.func) in ("import_module", "getattr", "__import__"):
+            for argument in node.args:
+                text = argument.value if isinstance(argument, ast.Constant) else None
+                if isinstance(text, str) and (
+                    (text.startswith("litellm.") and not _public_module(text)) or text in INTERNAL_ATTRIBUTES
+                ):
+                    found.append(f"{node.lineno}: {_named(node.func)}({text!r})")
+    return sorted(found, key=lambda use: int(use.split(":")[0]))
+
+
+def _named(function: ast.expr) -> str:
+    if isinstance(function, ast.Name):
+        return function.id
+    return function.attr if isinstance(function, ast.Attribute) else ""
 
 
 def _public_module(name: str) -> bool:
@@ -91,11 +112,18 @@ def test_the_check_finds_an_internal(tmp_path: Path) -> None:
         "from litellm.types.router import Deployment\n"
         "from litellm.integrations.custom_logger import CustomLogger\n"
         "x = router.model_list\n"
+        "litellm._turn_on_debug()\n"
+        "importlib.import_module('litellm.proxy.proxy_server')\n"
+        "getattr(router, 'model_list')\n"
+        "litellm.acompletion\n"
     )
     assert internal_uses(sample) == [
         "1: from litellm.proxy import ...",
         "2: from litellm import _turn_on_debug",
         "5: .model_list",
+        "6: litellm._turn_on_debug",
+        "7: import_module('litellm.proxy.proxy_server')",
+        "8: getattr('model_list')",
     ]
 
 
@@ -156,6 +184,7 @@ def _router(count: int = 3) -> object:
 
 def test_model_info_changes_land_in_one_batch_and_are_read_back() -> None:
     router = _router()
+    untouched = router_registry.deployment_entry(router, "d-1")
     changed = router_registry.update_model_info(
         router, {"d-0": {"input_cost_per_token": 1e-6}, "d-2": {"token_count_framing": 0}, "nope": {"x": 1}}
     )
@@ -164,6 +193,7 @@ def test_model_info_changes_land_in_one_batch_and_are_read_back() -> None:
     assert entries["d-0"]["model_info"]["input_cost_per_token"] == 1e-6
     assert entries["d-2"]["model_info"]["token_count_framing"] == 0
     assert "token_count_framing" not in entries["d-1"]["model_info"]
+    assert router_registry.deployment_entry(router, "d-1") is untouched  # what is cached by it stays
     assert router_registry.update_model_info(router, {"d-0": {"input_cost_per_token": 1e-6}}) == 0
     router_registry.update_model_info(router, {"d-2": {"token_count_framing": router_registry.DELETE}})
     assert "token_count_framing" not in router_registry.deployment_entry(router, "d-2")["model_info"]
