@@ -11,8 +11,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from router_ext.litellm_seam.proxy_globals import llm_router
-
 # Set by the proxy for the first call, or after it: the hedge gets its own.
 _NOT_COPIED = frozenset(
     {"litellm_logging_obj", "litellm_call_id", "deployment", "fallbacks", "_litellm_client_requested_model"}
@@ -24,7 +22,8 @@ def raced_endpoint(endpoint: Any) -> bool:
     return endpoint in _METHODS
 
 
-async def start_hedge(data: dict[str, Any], endpoint: str, deployment_id: str) -> Any:
+async def start_hedge(call: Any, data: dict[str, Any], deployment_id: str) -> Any:
+    """`call`: the Router's own method (not our race around it)."""
     kwargs = {key: value for key, value in data.items() if key not in _NOT_COPIED}
     kwargs.update(model=deployment_id, litellm_call_id=str(uuid.uuid4()), num_retries=0)
-    return await getattr(llm_router(), _METHODS[endpoint])(**kwargs)
+    return await call(**kwargs)

@@ -47,6 +47,7 @@ from router_ext.litellm_seam.callback_kwargs import (
     usage_of,
     write_spend_log_metadata,
 )
+from router_ext.litellm_seam.router_calls import race_streams_in_router_calls
 from router_ext.public_model import restamp_chunks, restamp_response_events, stamp_answer
 from router_ext.runtime.request_flow import Caller, endpoint_of
 from router_ext.runtime.runtime import RouterRuntime
@@ -66,7 +67,20 @@ class SmartRouterHook(CustomLogger):
         metadata = getattr(user_api_key_dict, "metadata", None) or {}
         key_id = metadata.get(KEY_ID_FIELD) if isinstance(metadata, dict) else None
         caller = Caller(key_hash_of(user_api_key_dict), str(key_id) if key_id else None)
+        if self.runtime.settings.hedging.enabled:
+            race_streams_in_router_calls(self._raced_call)  # once per Router (LiteLLM may build a new one)
         return await self.flow.route(data, caller, endpoint_of(call_type))
+
+    def _raced_call(self, call: Any, kwargs: dict[str, Any]) -> Any:
+        """The Router's Messages or Responses call for a hedged stream, as a race (None: not one)."""
+        routed = routing_record(kwargs)
+        if not (routed.get("hedge") and kwargs.get("stream") and raced_endpoint(routed.get("endpoint"))):
+            return None
+        return self.flow.race_call(
+            routed,
+            functools.partial(call, **kwargs),
+            functools.partial(start_hedge, call, dict(kwargs), str(routed["hedge"])),
+        )
 
     async def async_filter_deployments(
         self,
@@ -164,12 +178,7 @@ class SmartRouterHook(CustomLogger):
         if not served_id:
             return None
         if routed.get("hedge") and raced_endpoint(routed.get("endpoint")):
-            served_id, response = await self.flow.first_item(
-                routed,
-                served_id,
-                response,
-                functools.partial(start_hedge, data, str(routed["endpoint"]), str(routed["hedge"])),
-            )
+            served_id = self.flow.hedging.served_by(routed.get("request_id")) or served_id
         if routed.get("requested_model"):
             stamp_answer(response, str(routed["requested_model"]))
         hidden = getattr(response, "_hidden_params", None) or {}

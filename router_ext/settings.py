@@ -207,6 +207,12 @@ class HedgeSettings(BaseModel):
     floor_ms: float = Field(250.0, ge=0, description="never hedge sooner than this")
     min_samples: int = Field(5, ge=1, description="first tokens seen before the quantile is trusted")
     unobserved_ms: float = Field(1500.0, ge=0, description="the wait for a channel seen fewer times")
+    max_over_median: float = Field(
+        3.0,
+        ge=0,
+        description="the quantile, capped at this multiple of the median first token (0: no cap): a slow "
+        "tail near 1 - quantile of the requests cannot drag the hedge delay into itself",
+    )
     onto_paid: bool = Field(False, description="also hedge onto priced channels (may bill twice)")
     non_streams: bool = Field(
         False, description="also race whole chat answers, after the first candidate's latency quantile"
@@ -220,6 +226,7 @@ class HedgeSettings(BaseModel):
             floor_ms=self.floor_ms,
             min_samples=self.min_samples,
             unobserved_ms=self.unobserved_ms,
+            max_over_median=self.max_over_median,
             onto_paid=self.onto_paid,
             non_streams=self.non_streams,
         )

@@ -652,7 +652,7 @@ def _workers_and_hedging(report: dict[str, Any]) -> list[str]:
         ]
     if "hedging" in report:
         lines += [
-            "## Hedged streams: time to first token, one channel 2 s late on 10 % of requests",
+            "## Hedged streams: time to first token, one channel 2 s late on 10 % of requests (its first token, or its headers)",
             "",
             "(scripts/bench_hedging.py says the setup; measured at the client)",
             "",
@@ -754,6 +754,15 @@ def targets(report: dict[str, Any]) -> list[tuple[str, float, float, bool]]:
                 False,
             )
         )
+        if "late_headers_hedged_p99_over_fast_p99" in report["hedging"]:
+            found.append(
+                (
+                    "hedged p99 time to first token / fast path p99, upstream late before its headers",
+                    report["hedging"]["late_headers_hedged_p99_over_fast_p99"],
+                    TARGETS["hedged_p99_over_fast_p99"],
+                    False,
+                )
+            )
     return found
 
 
@@ -795,6 +804,10 @@ def main() -> None:
     if args.only == "hedging":
         hedged = bench_hedging()
         print(f"   hedged p99 / fast path p99: {hedged['hedged_p99_over_fast_p99']:.2f} (target <= 1.2)")
+        print(
+            "   late headers, hedged p99 / fast path p99: "
+            f"{hedged['late_headers_hedged_p99_over_fast_p99']:.2f} (target <= 1.2)"
+        )
         return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,8 @@ streams through the proxy, each measured at the client (request sent -> first co
   - fast path: hedging on, no late tokens (what a request costs when nothing goes wrong)
   - late tail, no hedging (`smart_router.hedging.enabled: false`)
   - late tail, hedged
+  - the same two with the upstream late before its headers (it holds the request, then answers:
+    what an overloaded or queueing provider does), the other shape of a slow tail
 A hedged late request waits for hd-a's p90 and then takes hd-b's first token, so its time is
 about p90(hd-a) + hd-b's first token: the ratio to the fast path depends on how quick the hedge
 channel is (with a hedge as slow as the first channel it would be about 2x; the figure printed
@@ -91,8 +93,16 @@ def _load(proxy: Proxy, requests: int, concurrency: int = 4) -> dict[str, float]
     }
 
 
-def _late(simulator: Simulator, on: bool) -> None:
-    httpx.post(f"{simulator.url('a')}/_control", json={"first_token_late": LATE if on else None})
+def _late(simulator: Simulator, shape: str | None) -> None:
+    """shape: "first_token" (headers at once, first token late), "headers" (nothing before the
+    late answer), or None."""
+    httpx.post(
+        f"{simulator.url('a')}/_control",
+        json={
+            "first_token_late": LATE if shape == "first_token" else None,
+            "headers_late": LATE if shape == "headers" else None,
+        },
+    )
 
 
 def bench_hedging(requests: int = 200) -> dict[str, Any]:
@@ -119,9 +129,11 @@ def bench_hedging(requests: int = 200) -> dict[str, Any]:
     found: dict[str, dict[str, float]] = {}
     try:
         for name, hedging, late in (
-            ("fast path (hedging on, no late tokens)", True, False),
-            ("late tail, hedged", True, True),
-            ("late tail, no hedging", False, True),
+            ("fast path (hedging on, no late tokens)", True, None),
+            ("late tail, hedged", True, "first_token"),
+            ("late tail, no hedging", False, "first_token"),
+            ("late headers, hedged", True, "headers"),
+            ("late headers, no hedging", False, "headers"),
         ):
             _late(simulator, late)
             proxy = start_proxy(_config(simulator, hedging))
@@ -143,6 +155,8 @@ def bench_hedging(requests: int = 200) -> dict[str, Any]:
         "runs": found,
         "hedged_p99_over_fast_p99": found["late tail, hedged"]["p99_ms"] / fast,
         "unhedged_p99_over_fast_p99": found["late tail, no hedging"]["p99_ms"] / fast,
+        "late_headers_hedged_p99_over_fast_p99": found["late headers, hedged"]["p99_ms"] / fast,
+        "late_headers_unhedged_p99_over_fast_p99": found["late headers, no hedging"]["p99_ms"] / fast,
     }
 
 
@@ -160,3 +174,6 @@ if __name__ == "__main__":
     result = bench_hedging()
     print(f"   hedged p99 / fast path p99: {result['hedged_p99_over_fast_p99']:.2f} (target <= 1.2)")
     print(f"   unhedged p99 / fast path p99: {result['unhedged_p99_over_fast_p99']:.2f}")
+    print(
+        f"   late headers, hedged p99 / fast path p99: {result['late_headers_hedged_p99_over_fast_p99']:.2f} (target <= 1.2)"
+    )

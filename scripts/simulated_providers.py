@@ -60,6 +60,9 @@ class Provider:
     first_token_ms: float = 0.0
     first_token_jitter_ms: float = 0.0
     first_token_late: dict[str, float] | None = None
+    # `headers_late: {"share": 0.08, "ms": 2000}`: that share of chat requests is held that long
+    # before anything is answered (no headers yet), the other shape of a slow upstream.
+    headers_late: dict[str, float] | None = None
     stream_words: int = 0  # words added to every answer: a stream of about that many chunks
     style: str = "openai"
     steps: list[dict[str, Any]] = field(default_factory=list)
@@ -298,6 +301,9 @@ def build_app(provider: Provider) -> Starlette:
         step = provider.next_step(model) or provider.chaos_step()
         if provider.latency_ms:
             await asyncio.sleep(provider.latency_ms / 1000)
+        late = provider.headers_late
+        if late and random.random() < float(late.get("share", 0)):
+            await asyncio.sleep(float(late.get("ms", 0)) / 1000)
         if step is not None:
             if step.get("delay"):
                 await asyncio.sleep(float(step["delay"]))
@@ -405,6 +411,8 @@ def build_app(provider: Provider) -> Starlette:
                 provider.latency_ms = float(payload["latency_ms"])
             if "first_token_late" in payload:
                 provider.first_token_late = payload["first_token_late"]
+            if "headers_late" in payload:
+                provider.headers_late = payload["headers_late"]
             if "models" in payload:
                 provider.models = list(payload["models"])
             if "rate_limit" in payload:

@@ -25,6 +25,8 @@ class HedgePolicy:
     unobserved_ms: float = 1500.0  # a channel with fewer samples: its first token "should" come by then
     onto_paid: bool = False
     non_streams: bool = False  # also race whole answers (chat completions), by their latency
+    # the quantile, capped at this multiple of the median: a tail near 1 - quantile cannot drag it
+    max_over_median: float = 3.0
 
     def applies_to(self, strategy: str | None) -> bool:
         # A strategy degraded near a budget is named `speed_optimized@budget-1/4`.
@@ -62,7 +64,11 @@ def samples_key(channel_id: str, stream: bool) -> str:
 def hedge_delay_ms(
     policy: HedgePolicy, times: FirstTokenTimes, channel_id: str, stream: bool = True
 ) -> float:
-    expected = times.quantile(samples_key(channel_id, stream), policy.quantile, policy.min_samples)
+    key = samples_key(channel_id, stream)
+    expected = times.quantile(key, policy.quantile, policy.min_samples)
+    median = times.quantile(key, 0.5, policy.min_samples)
+    if expected is not None and median is not None and policy.max_over_median:
+        expected = min(expected, policy.max_over_median * median)
     return max(policy.floor_ms, policy.unobserved_ms if expected is None else expected)
 
 

@@ -30,6 +30,8 @@ FEATURES: dict[str, str] = {
     "messages_via_chat": "Anthropic Messages to OpenAI-compatible channels through chat completions "
     "(off: LiteLLM's default, the upstream's Responses API)",
     "shutdown_hook": "records and state flushed when the proxy stops",
+    "hedged_races": "hedged Messages and Responses streams raced from the call's start, so an upstream late "
+    "before its headers is hedged too (off: those streams are not hedged; chat still is)",
     "worker_sockets": "serve --workers N: a socket per worker, balanced by the kernel",
 }
 

@@ -259,6 +259,13 @@ INTERNALS: tuple[Internal, ...] = (
     ),
     # -- our /v1/messages failure shape (routes.py)
     Internal("litellm.proxy.anthropic_endpoints.endpoints:anthropic_response", ("messages_errors",)),
+    # -- hedged Messages / Responses streams (router_calls.py)
+    Internal(
+        "litellm.proxy.route_llm_request:_route_request_single_attempt",
+        ("hedged_races",),
+        source_has='getattr(llm_router, f"{route_type}")(**data)',
+    ),
+    Internal("litellm:Router.aanthropic_messages", ("hedged_races",), probed=False),
     # -- several workers with a socket each (workers.py): the CLI calls uvicorn.run, looked up when called
     Internal("litellm.proxy.proxy_cli:run_server", (CORE,)),
     Internal("litellm.proxy.proxy_cli:run_server", ("worker_sockets",), source_has="uvicorn.run("),

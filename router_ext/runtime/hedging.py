@@ -49,6 +49,7 @@ class HedgeRace:
     decided: asyncio.Event = field(default_factory=asyncio.Event)
     by_router: bool = True  # LiteLLM's race (chat); else ours in the headers hook (stream_race.py)
     stream: bool = True  # else a whole answer, raced by its latency
+    served: str | None = None  # Messages / Responses: who won our race
 
     def as_json(self, winner: str, loser_cost_usd: float) -> str:
         return json.dumps(
@@ -135,14 +136,12 @@ class StreamHedging:
         if race is not None and deployment_id == race.primary:
             race.primary_failed.set()
 
-    async def first_item(
-        self, request_id: str | None, primary: Any, open_hedge: OpenHedge
-    ) -> tuple[str, Any]:
-        """Messages and Responses streams, in the response-headers hook: (the deployment that
-        serves, its stream). The proxy sends nothing before this returns."""
+    async def race_call(self, request_id: str | None, open_primary: OpenHedge, open_hedge: OpenHedge) -> Any:
+        """Messages and Responses streams, around the Router's call: the stream that serves
+        (its first items kept for `served_stream`)."""
         race = self._races.get(request_id) if request_id else None
         if race is None or race.by_router or race.after_ms is not None:
-            return "", primary
+            return await open_primary()
         started = time.perf_counter()
 
         async def open_now() -> Any:
@@ -150,15 +149,22 @@ class StreamHedging:
             self.hedges_sent += 1
             return await open_hedge()
 
-        result = await race_first_items(primary, race.delay_ms / 1000.0, open_now)
+        result = await race_first_items(open_primary, race.delay_ms / 1000.0, open_now)
+        race.served = race.hedge if result.hedge_won else race.primary
+        if result.hedge_won:
+            self.observe(race.primary, (time.perf_counter() - started) * 1000.0)  # at least this late
+        if result.served.failed and not isinstance(result.served.first, StopAsyncIteration):
+            raise result.served.first  # both calls failed: the primary's error, as without a race
         self._buffered[str(request_id)] = result.served
         while len(self._buffered) > MAX_KEPT:
             with contextlib.suppress(RuntimeError):
                 asyncio.get_running_loop().create_task(close(self._buffered.popitem(last=False)[1].stream))
-        if result.hedge_won:
-            self.observe(race.primary, (time.perf_counter() - started) * 1000.0)  # at least this late
-            return race.hedge, result.served.stream
-        return race.primary, primary
+        return result.served.stream
+
+    def served_by(self, request_id: str | None) -> str | None:
+        """Who won a Messages or Responses race (None: no race ran)."""
+        race = self._races.get(request_id) if request_id else None
+        return race.served if race is not None else None
 
     def served_stream(self, request_id: str | None, response: Any) -> Any:
         """What a raced stream's client is sent: the buffered first item, then the rest."""

@@ -489,13 +489,11 @@ class RequestFlow:
             )
         )
 
-    async def first_item(
-        self, routed: Mapping[str, Any], served_id: str, stream: Any, open_hedge: OpenHedge
-    ) -> tuple[str, Any]:
-        """A Messages or Responses stream's first item, raced against its hedge when late:
-        (the deployment that serves, its stream)."""
-        served, stream = await self.hedging.first_item(routed.get("request_id"), stream, open_hedge)
-        return served or served_id, stream
+    async def race_call(
+        self, routed: Mapping[str, Any], open_primary: OpenHedge, open_hedge: OpenHedge
+    ) -> Any:
+        """A Messages or Responses stream's call and first item, raced against its hedge."""
+        return await self.hedging.race_call(routed.get("request_id"), open_primary, open_hedge)
 
     def served_stream(self, routed: Mapping[str, Any], response: Any) -> Any:
         return self.hedging.served_stream(routed.get("request_id"), response)

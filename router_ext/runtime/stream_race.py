@@ -2,11 +2,12 @@
 
 Anthropic Messages and Responses streams come back from the Router before their first item
 (chat completions come back after it, which is why chat hedges through LiteLLM's
-`fastest_response` instead; router_ext/runtime/hedging.py). The proxy then awaits our
-response-headers hook and only after it buffers the first chunk, so the race runs in that hook:
-wait for the first stream's first token for the hedge delay, then open the hedge and take
-whichever first token comes first (the frames a stream sends before it, `message_start` say,
-are read past and kept); the other stream is closed (its HTTP connection).
+`fastest_response` instead; router_ext/runtime/hedging.py). So the race runs around the Router's
+call (router_ext/litellm_seam/router_calls.py): the primary's call and first token race the
+hedge's, which goes out after the hedge delay; whichever first token comes first wins (the frames
+a stream sends before it, `message_start` say, are read past and kept); the other stream is closed
+(its HTTP connection) in the background. Both shapes of a slow tail are cut: an upstream late
+before its headers, and one late with its first token.
 """
 
 from __future__ import annotations
@@ -62,19 +63,30 @@ class RaceResult:
     hedge_won: bool
 
 
-async def race_first_items(primary: Any, delay_s: float, open_hedge: OpenHedge) -> RaceResult:
-    first = asyncio.ensure_future(_next_item(primary))
+async def race_first_items(open_primary: OpenHedge, delay_s: float, open_hedge: OpenHedge) -> RaceResult:
+    """The primary's call (an upstream may be late before its headers) and its first item race
+    the hedge's, which goes out after `delay_s`; the loser is cancelled and closed in the
+    background, so the winner's items go out as soon as they exist."""
+    opened: dict[str, Any] = {}
+    first = asyncio.ensure_future(_open_and_next(open_primary, opened, "first"))
     done, _ = await asyncio.wait({first}, timeout=delay_s)
     if done:
-        return RaceResult(_buffered(first, primary), hedged=False, hedge_won=False)
-    second = asyncio.ensure_future(_open_and_next(open_hedge))
+        return RaceResult(_opened(first), hedged=False, hedge_won=False)
+    second = asyncio.ensure_future(_open_and_next(open_hedge, opened, "second"))
     winner = await _first_success(first, second)
     if winner is second:
-        _abandon(first, primary)
-        hedge_stream, items = second.result()
-        return RaceResult(Buffered(items, hedge_stream), hedged=True, hedge_won=True)
-    _abandon(second)
-    return RaceResult(_buffered(first, primary), hedged=True, hedge_won=False)
+        _abandon(first, opened.get("first"))
+        return RaceResult(_opened(second), hedged=True, hedge_won=True)
+    _abandon(second, opened.get("second"))
+    return RaceResult(_opened(first), hedged=True, hedge_won=False)
+
+
+def _opened(task: asyncio.Future[Any]) -> Buffered:
+    error = task.exception()
+    if error is not None:
+        return Buffered(error, None, failed=True)
+    stream, items = task.result()
+    return Buffered(items, stream)
 
 
 async def close(stream: Any) -> None:
@@ -99,8 +111,8 @@ async def _next_item(stream: Any) -> list[Any]:
             return items
 
 
-async def _open_and_next(open_hedge: OpenHedge) -> tuple[Any, list[Any]]:
-    stream = await open_hedge()
+async def _open_and_next(open_stream: OpenHedge, opened: dict[str, Any], name: str) -> tuple[Any, list[Any]]:
+    stream = opened[name] = await open_stream()
     try:
         return stream, await _next_item(stream)
     except BaseException:
@@ -124,26 +136,23 @@ _CLEANUPS: set[asyncio.Task[None]] = set()  # held so the loop does not drop the
 
 
 def _abandon(task: asyncio.Future[Any], stream: Any = None) -> None:
-    """The loser, cancelled and closed in the background: LiteLLM shields a stream's read from
-    cancellation, so waiting for it here would make the client wait for the loser."""
+    """The loser, cancelled and closed in the background. LiteLLM shields a stream's read from
+    cancellation (1.110 its first read too), so waiting for the task would make the client wait
+    for the loser, and its upstream would go on until its first token: a stream already open is
+    closed at once (its HTTP connection), then the task is let finish."""
     task.cancel()
 
     async def cleanup() -> None:
-        with contextlib.suppress(BaseException):
-            result = await task
-            if isinstance(result, tuple):  # a hedge that opened after all
-                await close(result[0])
         if stream is not None:
             await close(stream)
+        with contextlib.suppress(BaseException):
+            result = await task
+            if isinstance(result, tuple):  # a stream that opened after all
+                await close(result[0])
 
     job = asyncio.get_running_loop().create_task(cleanup())
     _CLEANUPS.add(job)
     job.add_done_callback(_CLEANUPS.discard)
-
-
-def _buffered(first: asyncio.Future[Any], stream: Any) -> Buffered:
-    error = first.exception()
-    return Buffered(error, stream, failed=True) if error is not None else Buffered(first.result(), stream)
 
 
 async def _replay(served: Buffered) -> AsyncIterator[Any]:

@@ -23,6 +23,18 @@ def test_the_wait_is_the_channels_p90_never_below_the_floor() -> None:
     assert hedge_delay_ms(policy, times, "b") == 100  # fast channels still get the floor
 
 
+def test_a_slow_tail_cannot_drag_the_wait_into_itself() -> None:
+    """Late on 8 % of requests, 2 s each: with every late answer (and every hedge's "at least
+    this late") in the samples, the p90 sits in the tail, and a hedge would go out after the tail
+    it is for. The wait is capped at a multiple of the median."""
+    times = FirstTokenTimes()
+    for ms in [200.0] * 11 + [2000.0] * 2:
+        times.observe("a", ms)
+    uncapped = HedgePolicy(floor_ms=250, min_samples=5, max_over_median=0)
+    assert hedge_delay_ms(uncapped, times, "a") == 2000
+    assert hedge_delay_ms(HedgePolicy(floor_ms=250, min_samples=5), times, "a") == 600  # 3 x 200
+
+
 def test_few_samples_are_not_trusted_and_old_ones_age_out() -> None:
     times = FirstTokenTimes(kept=4)
     for ms in (5000.0, 5000.0, 5000.0, 5000.0, 10.0, 10.0, 10.0, 10.0):
