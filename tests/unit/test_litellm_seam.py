@@ -225,3 +225,38 @@ def test_the_docs_list_every_internal_as_the_inventory_does() -> None:
     from router_ext.litellm_seam.internals import inventory_table
 
     assert inventory_table() in (ROOT / "docs" / "litellm-seam.md").read_text(encoding="utf-8")
+
+
+def test_every_internal_the_seam_uses_is_in_the_inventory() -> None:
+    listed = {internal.path for internal in INTERNALS}
+
+    def known(path: str) -> bool:
+        return any(entry == path or entry.startswith(path + ".") for entry in listed)
+
+    unlisted = set()
+    for path in SEAM.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("litellm."):
+                if _public_module(node.module or "") or node.module == "litellm.router_api":
+                    continue
+                for alias in node.names:
+                    if node.module == "litellm.proxy" and alias.name == "proxy_server":
+                        continue  # its attributes are checked below
+                    if not known(f"{node.module}:{alias.name}"):
+                        unlisted.add(f"{path.name}: {node.module}:{alias.name}")
+            elif isinstance(node, ast.Attribute) and _is_proxy(node.value):
+                if not known(f"litellm.proxy.proxy_server:{node.attr}"):
+                    unlisted.add(f"{path.name}: proxy_server.{node.attr}")
+            elif isinstance(node, ast.Call) and _named(node.func) == "getattr" and len(node.args) >= 2:
+                target, name = node.args[0], node.args[1]
+                if _is_proxy(target) and isinstance(name, ast.Constant):
+                    if not known(f"litellm.proxy.proxy_server:{name.value}"):
+                        unlisted.add(f"{path.name}: proxy_server.{name.value}")
+    assert unlisted == set()
+
+
+def _is_proxy(node: ast.expr) -> bool:
+    """`proxy_server`, `proxy` or `_proxy()`: the proxy's module in the seam's own names."""
+    if isinstance(node, ast.Call):
+        return _named(node.func) == "_proxy"
+    return isinstance(node, ast.Name) and node.id in ("proxy_server", "proxy")
