@@ -249,9 +249,12 @@ def test_every_internal_the_seam_uses_is_in_the_inventory() -> None:
                     unlisted.add(f"{path.name}: proxy_server.{node.attr}")
             elif isinstance(node, ast.Call) and _named(node.func) == "getattr" and len(node.args) >= 2:
                 target, name = node.args[0], node.args[1]
-                if _is_proxy(target) and isinstance(name, ast.Constant):
-                    if not known(f"litellm.proxy.proxy_server:{name.value}"):
-                        unlisted.add(f"{path.name}: proxy_server.{name.value}")
+                if (
+                    _is_proxy(target)
+                    and isinstance(name, ast.Constant)
+                    and not known(f"litellm.proxy.proxy_server:{name.value}")
+                ):
+                    unlisted.add(f"{path.name}: proxy_server.{name.value}")
     assert unlisted == set()
 
 
