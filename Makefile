@@ -90,11 +90,11 @@ COMPAT_VENV := .venv-compat
 compat-env: env  ## a second environment (.venv-compat) with LiteLLM $(COMPAT_LITELLM)
 	@$(UV) venv -q --allow-existing $(COMPAT_VENV) --python .venv/bin/python
 	@$(UV) export -q --frozen --no-hashes --all-groups --no-emit-project -o $(COMPAT_VENV)/requirements.txt
-	@$(UV) pip install -q --python $(COMPAT_VENV)/bin/python -r $(COMPAT_VENV)/requirements.txt
-	@$(UV) pip install -q --python $(COMPAT_VENV)/bin/python --no-deps \
+	@$(UV) pip install -q --no-config --python $(COMPAT_VENV)/bin/python -r $(COMPAT_VENV)/requirements.txt
+	@$(UV) pip install -q --no-config --python $(COMPAT_VENV)/bin/python --no-deps \
 	  litellm==$(COMPAT_LITELLM) litellm-enterprise==$(COMPAT_ENTERPRISE)
-	@$(UV) pip install -q --python $(COMPAT_VENV)/bin/python semver backports-zstd
-	@$(UV) pip install -q --python $(COMPAT_VENV)/bin/python --no-deps -e .
+	@$(UV) pip install -q --no-config --python $(COMPAT_VENV)/bin/python semver backports-zstd
+	@$(UV) pip install -q --no-config --python $(COMPAT_VENV)/bin/python --no-deps -e .
 	@$(COMPAT_VENV)/bin/python -c "from router_ext.litellm_seam.version import litellm_version as v; print('compat: LiteLLM', v())"
 
 compat: compat-env services agents  ## the unit and integration tests again, on LiteLLM $(COMPAT_LITELLM)
