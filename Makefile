@@ -8,7 +8,7 @@ PORT ?= 7602
 CLAUDE_CODE_VERSION ?= 2.1.332
 CODEX_VERSION ?= 0.171.0
 
-.PHONY: run test demo lint unit integration bench bench-tools uv env services conformance agents soak compat compat-env
+.PHONY: run test demo lint unit integration bench bench-tools uv env services conformance agents soak compat compat-env bench-compat
 
 uv:  ## install uv from PyPI when it is missing
 	@command -v $(UV) >/dev/null 2>&1 || $(PYTHON) -m pip install --user --quiet uv
@@ -96,6 +96,9 @@ compat-env: env  ## a second environment (.venv-compat) with LiteLLM $(COMPAT_LI
 	@$(UV) pip install -q --no-config --python $(COMPAT_VENV)/bin/python semver backports-zstd
 	@$(UV) pip install -q --no-config --python $(COMPAT_VENV)/bin/python --no-deps -e .
 	@$(COMPAT_VENV)/bin/python -c "from router_ext.litellm_seam.version import litellm_version as v; print('compat: LiteLLM', v())"
+
+bench-compat: compat-env bench-tools  ## make bench again on LiteLLM $(COMPAT_LITELLM): docs/litellm-$(COMPAT_LITELLM)/benchmarks.md
+	$(COMPAT_VENV)/bin/python -m scripts.bench --out docs/litellm-$(COMPAT_LITELLM) $(BENCH_ARGS)
 
 compat: compat-env services agents  ## the unit and integration tests again, on LiteLLM $(COMPAT_LITELLM)
 	$(COMPAT_VENV)/bin/python -m pytest tests -q --ignore=tests/conformance --durations=10

@@ -26,6 +26,7 @@ import platform
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ import yaml
 from catalog.index import TagIndex
 from catalog.query import parse_tag_query
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS, RouteSpec
+from router_ext.litellm_seam.version import litellm_version
 from scripts.bench_hedging import bench_hedging
 from scripts.bench_routing import percentiles, synthetic_catalog
 from scripts.bench_streams import bench_streams
@@ -70,7 +72,7 @@ def bench_catalogue_everywhere(size: int = 1000) -> list[dict[str, Any]]:
     from scripts.bench_catalogue import bench_catalogue_writes
 
     rows = [bench_catalogue_writes(size)]
-    if COMPAT_PYTHON.exists():
+    if COMPAT_PYTHON.exists() and Path(sys.prefix).resolve() != COMPAT_PYTHON.parent.parent.resolve():
         done = subprocess.run(
             [str(COMPAT_PYTHON), "-m", "scripts.bench_catalogue", "--size", str(size)],
             capture_output=True,
@@ -512,7 +514,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Benchmarks",
         "",
-        f"`make bench` ({report['mode']} mode), {report['when']}, {report['machine']}. All figures come from one run:",
+        f"`make bench` ({report['mode']} mode), {report['when']}, {report['machine']}, "
+        f"LiteLLM {report.get('litellm', '?')}. All figures come from one run:",
         "compare the ratios, not absolute times (this box is shared and noisy).",
         "",
         "## 1. Route decision (parse + filter + score + rank, strategy `balanced`)",
@@ -817,6 +820,7 @@ def main() -> None:
         "mode": "full" if args.full else "quick",
         "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "litellm": litellm_version(),
         "decision": bench_decision([10, 100, 1000, 10000], runs),
     }
     print("3. cost_first vs LiteLLM cost-based-routing", flush=True)
