@@ -6,6 +6,7 @@ without, stops the start with a message that says what to do)."""
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import pytest
@@ -263,3 +264,27 @@ def _is_proxy(node: ast.expr) -> bool:
     if isinstance(node, ast.Call):
         return _named(node.func) == "_proxy"
     return isinstance(node, ast.Name) and node.id in ("proxy_server", "proxy")
+
+
+def test_the_start_up_probes_do_not_load_the_tokenizer() -> None:
+    """Its import is ~190 ms and ~30 MB at every start: request_facts loads it on first use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, os\n"
+        "import litellm.proxy.proxy_server\n"
+        "from router_ext.litellm_seam.features import probe\n"
+        "probe(os.environ)\n"
+        "print('litellm.litellm_core_utils.default_encoding' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"
