@@ -14,7 +14,7 @@ from typing import Any
 
 from router_ext.cli_env import database_url, load_env_file, serve_database_url
 from router_ext.launch_config import RENDERED_ENV, SECTIONS_ENV
-from router_ext.litellm_seam.version import litellm_version
+from router_ext.litellm_seam.version import PROXY_CLI_MODULE, litellm_version
 from router_ext.state.shared_state import redis_url_from
 from router_ext.yaml_io import load_yaml
 
@@ -123,7 +123,7 @@ def serve(args: argparse.Namespace) -> int:
         argv = [
             sys.executable,
             "-m",
-            "litellm.proxy.proxy_cli",
+            PROXY_CLI_MODULE,
             "--config",
             str(rendered),
             "--host",

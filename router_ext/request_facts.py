@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from router_ext.litellm_seam.request_data import request_header
 from strategies.base import RequestFacts
 
 
@@ -141,12 +142,9 @@ def _encoding() -> Any:
 
 def requested_strategy(data: Mapping[str, Any]) -> str | None:
     """Per-request override: header `x-router-strategy`, else `metadata.router_strategy`."""
-    request = data.get("proxy_server_request")
-    headers = request.get("headers") if isinstance(request, Mapping) else None
-    if isinstance(headers, Mapping):
-        for key, value in headers.items():
-            if key.lower() == "x-router-strategy" and value:
-                return str(value)
+    strategy = request_header(data, "x-router-strategy")
+    if strategy:
+        return strategy
     for key in ("metadata", "litellm_metadata"):
         metadata = data.get(key)
         if isinstance(metadata, Mapping) and metadata.get("router_strategy"):

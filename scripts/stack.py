@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from router_ext.exit_signals import die_with_parent
+from router_ext.litellm_seam.version import PROXY_CLI_MODULE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -209,7 +210,7 @@ def launch_proxy(
         command = [
             sys.executable,
             "-m",
-            "litellm.proxy.proxy_cli",
+            PROXY_CLI_MODULE,
             "--config",
             str(config),
             "--host",

@@ -82,6 +82,17 @@ class Internal:
 
 
 _PROXY = "litellm.proxy.proxy_server"
+# The proxy's settings the relay hands both steps of LiteLLM's request processing (chat_relay.py)
+_PROXY_SETTINGS = (
+    "general_settings",
+    "proxy_config",
+    "user_model",
+    "user_temperature",
+    "user_request_timeout",
+    "user_max_tokens",
+    "user_api_base",
+    "version",
+)
 _PROCESSING = "litellm.proxy.common_request_processing"
 _AUTH = "litellm.proxy.auth.user_api_key_auth:user_api_key_auth"
 _PARSING = "litellm.proxy.common_utils.http_parsing_utils"
@@ -183,14 +194,7 @@ INTERNALS: tuple[Internal, ...] = (
             "route_type",
             "model",
             "llm_router",
-            "general_settings",
-            "proxy_config",
-            "user_model",
-            "user_temperature",
-            "user_request_timeout",
-            "user_max_tokens",
-            "user_api_base",
-            "version",
+            *_PROXY_SETTINGS,
         ),
     ),
     Internal(
@@ -207,14 +211,7 @@ INTERNALS: tuple[Internal, ...] = (
             "select_data_generator",
             "model",
             "skip_pre_call_logic",
-            "general_settings",
-            "proxy_config",
-            "user_model",
-            "user_temperature",
-            "user_request_timeout",
-            "user_max_tokens",
-            "user_api_base",
-            "version",
+            *_PROXY_SETTINGS,
         ),
     ),
     Internal(f"{_PROCESSING}:ProxyBaseLLMRequestProcessing", ("relay",), params=("data",)),

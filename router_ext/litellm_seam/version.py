@@ -9,6 +9,8 @@ from importlib import metadata
 # The versions the whole suite ran on (make test, make compat). Others may work: features check
 # what they need at start and switch off when it is missing.
 CHECKED_VERSIONS = ("1.108.7", "1.110.2")
+# LiteLLM's command line, run as a module (what its `litellm` script runs; checked on both versions)
+PROXY_CLI_MODULE = "litellm.proxy.proxy_cli"
 
 
 @functools.cache

@@ -16,6 +16,7 @@ from typing import Any
 from catalog.index import TagIndex
 from catalog.query import TagQueryError
 from catalog.virtual import RouteSpec, resolve_virtual_name
+from router_ext.litellm_seam.request_data import request_headers
 from router_ext.settings import RuleSettings, SettingsError
 from strategies.base import RequestFacts
 
@@ -120,14 +121,6 @@ def check_rules(document: Mapping[str, Any], settings: Any) -> None:
         TagIndex(channels_from_model_list(listed)),
         growing=bool(wildcard_sources(listed)),
     )
-
-
-def request_headers(data: Mapping[str, Any]) -> dict[str, str]:
-    request = data.get("proxy_server_request")
-    headers = request.get("headers") if isinstance(request, Mapping) else None
-    if not isinstance(headers, Mapping):
-        return {}
-    return {str(k).lower(): str(v) for k, v in headers.items()}
 
 
 def _listed(value: str | list[str]) -> list[str]:

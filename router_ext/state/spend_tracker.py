@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from router_ext.store.record_store import RecordStore
 
 from router_ext.clock import utc_now
+from router_ext.litellm_seam.request_data import request_header
 
 log = logging.getLogger("smart_router")
 MAX_SETTLED = 20_000
@@ -39,12 +40,9 @@ EARLY_RECORDS = 50_000  # records made before the store exists (until the first 
 
 
 def session_of(data: Mapping[str, Any], key_hash: str | None) -> str | None:
-    request = data.get("proxy_server_request")
-    headers = request.get("headers") if isinstance(request, Mapping) else None
-    if isinstance(headers, Mapping):
-        for name, value in headers.items():
-            if name.lower() == "x-session-id" and value:
-                return str(value)[:300]
+    session = request_header(data, "x-session-id")
+    if session:
+        return session[:300]
     if data.get("user"):
         return str(data["user"])[:300]
     return f"key:{key_hash[:16]}" if key_hash else None

@@ -15,18 +15,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from router_ext.litellm_seam.request_data import request_header
 from router_ext.settings import StickySettings
 
 C = TypeVar("C")
 
 
 def sticky_session_of(data: Mapping[str, Any]) -> str | None:
-    request = data.get("proxy_server_request")
-    headers = request.get("headers") if isinstance(request, Mapping) else None
-    if isinstance(headers, Mapping):
-        for name, value in headers.items():
-            if str(name).lower() == "x-session-id" and value:
-                return f"s:{str(value)[:300]}"
+    session = request_header(data, "x-session-id")
+    if session:
+        return f"s:{session[:300]}"
     if data.get("user"):
         return f"u:{str(data['user'])[:300]}"
     metadata = data.get("metadata")

@@ -68,15 +68,20 @@ def control(simulator: Simulator, **payload: Any) -> dict[str, Any]:
     return answer.json()
 
 
-def sent_upstream(simulator: Simulator, proxy: Proxy, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """What the upstream received for one request, and the path the proxy took."""
+def chat(simulator: Simulator, proxy: Proxy, body: dict[str, Any]) -> httpx.Response:
+    """One chat request, with the upstream's record of what it received cleared first."""
     control(simulator, reset=True)
-    answer = httpx.post(
+    return httpx.post(
         f"{proxy.base_url}/v1/chat/completions",
         json=body,
         headers={"Authorization": f"Bearer {proxy.master_key}"},
         timeout=30,
     )
+
+
+def sent_upstream(simulator: Simulator, proxy: Proxy, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """What the upstream received for one request, and the path the proxy took."""
+    answer = chat(simulator, proxy, body)
     assert answer.status_code == 200, answer.text
     if body.get("stream"):
         assert "data: [DONE]" in answer.text
@@ -134,13 +139,7 @@ FIELDS: dict[str, Any] = {
 
 def answered(simulator: Simulator, proxy: Proxy, body: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
     """The proxy's status and the body the upstream received (None when nothing reached it)."""
-    control(simulator, reset=True)
-    answer = httpx.post(
-        f"{proxy.base_url}/v1/chat/completions",
-        json=body,
-        headers={"Authorization": f"Bearer {proxy.master_key}"},
-        timeout=30,
-    )
+    answer = chat(simulator, proxy, body)
     seen = control(simulator)["seen"]
     sent = {k: v for k, v in seen[-1]["body"].items() if k not in STREAM_ONLY} if seen else None
     return answer.status_code, sent

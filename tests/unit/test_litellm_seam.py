@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,8 @@ def internal_uses(path: Path) -> list[str]:
             and node.attr not in PUBLIC_TOP_LEVEL
         ):
             found.append(f"{node.lineno}: litellm.{node.attr}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _internal_name(node.value):
+            found.append(f"{node.lineno}: {node.value!r}")
         elif isinstance(node, ast.Call) and _named(node.func) in ("import_module", "getattr", "__import__"):
             for argument in node.args:
                 text = argument.value if isinstance(argument, ast.Constant) else None
@@ -86,6 +89,13 @@ def internal_uses(path: Path) -> list[str]:
                 ):
                     found.append(f"{node.lineno}: {_named(node.func)}({text!r})")
     return sorted(found, key=lambda use: int(use.split(":")[0]))
+
+
+def _internal_name(text: str) -> bool:
+    """A LiteLLM module path (`python -m litellm.proxy.proxy_cli`) or a key of its request data."""
+    if text == "proxy_server_request":
+        return True
+    return bool(re.fullmatch(r"litellm(\.[a-z_]+)+", text)) and not _public_module(text)
 
 
 def _named(function: ast.expr) -> str:
@@ -117,6 +127,8 @@ def test_the_check_finds_an_internal(tmp_path: Path) -> None:
         "importlib.import_module('litellm.proxy.proxy_server')\n"
         "getattr(router, 'model_list')\n"
         "litellm.acompletion\n"
+        "run(['python', '-m', 'litellm.proxy.proxy_cli'])\n"
+        "data.get('proxy_server_request')\n"
     )
     assert internal_uses(sample) == [
         "1: from litellm.proxy import ...",
@@ -124,7 +136,10 @@ def test_the_check_finds_an_internal(tmp_path: Path) -> None:
         "5: .model_list",
         "6: litellm._turn_on_debug",
         "7: import_module('litellm.proxy.proxy_server')",
+        "7: 'litellm.proxy.proxy_server'",
         "8: getattr('model_list')",
+        "10: 'litellm.proxy.proxy_cli'",
+        "11: 'proxy_server_request'",
     ]
 
 
