@@ -27,6 +27,7 @@ class Channel:
     )
     price_verified: bool = False  # the price came from config or a price source, not a guess
     quality: float | None = None  # 0..1 when configured
+    reasoning: bool | None = None  # a thinking model (model_info.supports_reasoning); None = unknown
     order: int | None = None  # model_info.order / priority: lower is preferred
     supports_function_calling: bool | None = None
     supports_vision: bool | None = None

@@ -20,6 +20,7 @@ class RouteSpec:
     free_only: bool = False
     local_only: bool = False
     description: str = ""
+    floor: bool = False  # the prompt's difficulty sets a minimum channel quality (strategies/floor.py)
 
 
 BUILTIN_VIRTUAL_MODELS: dict[str, RouteSpec] = {
@@ -31,6 +32,12 @@ BUILTIN_VIRTUAL_MODELS: dict[str, RouteSpec] = {
         RouteSpec("auto:cheap", strategy="cost_first", description="cheapest for this request"),
         RouteSpec("auto:fast", strategy="speed_optimized", description="fastest observed"),
         RouteSpec("auto:best", strategy="quality_optimized", description="highest quality"),
+        RouteSpec(
+            "auto:smart",
+            strategy="cost_first",
+            floor=True,
+            description="cheapest channel good enough for the prompt's difficulty",
+        ),
     )
 }
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from router_ext.litellm_seam.request_data import request_header
 from strategies.base import RequestFacts
+from strategies.difficulty import TIERS, PromptView, classify
 
 
 def request_facts(data: Mapping[str, Any], default_max_tokens: int, endpoint: str = "chat") -> RequestFacts:
@@ -24,6 +25,12 @@ def request_facts(data: Mapping[str, Any], default_max_tokens: int, endpoint: st
     images |= _collect(items, texts)
     framing = 4 * len(items) if isinstance(items, list) else (4 if items else 0)
     tools = data.get("tools") or data.get("functions")
+    thinking = _thinking(data)
+    difficulty = (
+        classify(prompt_view(data, items, len(tools) if isinstance(tools, list) else 0, thinking))
+        if endpoint != "embeddings"
+        else None
+    )
     return RequestFacts(
         prompt_tokens=estimate_tokens("\n".join(texts)) + framing,
         max_output_tokens=0
@@ -34,9 +41,56 @@ def request_facts(data: Mapping[str, Any], default_max_tokens: int, endpoint: st
         needs_tools=bool(tools),
         needs_vision=images,
         endpoint=endpoint,
-        thinking=_thinking(data),
+        thinking=thinking,
         tool_names=tuple(_tool_names(tools)),
+        difficulty=difficulty,
     )
+
+
+USER_TEXT_PARTS = ("text", "input_text")
+LOOK_BACK = 20  # messages searched for the last user turn that holds text
+
+
+def prompt_view(data: Mapping[str, Any], items: Any, tools: int, thinking: bool) -> PromptView:
+    """The last user turn that holds text (an agent's tool results are not the ask), the system
+    prompt, and the conversation's size, from chat messages, Anthropic messages, Responses input
+    or a completions prompt."""
+    system = _system_text(data, items)
+    if isinstance(items, str):
+        return PromptView(items, system, 1, tools, thinking)
+    if not isinstance(items, list):
+        return PromptView("", system, 0, tools, thinking)
+    user = ""
+    for item in reversed(items[-LOOK_BACK:]):
+        if isinstance(item, Mapping) and item.get("role") == "user":
+            user = _user_text(item.get("content"))
+            if user:
+                break
+    return PromptView(user, system, len(items), tools, thinking)
+
+
+def _user_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    return "\n".join(
+        str(part.get("text"))
+        for part in content
+        if isinstance(part, Mapping) and part.get("type") in USER_TEXT_PARTS and part.get("text")
+    )
+
+
+def _system_text(data: Mapping[str, Any], items: Any) -> str:
+    for value in (data.get("system"), data.get("instructions")):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list):
+            return _user_text(value)
+    first = items[0] if isinstance(items, list) and items else None
+    if isinstance(first, Mapping) and first.get("role") in ("system", "developer"):
+        return _user_text(first.get("content"))
+    return ""
 
 
 def prompt_tokens(messages: Any, exact: bool = False) -> int:
@@ -150,3 +204,21 @@ def requested_strategy(data: Mapping[str, Any]) -> str | None:
         if isinstance(metadata, Mapping) and metadata.get("router_strategy"):
             return str(metadata["router_strategy"])
     return None
+
+
+def requested_tier(data: Mapping[str, Any]) -> str | None:
+    """A client's own tier for its prompt: header `x-router-tier`, else `metadata.router_tier`.
+    It can only raise the floor (the caller applies that); a name that is no tier is a 400."""
+    tier = request_header(data, "x-router-tier")
+    if not tier:
+        for key in ("metadata", "litellm_metadata"):
+            metadata = data.get(key)
+            if isinstance(metadata, Mapping) and metadata.get("router_tier"):
+                tier = str(metadata["router_tier"])
+                break
+    if not tier:
+        return None
+    tier = tier.strip().lower()
+    if tier not in TIERS:
+        raise ValueError(f"x-router-tier must be one of {', '.join(TIERS)}, not {tier!r}")
+    return tier

@@ -17,7 +17,24 @@ from catalog.query import TagQueryError, parse_tag_query
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS, RouteSpec
 from health.breaker import BreakerPolicy
 from scrapers.price_sources import PRICE_SOURCES
+from strategies.difficulty import KINDS, TIERS
+from strategies.floor import DEFAULT_FLOORS
 from strategies.hedging import HedgePolicy
+
+Tier = typing.Literal["simple", "medium", "complex", "reasoning"]
+Kind = typing.Literal[
+    "chat",
+    "lookup",
+    "writing",
+    "rewrite",
+    "translation",
+    "extraction",
+    "code",
+    "debugging",
+    "math",
+    "analysis",
+]
+assert typing.get_args(Tier) == TIERS and typing.get_args(Kind) == KINDS
 
 SECTION = "smart_router"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/router.db"
@@ -35,6 +52,10 @@ class VirtualModelSettings(BaseModel):
     free_only: bool = False
     local_only: bool = False
     description: str = ""
+    quality_floor: bool = Field(
+        False,
+        description="the prompt's difficulty tier sets a minimum channel quality (smart_router.difficulty)",
+    )
 
     @field_validator("query")
     @classmethod
@@ -60,6 +81,41 @@ class RuleMatch(BaseModel):
     thinking: bool | None = Field(None, description="extended thinking / reasoning asked for")
     header: dict[str, str] | None = Field(None, description="request header name -> value glob")
     client_key: str | list[str] | None = Field(None, description="the client key's name (glob)")
+    complexity: Tier | list[Tier] | None = Field(
+        None, description="the prompt's difficulty tier: simple | medium | complex | reasoning"
+    )
+    kind: Kind | list[Kind] | None = Field(None, description="the prompt's kind: " + " | ".join(KINDS))
+
+
+class DifficultySettings(BaseModel):
+    """`smart_router.difficulty`: how a prompt's difficulty tier sets a quality floor
+    (for `auto:smart` and virtual models with `quality_floor: true`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    floors: dict[Tier, float] = Field(
+        default_factory=lambda: typing.cast(dict[Tier, float], dict(DEFAULT_FLOORS)),
+        description="tier -> minimum channel quality 0..1 (tiers not given keep their default)",
+    )
+    step_down: bool = Field(
+        False,
+        description="when no channel meets a tier's floor (or all that do are down), use the floor of the "
+        "tier below, once, and record it; false = answer an error naming the floor",
+    )
+    reasoning_channels: bool = Field(
+        True, description="reasoning prompts go to thinking models when one meets the floor"
+    )
+    feedback_header: bool = Field(
+        True, description="accept `x-router-feedback: <request id>=<score>` on a client's next request"
+    )
+
+    @field_validator("floors")
+    @classmethod
+    def _floors(cls, value: dict[str, float]) -> dict[str, float]:
+        for tier, minimum in value.items():
+            if not 0.0 <= minimum <= 1.0:
+                raise ValueError(f"floors.{tier} must be between 0 and 1, not {minimum}")
+        return {**DEFAULT_FLOORS, **value}
 
 
 class RuleSettings(BaseModel):
@@ -351,6 +407,7 @@ class RouterSettings(BaseModel):
         512, ge=1, description="expected output tokens when a request sets no max_tokens"
     )
     virtual_models: dict[str, VirtualModelSettings] = Field(default_factory=dict)
+    difficulty: DifficultySettings = Field(default_factory=DifficultySettings)
     rules: list[RuleSettings] = Field(default_factory=list, description="scenario rules, first match wins")
     strategies: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="extra strategies: name -> {signal: weight}"
@@ -392,6 +449,7 @@ class RouterSettings(BaseModel):
                 free_only=v.free_only,
                 local_only=v.local_only,
                 description=v.description,
+                floor=v.quality_floor,
             )
             for name, v in self.virtual_models.items()
         }

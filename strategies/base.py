@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from catalog.index import Positions, TagIndex
+from strategies.difficulty import Difficulty
 
 if TYPE_CHECKING:
     from strategies.observations import Observations
@@ -26,6 +27,11 @@ class RequestFacts:
     endpoint: str = "chat"  # chat | responses | messages | embeddings | completions
     thinking: bool = False  # extended thinking / reasoning asked for
     tool_names: tuple[str, ...] = ()
+    difficulty: Difficulty | None = None  # tier and kind of the prompt (strategies/difficulty.py)
+
+    @property
+    def kind(self) -> str | None:
+        return self.difficulty.kind if self.difficulty is not None else None
 
 
 @dataclass(frozen=True, slots=True)

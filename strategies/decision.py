@@ -1,9 +1,11 @@
 """From a virtual name to a ranked list of channels.
 
 1. the tag query (and `auto:free` / `auto:local` restrictions) selects eligible channels;
-2. hard filters drop channels that cannot serve this request (tools, vision, context), and
+2. the prompt's quality floor (strategies/floor.py), when the name asks for one, drops the
+   channels not good enough for it;
+3. hard filters drop channels that cannot serve this request (tools, vision, context), and
    the caller's `extra_exclusions` (breakers, quotas) drop channels that may not;
-3. one strategy ranks what is left.
+4. one strategy ranks what is left.
 Every channel dropped in 1b-2 is kept with its reason, for `/routing/explain`.
 """
 
@@ -19,6 +21,7 @@ from catalog.index import Mask, TagIndex
 from catalog.virtual import RouteSpec
 from strategies.base import Ranking, RequestFacts, Strategy
 from strategies.filters import HardFilter, hard_filters
+from strategies.floor import Floor, floor_filters
 from strategies.observations import Observations
 
 
@@ -32,8 +35,10 @@ class NoChannelError(LookupError):
         status: int = 404,
         retry_at: float | None = None,
         details: list[dict[str, str]] | None = None,
+        filter: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.filter = filter  # the step that emptied the list
         self.kind = kind
         self.message = message
         self.status = status
@@ -57,6 +62,7 @@ class Decision:
     eligible: int
     ranking: Ranking
     excluded: tuple[Exclusion, ...] = field(default_factory=tuple)
+    floor: Floor | None = None
 
 
 def decide(
@@ -69,6 +75,7 @@ def decide(
     extra_exclusions: Sequence[HardFilter] = (),
     explain: bool = False,
     access: HardFilter | None = None,
+    floor: Floor | None = None,
 ) -> Decision:
     mask = index.mask(spec.query) if spec.query is not None else index.all.copy()
     if not mask.any():
@@ -80,8 +87,35 @@ def decide(
         steps.append(HardFilter("free_only", ~index.free, "not verified free (price 0)"))
     if spec.local_only:
         steps.append(HardFilter("local_only", ~index.local, "not a local channel"))
-    steps += hard_filters(index, request)
-    steps += extra_exclusions
+    _apply(index, spec, steps, mask, excluded, explain, floor)
+    later: list[HardFilter] = floor_filters(index, floor, mask) if floor is not None else []
+    later += hard_filters(index, request)
+    later += extra_exclusions
+    _apply(index, spec, later, mask, excluded, explain, floor)
+    candidates = np.flatnonzero(mask)
+    ranking = strategy.rank(index, candidates, request, limit, observations, all_signals=explain)
+    return Decision(
+        spec=spec,
+        strategy=strategy,
+        ranked=tuple([index.channels[p] for p in ranking.positions.tolist()]),
+        scores=tuple(ranking.scores.tolist()),
+        eligible=int(candidates.size),
+        ranking=ranking,
+        excluded=tuple(excluded),
+        floor=floor,
+    )
+
+
+def _apply(
+    index: TagIndex,
+    spec: RouteSpec,
+    steps: Sequence[HardFilter],
+    mask: Mask,
+    excluded: list[Exclusion],
+    explain: bool,
+    floor: Floor | None,
+) -> None:
+    """Each filter in turn narrows `mask` in place; the one that would empty it raises."""
     for step in steps:
         rejected = mask & step.rejects
         if not rejected.any():
@@ -94,23 +128,32 @@ def decide(
             ]
         mask &= ~rejected
         if emptied:
-            raise _emptied_by(spec, step, excluded, rejected)
-    candidates = np.flatnonzero(mask)
-    ranking = strategy.rank(index, candidates, request, limit, observations, all_signals=explain)
-    return Decision(
-        spec=spec,
-        strategy=strategy,
-        ranked=tuple([index.channels[p] for p in ranking.positions.tolist()]),
-        scores=tuple(ranking.scores.tolist()),
-        eligible=int(candidates.size),
-        ranking=ranking,
-        excluded=tuple(excluded),
-    )
+            error = _emptied_by(index, spec, step, excluded, rejected, floor)
+            error.filter = step.name
+            raise error
 
 
 def _emptied_by(
-    spec: RouteSpec, step: HardFilter, excluded: list[Exclusion], rejected: Mask
+    index: TagIndex,
+    spec: RouteSpec,
+    step: HardFilter,
+    excluded: list[Exclusion],
+    rejected: Mask,
+    floor: Floor | None = None,
 ) -> NoChannelError:
+    if step.name == "floor" and floor is not None:
+        best = ""
+        if floor.qualities is not None:
+            positions = np.flatnonzero(rejected)
+            top = int(positions[np.argmax(floor.qualities[positions])])
+            best = f" (the best, {index.channels[top].id}, has {floor.qualities[top]:.2f})"
+        return NoChannelError(
+            "no_channel_meets_floor",
+            f"no channel matching {spec.name!r} reaches the quality floor {floor.minimum:g} of a "
+            f"{floor.tier} prompt{best}; add a stronger channel, set its model_info.quality, lower "
+            f"smart_router.difficulty.floors.{floor.tier}, or set smart_router.difficulty.step_down: true",
+            404,
+        )
     if step.name == "free_only":
         return NoChannelError(
             "no_free_channel",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from catalog.index import TagIndex
+from strategies.learned_quality import LearnedQuality
 
 # Priors used until a channel has been observed: a typical hosted model.
 PRIOR_TTFT_MS = 800.0
@@ -21,9 +22,11 @@ RELIABILITY_PRIOR_TOTAL = 10.0
 
 
 class Observations:
-    def __init__(self, index: TagIndex) -> None:
+    def __init__(self, index: TagIndex, learned: LearnedQuality | None = None) -> None:
         size = index.size
         self.index = index
+        # Quality per kind of request, from feedback: by channel id, so it outlives rebinds.
+        self.learned = learned if learned is not None else LearnedQuality()
         self.ttft_ms = np.full(size, np.nan)
         self.latency_ms = np.full(size, np.nan)
         self.tokens_per_s = np.full(size, np.nan)
@@ -39,7 +42,7 @@ class Observations:
 
     def rebind(self, index: TagIndex) -> Observations:
         """The same observations over a new catalogue (by channel id)."""
-        fresh = Observations(index)
+        fresh = Observations(index, self.learned)
         for channel_id, new_position in index.position_by_id.items():
             old = self.index.position_by_id.get(channel_id)
             if old is None:

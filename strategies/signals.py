@@ -7,7 +7,8 @@ free        1 only for a verified price of 0 (config or a price source). A `:fre
 local       1 for a local channel (model_info.local, else loopback/private/Ollama/LM Studio).
 speed       1 for the shortest expected duration of this request (time to first token +
             output tokens / tokens per second, moving averages; priors until observed).
-quality     model_info.quality, else derived from parameter count and context window.
+quality     model_info.quality, else the sourced table of model families, else derived from
+            parameter count and context window; moved per kind of request by feedback.
 reliability recent success rate (exponentially decayed, with a prior of 0.9).
 headroom    the share left of the channel's tightest rate-limit window (announced by the
             upstream or configured): 1 when none is known or the window has reset.
@@ -23,7 +24,6 @@ from catalog.index import TagIndex
 from strategies.base import RequestFacts
 from strategies.cost import estimated_cost, prices_unknown
 from strategies.observations import Observations
-from strategies.quality import quality_array
 
 SIGNALS = ("cost", "free", "local", "speed", "quality", "reliability", "headroom")
 
@@ -46,7 +46,7 @@ def compute_signals(
         elif name == "speed":  # prior-filled: never NaN
             signals[name] = lower_is_better_dense(expected_duration_ms(observations, candidates, request))
         elif name == "quality":
-            signals[name] = quality_array(index)[candidates]
+            signals[name] = observations.learned.quality_for(index, request.kind)[candidates]
         elif name == "reliability":
             signals[name] = observations.success_rate()[candidates]
         elif name == "headroom":

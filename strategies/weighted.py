@@ -91,6 +91,10 @@ class WeightedStrategy:
         if w["speed"]:
             duration = expected_duration_ms(observations, candidates, request, everyone)
             scores += w["speed"] * lower_is_better_dense(duration)
+        if w["quality"] and observations.learned.has(request.kind):
+            # The static part holds the prior quality; feedback moved it for this kind.
+            learned = observations.learned.quality_for(index, request.kind) - quality_array(index)
+            scores += w["quality"] * (learned if everyone else learned[candidates])
         if w["reliability"]:
             rate = observations.success_rate()
             scores += w["reliability"] * (rate if everyone else rate[candidates])

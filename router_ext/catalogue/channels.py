@@ -77,6 +77,7 @@ def channel_from_deployment(deployment: Mapping[str, Any]) -> Channel | None:
             info.get("cache_read_input_token_cost"), known.get("cache_read_input_token_cost")
         ),
         quality=_first_float(info.get("quality")),
+        reasoning=_first_bool(info.get("supports_reasoning"), known.get("supports_reasoning")),
         order=_first_int(info.get("order"), params.get("order"), info.get("priority")),
         supports_function_calling=_first_bool(
             info.get("supports_function_calling"), known.get("supports_function_calling")

@@ -21,7 +21,7 @@ from router_ext.catalogue.catalogue import Catalogue
 from router_ext.client_keys import ClientKey, KeyRing
 from router_ext.clock import utc_now
 from router_ext.errors import router_error
-from router_ext.request_facts import request_facts, requested_strategy
+from router_ext.request_facts import request_facts, requested_strategy, requested_tier
 from router_ext.settings import RouterSettings
 from router_ext.state.channel_health import ChannelHealth
 from router_ext.state.rate_windows import RateWindows
@@ -29,7 +29,12 @@ from router_ext.state.routing_state import RoutingState, UnknownStrategyError
 from strategies.base import RequestFacts, Strategy
 from strategies.budget_degrade import degrade_step, degraded
 from strategies.decision import Decision, NoChannelError, decide
+from strategies.difficulty import TIER_RANK, step_down
 from strategies.filters import HardFilter
+from strategies.floor import Floor
+
+# Filters whose verdict a lower floor cannot change.
+NOT_THE_FLOOR = (None, "access", "free_only", "local_only", "tools", "vision", "context", "mode")
 
 
 class Decider:
@@ -102,20 +107,70 @@ class Decider:
             )
             if f
         ]
+        floor = self.floor(index, spec, facts, data)
+        while True:
+            try:
+                return decide(
+                    index,
+                    spec,
+                    self.effective_strategy(strategy_name),
+                    facts,
+                    index.size if explain else self.settings.max_candidates,
+                    self.catalogue.observations,
+                    extra_exclusions=exclusions,
+                    explain=explain,
+                    access=access,
+                    floor=floor,
+                )
+            except NoChannelError as error:
+                lower = self._step_down(floor, error)
+                if lower is None:
+                    raise no_channel(error) from None
+                floor = lower
+
+    def floor(
+        self, index: TagIndex, spec: RouteSpec, facts: RequestFacts, data: Mapping[str, Any]
+    ) -> Floor | None:
+        """The quality floor of this prompt's tier, for a name that asks for one."""
+        if not spec.floor or facts.difficulty is None:
+            return None
+        tier = facts.difficulty.tier
         try:
-            return decide(
-                index,
-                spec,
-                self.effective_strategy(strategy_name),
-                facts,
-                index.size if explain else self.settings.max_candidates,
-                self.catalogue.observations,
-                extra_exclusions=exclusions,
-                explain=explain,
-                access=access,
-            )
-        except NoChannelError as error:
-            raise no_channel(error) from None
+            asked = requested_tier(data)
+        except ValueError as error:
+            raise router_error(
+                400, "invalid_tier", str(error), param="x-router-tier", router_status="tier-invalid"
+            ) from None
+        if asked is not None and TIER_RANK[asked] > TIER_RANK[tier]:
+            tier = asked  # a client may ask for more than its prompt needs, never for less
+        return self._floor_of(index, tier, facts.difficulty.kind)
+
+    def _floor_of(self, index: TagIndex, tier: str, kind: str, stepped_from: str | None = None) -> Floor:
+        difficulty = self.settings.difficulty
+        return Floor(
+            tier=tier,
+            minimum=difficulty.floors[tier],  # type: ignore[index]
+            kind=kind,
+            qualities=self.catalogue.observations.learned.quality_for(index, kind),
+            needs_reasoning=tier == "reasoning" and difficulty.reasoning_channels,
+            stepped_from=stepped_from,
+        )
+
+    def _step_down(self, floor: Floor | None, error: NoChannelError) -> Floor | None:
+        """One tier down, when the configuration allows it and the floor (or the health of what
+        meets it) is what left nothing: never for what the caller may not use or what no
+        channel can do."""
+        if (
+            floor is None
+            or floor.stepped_from is not None
+            or not self.settings.difficulty.step_down
+            or error.filter in NOT_THE_FLOOR
+        ):
+            return None
+        lower = step_down(floor.tier)
+        if lower is None:
+            return None
+        return self._floor_of(self.catalogue.index(), lower, floor.kind or "chat", stepped_from=floor.tier)
 
     def effective_strategy(self, name: str) -> Strategy:
         """The strategy, with weight moved from quality to cost as spend nears a global budget."""

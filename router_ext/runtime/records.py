@@ -46,6 +46,9 @@ class RequestRecord:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     hedge: str | None = None  # JSON: {primary, hedge, after_ms, winner, loser_cost_usd} when one ran
+    tier: str | None = None  # the prompt's difficulty tier
+    kind: str | None = None  # the prompt's kind
+    baseline_cost_usd: float | None = None  # the strongest priced channel's cost for the same usage
 
     @classmethod
     def of(
@@ -68,6 +71,8 @@ class RequestRecord:
             attempts=attempts,
             endpoint=str(routed.get("endpoint") or "chat"),
             rule=routed.get("rule"),
+            tier=routed.get("tier"),
+            kind=routed.get("kind"),
             deployment_id=deployment_id,
             channel=channel.channel if channel else None,
             upstream_model=channel.upstream_model if channel else None,

@@ -12,6 +12,8 @@ Nothing here reads LiteLLM's callback arguments: the adapter (hook.py) hands pla
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import time
 import uuid
@@ -30,6 +32,7 @@ from router_ext.catalogue.catalogue import Catalogue
 from router_ext.client_keys import ClientKey, KeyRing
 from router_ext.clock import utc_now
 from router_ext.errors import router_error
+from router_ext.litellm_seam.request_data import request_header
 from router_ext.litellm_seam.types import ProxyException
 from router_ext.logs import log_request
 from router_ext.metrics import RouterMetrics
@@ -42,12 +45,20 @@ from router_ext.runtime.rules import Rules
 from router_ext.runtime.stream_race import OpenHedge
 from router_ext.settings import RouterSettings
 from router_ext.state.channel_health import Attempts, ChannelHealth
+from router_ext.state.quality_feedback import (
+    FeedbackError,
+    QualityFeedback,
+    parse_feedback_header,
+    parse_score,
+)
 from router_ext.state.rate_windows import RateWindows
 from router_ext.state.spend_tracker import SpendTracker, session_of
 from router_ext.state.sticky_sessions import StickySessions, sticky_session_of
 from strategies.base import RequestFacts
+from strategies.quality import strongest_channel
 from strategies.rotation import rotate_pools
 
+log = logging.getLogger("smart_router")
 LITELLM_METADATA_ENDPOINTS = ("responses", "messages")
 MAX_KEPT_ANSWERS = 1_000
 # Fields LiteLLM acts on that would route a request past what its virtual name or its client key
@@ -156,9 +167,12 @@ class RequestFlow:
         ready: Callable[[], Awaitable[None]],
         first_answer: Callable[[], None],
         rate_windows: RateWindows | None = None,
+        feedback: QualityFeedback | None = None,
     ) -> None:
         self.settings = settings
         self.rate_windows = rate_windows
+        self.feedback = feedback
+        self._feedback_tasks: set[asyncio.Task[Any]] = set()
         self.sticky = StickySessions(settings.sticky)
         self.hedging = StreamHedging(settings.hedging.policy(), catalogue)
         self.decider = decider
@@ -198,6 +212,8 @@ class RequestFlow:
             "started_at": time.time(),
             "stream": bool(data.get("stream")),
         }
+        if facts.difficulty is not None:
+            routed["tier"], routed["kind"] = facts.difficulty.tier, facts.difficulty.kind
         if client_key is not None:
             routed["client_key"] = client_key.name
         sticky_session = sticky_session_of(data)
@@ -206,6 +222,7 @@ class RequestFlow:
         metadata[METADATA_KEY] = routed
         try:
             check_request(data, endpoint)
+            self._take_feedback(data, caller)
             rule = self.rules.first_match(model, facts, data, client_key.name if client_key else None)
             strategy = None
             if rule is not None:
@@ -219,6 +236,32 @@ class RequestFlow:
         except ProxyException as rejection:
             routed["rejected"] = rejection.type  # refused before any upstream call
             raise
+
+    def _take_feedback(self, data: Mapping[str, Any], caller: Caller) -> None:
+        """`x-router-feedback: <request id>=<score>`: scores for this caller's earlier answers,
+        taken off the request's path (a malformed header is this request's 400)."""
+        header = request_header(data, "x-router-feedback")
+        if not header or self.feedback is None or not self.settings.difficulty.feedback_header:
+            return
+        try:
+            pairs = parse_feedback_header(header)
+            scores = [(request_id, parse_score(score)) for request_id, score in pairs]
+        except FeedbackError as error:
+            raise router_error(400, error.kind, error.message, param="x-router-feedback") from None
+        feedback = self.feedback
+        # Scored as this caller: the master key (no key hash) may score any request.
+        owner = caller.key_hash
+
+        async def give() -> None:
+            for request_id, score in scores:
+                try:
+                    await feedback.give(request_id, score, "header", owner)
+                except FeedbackError as error:
+                    log.info("smart-router: feedback for %s not taken: %s", request_id, error.message)
+
+        task = asyncio.get_running_loop().create_task(give())
+        self._feedback_tasks.add(task)
+        task.add_done_callback(self._feedback_tasks.discard)
 
     async def _rewrite(
         self,
@@ -261,6 +304,11 @@ class RequestFlow:
             # requests decided meanwhile see it, so a window's last request goes out once.
             self._count_sent(routed, str(routed["request_id"]), attempts[0].id)
             scores = dict(zip((c.id for c in decision.ranked), decision.scores, strict=True))
+            if decision.floor is not None:
+                routed["floor"] = decision.floor.minimum
+                routed["tier"] = decision.floor.tier  # raised by the client, or stepped down
+                if decision.floor.stepped_from:
+                    routed["stepped_down_from"] = decision.floor.stepped_from
             if "@" in decision.strategy.name:  # degraded near a budget: show what it ranked by
                 routed["weights"] = ",".join(f"{k}={v:g}" for k, v in decision.strategy.weights.items() if v)
             routed.update(
@@ -454,6 +502,10 @@ class RequestFlow:
         if not routed.get("request_id"):
             return
         channel = self.catalogue.channel(deployment_id)
+        if self.feedback is not None:
+            self.feedback.served(
+                str(routed["request_id"]), routed.get("kind"), deployment_id, routed.get("key")
+            )
         usage, cost = await self.settle(routed, deployment_id, answer.usage, answer.litellm_cost)
         attempts = self._finish(routed["request_id"])
         own_ttft, ttft_ms, latency_ms = answer.ttft_ms, answer.ttft_ms, answer.latency_ms
@@ -486,8 +538,17 @@ class RequestFlow:
                 completion_tokens=usage.completion_tokens,
                 cost_usd=cost,
                 hedge=hedge[0] if hedge is not None else None,
+                baseline_cost_usd=self._baseline(routed, usage),
             )
         )
+
+    def _baseline(self, routed: Mapping[str, Any], usage: Usage) -> float | None:
+        """What the strongest priced channel would have cost for the same tokens: the dashboard's
+        "saved against always the strongest", per tier."""
+        if not routed.get("tier"):
+            return None
+        cost = price_cost(strongest_channel(self.catalogue.index()), usage)
+        return round(cost, 10) if cost is not None else None
 
     async def race_call(
         self, routed: Mapping[str, Any], open_primary: OpenHedge, open_hedge: OpenHedge
@@ -724,6 +785,11 @@ class RequestFlow:
             headers["x-router-sticky"] = "1"
         if routed.get("weights"):
             headers["x-router-weights"] = str(routed["weights"])
+        if routed.get("tier"):
+            headers["x-router-tier"] = str(routed["tier"])
+            headers["x-router-kind"] = str(routed.get("kind") or "")
+        if routed.get("floor") is not None:
+            headers["x-router-floor"] = f"{float(routed['floor']):g}"
         return headers
 
     def serving(self, routed: Mapping[str, Any]) -> str | None:

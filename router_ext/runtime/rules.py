@@ -49,6 +49,12 @@ class Rule:
             return False
         if m.thinking is not None and facts.thinking != m.thinking:
             return False
+        if m.complexity is not None and (
+            facts.difficulty is None or facts.difficulty.tier not in _listed(m.complexity)
+        ):
+            return False
+        if m.kind is not None and (facts.difficulty is None or facts.difficulty.kind not in _listed(m.kind)):
+            return False
         for name, pattern in (m.header or {}).items():
             if not fnmatch.fnmatch(headers.get(name.lower(), ""), pattern):
                 return False
@@ -123,7 +129,7 @@ def check_rules(document: Mapping[str, Any], settings: Any) -> None:
     )
 
 
-def _listed(value: str | list[str]) -> list[str]:
+def _listed(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 

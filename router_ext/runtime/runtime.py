@@ -55,6 +55,7 @@ from router_ext.runtime.rules import Rules, validate_rules
 from router_ext.secret_box import box_from_env
 from router_ext.settings import DEFAULT_DATABASE_URL, RouterSettings, SettingsError
 from router_ext.state.channel_health import ChannelHealth
+from router_ext.state.quality_feedback import QualityFeedback
 from router_ext.state.rate_windows import RateWindows
 from router_ext.state.routing_state import RoutingState, UnknownStrategyError
 from router_ext.state.shared_spend import SharedSpend, refresh_loop
@@ -63,6 +64,7 @@ from router_ext.state.spend_tracker import SpendTracker
 from router_ext.store.startup_check import STORED_ENV
 from router_ext.tasks import cancel_and_wait
 from strategies.decision import Decision
+from strategies.quality import DEFAULT_QUALITY, channel_quality
 from strategies.registry import build_strategies
 
 log = logging.getLogger("smart_router")
@@ -127,6 +129,10 @@ class RouterRuntime:
         validate_rules(settings.rules, self.virtual_models, self.state.available, None, growing=True)
         self.rate_windows = RateWindows(self.limits, self.catalogue)
         self.health.windows = self.rate_windows  # shared through Redis with the breakers
+        self.feedback = QualityFeedback(
+            self.catalogue.observations.learned, lambda: self.spend.store, self._quality_prior
+        )
+        self.health.feedback = self.feedback  # shared through Redis with the breakers
         self.decider = Decider(
             settings,
             self.virtual_models,
@@ -151,6 +157,7 @@ class RouterRuntime:
             ready=self.until_routable,
             first_answer=self.start_now,
             rate_windows=self.rate_windows,
+            feedback=self.feedback,
         )
         self.admin = AdminViews(self)
         self.channel_admin = ChannelAdmin(
@@ -259,9 +266,31 @@ class RouterRuntime:
         await self._start_store()
         await self._start_catalogue_jobs()
 
+    def _quality_prior(self, channel_id: str) -> float:
+        channel = self.catalogue.channel(channel_id)
+        return channel_quality(channel) if channel is not None else DEFAULT_QUALITY
+
+    async def _restore_feedback(self) -> None:
+        """The learned quality from the store's scores; with Redis, into the shared totals once."""
+        store = self.spend.store
+        if store is None:
+            return
+        totals = await store.feedback_totals()
+        if self._redis_state.shared:
+            flat = {
+                f"{kind}|{channel}|{side}": amount
+                for kind, channel, good, bad in totals
+                for side, amount in (("good", good), ("bad", bad))
+            }
+            await self._redis_state.seed_feedback(flat)
+            return  # the next sync reads everyone's totals
+        if totals:
+            self.feedback.learned.replace(totals)
+
     async def _start_store(self) -> None:
         try:
             await self.spend.start()
+            await self._restore_feedback()
             engine = self._engine()
             if engine is not None:
                 # SQL: loaded with the store, off the proxy's start

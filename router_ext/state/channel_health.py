@@ -42,6 +42,16 @@ class WindowSharing(Protocol):
     def merged_caps(self, totals: Mapping[str, float]) -> None: ...
 
 
+class FeedbackSharing(Protocol):
+    """Quality feedback (router_ext/state/quality_feedback.py), added up across replicas."""
+
+    def take_pending(self) -> dict[str, float]: ...
+
+    def give_back(self, pending: Mapping[str, float]) -> None: ...
+
+    def merged(self, totals: Mapping[str, float]) -> None: ...
+
+
 MAX_TRACKED_REQUESTS = 10_000
 
 
@@ -74,6 +84,7 @@ class ChannelHealth:
         self.fingerprints: dict[str, str | None] = {}
         self.secrets: list[str] = []
         self.windows: WindowSharing | None = None  # learned rate-limit windows, shared with the rest
+        self.feedback: FeedbackSharing | None = None  # quality feedback, shared with the rest
         self.last_used: dict[str, float] = {}
         self.requests: OrderedDict[str, Attempts] = OrderedDict()
         self._dirty_breakers: set[str] = set()
@@ -292,12 +303,15 @@ class ChannelHealth:
             changes.windows = windows.book.export(dirty_windows, now)
         if windows is not None and windows.book.cap_dirty:
             changes.cap_use = windows.book.take_cap_use(now)
+        if self.feedback is not None:
+            changes.feedback = self.feedback.take_pending()
         if (
             changes.breakers
             or changes.disabled_keys
             or changes.strategy
             or changes.windows
             or changes.cap_use
+            or changes.feedback
         ):
             if not await self.shared.push(changes):
                 # kept dirty: pushed when Redis is back (newer local changes win)
@@ -306,6 +320,8 @@ class ChannelHealth:
                 if windows is not None:
                     windows.book.dirty |= dirty_windows
                     windows.book.give_back_cap_use(changes.cap_use)
+                if self.feedback is not None:
+                    self.feedback.give_back(changes.feedback)
                 return
             if changes.strategy:
                 self._strategy_pushed_at = changes.strategy["updated_at"]
@@ -340,6 +356,8 @@ class ChannelHealth:
                     self.windows.merged(channel_id, shared)
             if remote.cap_use:
                 self.windows.merged_caps(remote.cap_use)
+        if self.feedback is not None:
+            self.feedback.merged(remote.feedback)
         if remote.strategy and float(remote.strategy.get("updated_at") or 0) > self.routing_state.updated_at:
             self.routing_state.adopt(str(remote.strategy["name"]), float(remote.strategy["updated_at"]))
             self._strategy_pushed_at = self.routing_state.updated_at

@@ -26,6 +26,8 @@ STRATEGY = f"{PREFIX}:strategy"
 WINDOWS = f"{PREFIX}:rate-windows"  # learned rate-limit windows, per channel
 CAP_USE = f"{PREFIX}:cap-use"  # + ":{period}:{window start}": what all replicas sent, per channel
 CAP_USE_KEPT_S = 120.0  # a window's totals outlive it this long (then Redis drops them)
+FEEDBACK = f"{PREFIX}:feedback"  # "kind|channel|good" / "|bad" -> every replica's scores, added up
+FEEDBACK_SEEDED = f"{PREFIX}:feedback-seeded"  # the store's totals were added once
 
 
 @dataclass
@@ -36,6 +38,8 @@ class Snapshot:
     windows: dict[str, dict[str, Any]] = field(default_factory=dict)  # channel -> kind -> window
     # Configured caps: pushed as what this replica sent since (added up), pulled as the totals.
     cap_use: dict[str, float] = field(default_factory=dict)  # accounting.rate_limits.cap_field -> n
+    # Quality feedback: pushed as what this replica heard since, pulled as everyone's totals.
+    feedback: dict[str, float] = field(default_factory=dict)
 
 
 class LocalState:
@@ -52,6 +56,9 @@ class LocalState:
 
     async def close(self) -> None:
         return None
+
+    async def seed_feedback(self, totals: Mapping[str, float]) -> bool:
+        return False
 
 
 class RedisState:
@@ -80,6 +87,8 @@ class RedisState:
                     pipe.set(STRATEGY, json.dumps(changes.strategy))
                 if changes.windows:
                     pipe.hset(WINDOWS, mapping={k: json.dumps(v) for k, v in changes.windows.items()})
+                for name, amount in changes.feedback.items():
+                    pipe.hincrbyfloat(FEEDBACK, name, amount)
                 for name, amount in changes.cap_use.items():
                     key, period = cap_use_key(name)
                     pipe.hincrbyfloat(key, name, amount)
@@ -104,9 +113,10 @@ class RedisState:
                 pipe.hgetall(DISABLED_KEYS)
                 pipe.get(STRATEGY)
                 pipe.hgetall(WINDOWS)
+                pipe.hgetall(FEEDBACK)
                 for key in cap_keys:
                     pipe.hgetall(key)
-                breakers, keys, strategy, windows, *cap_totals = await pipe.execute()
+                breakers, keys, strategy, windows, feedback, *cap_totals = await pipe.execute()
                 break
             except Exception as error:  # noqa: BLE001
                 if self._again(attempt):
@@ -120,10 +130,27 @@ class RedisState:
             strategy=json.loads(strategy) if strategy else None,
             windows={k: json.loads(v) for k, v in windows.items()},
             cap_use={k: float(v) for totals in cap_totals for k, v in totals.items()},
+            feedback={k: float(v) for k, v in feedback.items()},
         )
 
     async def close(self) -> None:
         await self.client.aclose()
+
+    async def seed_feedback(self, totals: Mapping[str, float]) -> bool:
+        """The store's scores into an empty shared hash, by the first replica to ask (Redis was
+        new or flushed); False when another replica did, or Redis is away."""
+        try:
+            if not await self.client.set(FEEDBACK_SEEDED, "1", nx=True):
+                return False
+            if totals:
+                pipe = self.client.pipeline(transaction=False)
+                for name, amount in totals.items():
+                    pipe.hincrbyfloat(FEEDBACK, name, amount)
+                await pipe.execute()
+            return True
+        except Exception as error:  # noqa: BLE001
+            self._lost(error)
+            return False
 
     def _again(self, attempt: int) -> bool:
         """Retry once while connected: the first command after Redis restarted meets a dead

@@ -33,6 +33,7 @@ from router_ext.settings import DEFAULT_DATABASE_URL
 log = logging.getLogger("smart_router")
 
 DEFAULT_URL = DEFAULT_DATABASE_URL
+TIER_ORDER = {"simple": 0, "medium": 1, "complex": 2, "reasoning": 3}
 metadata = sa.MetaData()
 
 schema = sa.Table("router_schema", metadata, sa.Column("version", sa.Integer, nullable=False))
@@ -60,6 +61,20 @@ requests = sa.Table(
     sa.Column("endpoint", sa.String(32)),  # chat, responses, messages, embeddings, completions
     sa.Column("rule", sa.String(200)),  # the scenario rule that routed it (smart_router.rules)
     sa.Column("hedge", sa.String(1000)),  # JSON of a hedged stream's race (router_ext/runtime/hedging.py)
+    sa.Column("tier", sa.String(16)),  # the prompt's difficulty tier (strategies/difficulty.py)
+    sa.Column("kind", sa.String(16)),  # the prompt's kind
+    sa.Column("baseline_cost_usd", sa.Float),  # what the strongest priced channel would have cost
+)
+feedback = sa.Table(
+    "quality_feedback",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(64), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("deployment_id", sa.String(300), nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),  # api | header
 )
 channel_daily = sa.Table(
     "channel_daily",
@@ -204,7 +219,14 @@ async def _v7(conn: AsyncConnection) -> None:
     await conn.execute(sa.text("ALTER TABLE request_records ADD COLUMN hedge VARCHAR(1000)"))
 
 
-MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+async def _v8(conn: AsyncConnection) -> None:
+    await conn.execute(sa.text("ALTER TABLE request_records ADD COLUMN tier VARCHAR(16)"))
+    await conn.execute(sa.text("ALTER TABLE request_records ADD COLUMN kind VARCHAR(16)"))
+    await conn.execute(sa.text("ALTER TABLE request_records ADD COLUMN baseline_cost_usd FLOAT"))
+    await conn.run_sync(lambda sync: feedback.create(sync, checkfirst=True))
+
+
+MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 
 
 async def migrate(engine: AsyncEngine, up_to: int | None = None) -> int:
@@ -539,6 +561,26 @@ class RecordStore:
                     .order_by(sa.func.count().desc())
                 )
             ).all()
+            by_tier = (
+                await conn.execute(
+                    sa.select(
+                        r.tier,
+                        sa.func.count(),
+                        errors,
+                        tokens,
+                        cost,
+                        free,
+                        sa.func.coalesce(sa.func.sum(r.baseline_cost_usd), 0.0),
+                        # what the strongest would have cost, for the requests that had one
+                        sa.func.coalesce(
+                            sa.func.sum(sa.case((r.baseline_cost_usd.is_not(None), r.cost_usd), else_=0.0)),
+                            0.0,
+                        ),
+                    )
+                    .where(where & r.tier.is_not(None))
+                    .group_by(r.tier)
+                )
+            ).all()
 
         def rows(result: Sequence[Any], key: str) -> list[dict[str, Any]]:
             return [
@@ -564,7 +606,42 @@ class RecordStore:
             "by_model": rows(by_model, "model"),
             "by_channel": rows(by_channel, "channel"),
             "by_endpoint": rows(by_endpoint, "endpoint"),
+            "by_tier": [
+                {
+                    **rows([row], "tier")[0],
+                    "free": int(row[5] or 0),
+                    "strongest_cost_usd": float(row[6] or 0.0),
+                    "saved_usd": max(float(row[6] or 0.0) - float(row[7] or 0.0), 0.0),
+                }
+                for row in sorted(by_tier, key=lambda row: TIER_ORDER.get(row[0], 9))
+            ],
         }
+
+    async def record(self, request_id: str) -> dict[str, Any] | None:
+        async with self._engine().connect() as conn:
+            row = (
+                (await conn.execute(sa.select(requests).where(requests.c.request_id == request_id)))
+                .mappings()
+                .first()
+            )
+        return dict(row) if row is not None else None
+
+    async def add_feedback(self, row: dict[str, Any]) -> None:
+        async with self._engine().begin() as conn:
+            await conn.execute(feedback.insert().values(**row))
+
+    async def feedback_totals(self) -> list[tuple[str, str, float, float]]:
+        """(kind, channel, good, bad) of every score heard: what the learned quality starts from."""
+        f = feedback.c
+        async with self._engine().connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(
+                        f.kind, f.deployment_id, sa.func.sum(f.score), sa.func.sum(1.0 - f.score)
+                    ).group_by(f.kind, f.deployment_id)
+                )
+            ).all()
+        return [(row[0], row[1], float(row[2] or 0.0), float(row[3] or 0.0)) for row in rows]
 
     async def spend_since(
         self, since: dt.datetime

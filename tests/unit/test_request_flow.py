@@ -23,7 +23,8 @@ def stack(settings: dict[str, Any] | None = None) -> tuple[FakeRouter, RouterRun
         [
             deployment("free-a", "openai/qwen3-8b:free", **FREE),
             deployment("cheap-b", "openai/qwen3-32b", input_cost_per_token=1e-7, output_cost_per_token=1e-7),
-            deployment("dear-c", "openai/qwen3-235b", **PAID),
+            # The quality of each, as a config would set it (the table's are closer together).
+            deployment("dear-c", "openai/qwen3-235b", quality=0.9, **PAID),
         ]
     )
     for found in ("free-a", "cheap-b", "dear-c"):
