@@ -63,6 +63,7 @@ class Decision:
     ranking: Ranking
     excluded: tuple[Exclusion, ...] = field(default_factory=tuple)
     floor: Floor | None = None
+    ranking_request: RequestFacts | None = None  # what was known of the request (explain shows it)
 
 
 def decide(
@@ -103,6 +104,7 @@ def decide(
         ranking=ranking,
         excluded=tuple(excluded),
         floor=floor,
+        ranking_request=request,
     )
 
 

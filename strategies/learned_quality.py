@@ -19,7 +19,7 @@ import numpy as np
 from catalog.index import TagIndex
 from strategies.quality import quality_array
 
-PRIOR_WEIGHT = 8.0  # the prior counts as this many feedback scores
+PRIOR_WEIGHT = 20.0  # the prior counts as this many scores: one bad answer alone moves little
 
 
 @dataclass(frozen=True, slots=True)

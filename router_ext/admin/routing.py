@@ -45,6 +45,13 @@ class SignalDetail(BaseModel):
     contribution: float = Field(description="value x weight")
 
 
+class LearnedQuality(BaseModel):
+    prior: float = Field(description="the channel's quality before feedback (config, table or size)")
+    good: float = Field(description="sum of the feedback scores for this kind")
+    bad: float = Field(description="sum of 1 - score")
+    result: float = Field(description="the quality used for this kind")
+
+
 class RankedCandidate(BaseModel):
     rank: int
     channel: str = Field(description="deployment id")
@@ -52,6 +59,24 @@ class RankedCandidate(BaseModel):
     upstream_model: str
     total: float
     signals: dict[str, SignalDetail]
+    quality_source: str = Field("", description="config | table:<model> | size | default")
+    learned: LearnedQuality | None = Field(None, description="feedback for this prompt's kind, when any")
+
+
+class DifficultyDetail(BaseModel):
+    tier: str = Field(description="simple | medium | complex | reasoning")
+    kind: str
+    score: float
+    signals: dict[str, float] = Field(description="the signals that decided the tier, with their part")
+
+
+class FloorDetail(BaseModel):
+    tier: str = Field(description="the tier whose floor applied (raised by x-router-tier, or stepped down)")
+    minimum: float
+    kind: str | None = None
+    needs_reasoning: bool = False
+    stepped_down_from: str | None = None
+    excluded: int = Field(0, description="candidates below the floor (or not thinking models)")
 
 
 class ExcludedCandidate(BaseModel):
@@ -69,6 +94,15 @@ class ExplainResponse(BaseModel):
     excluded: list[ExcludedCandidate]
     rule: str | None = Field(None, description="the scenario rule that matched (smart_router.rules)")
     routed_as: str = Field(description="the virtual name ranked: the model, or the rule's route")
+    difficulty: DifficultyDetail | None = Field(
+        None, description="the prompt's tier and kind (with `prompt`)"
+    )
+    floor: FloorDetail | None = Field(None, description="the quality floor, for names that use one")
+
+
+class FeedbackRequest(BaseModel):
+    request_id: str = Field(min_length=1, max_length=64, description="the answer's x-router-request-id")
+    score: float | bool = Field(description="0 (bad) .. 1 (good), or a boolean")
 
 
 class ChannelStatus(BaseModel):
@@ -157,6 +191,10 @@ def build_admin_router(runtime: RouterRuntime) -> APIRouter:
             "chat",
             description="chat | responses | messages | embeddings | completions: what the request calls",
         ),
+        prompt: str | None = Query(
+            None, max_length=100_000, description="the user's prompt: classified, and its floor applied"
+        ),
+        tier: str | None = Query(None, description="assume this tier (raises the prompt's, never lowers)"),
     ) -> ExplainResponse:
         if endpoint not in ENDPOINT_NAMES:
             raise router_error(
@@ -170,11 +208,26 @@ def build_admin_router(runtime: RouterRuntime) -> APIRouter:
             data["metadata"] = {"router_strategy": strategy}
         if tools:
             data["tools"] = [{"type": "function", "function": {"name": "explain"}}]
+        if prompt is not None:
+            data["messages"] = [{"role": "user", "content": prompt}]
         if vision:
             data["messages"] = [
-                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image_url", "image_url": {"url": "x"}},
+                        *([{"type": "text", "text": prompt}] if prompt else []),
+                    ],
+                }
             ]
-        decision, rule = runtime.explain(model, data, prompt_tokens=prompt_tokens, endpoint=endpoint)
+        if tier:
+            data.setdefault("metadata", {})["router_tier"] = tier
+        decision, rule = runtime.explain(
+            model,
+            data,
+            prompt_tokens=None if prompt is not None and not prompt_tokens else prompt_tokens,
+            endpoint=endpoint,
+        )
         if decision is None:
             raise router_error(
                 400,
@@ -183,7 +236,21 @@ def build_admin_router(runtime: RouterRuntime) -> APIRouter:
                 "explain takes a virtual name (tag:..., auto, auto:free, ...)",
                 param="model",
             )
-        return _explained(model, decision, limit, rule)
+        return _explained(model, decision, limit, rule, runtime)
+
+    @router.post(
+        "/feedback",
+        summary="Score an answer: moves its channel's quality for that kind of prompt",
+        description="`score` 0..1 (or a boolean) for the request `x-router-request-id` named. Each score "
+        "counts in a Beta posterior per (kind, channel); explain shows prior, evidence and result.",
+    )
+    async def feedback(body: FeedbackRequest) -> dict[str, Any]:
+        from router_ext.state.quality_feedback import FeedbackError
+
+        try:
+            return await runtime.feedback.give(body.request_id, body.score, "api")
+        except FeedbackError as error:
+            raise router_error(error.status, error.kind, error.message, param="request_id") from None
 
     @router.get("/records", summary="Request records, newest first")
     async def list_records(
@@ -236,10 +303,22 @@ def build_admin_router(runtime: RouterRuntime) -> APIRouter:
     return router
 
 
-def _explained(model: str, decision: Decision, limit: int, rule: str | None) -> ExplainResponse:
+def _explained(
+    model: str, decision: Decision, limit: int, rule: str | None, runtime: RouterRuntime
+) -> ExplainResponse:
+    from strategies.quality import channel_quality, quality_source
+
     weights = decision.strategy.weights
+    difficulty = decision.ranking_request.difficulty if decision.ranking_request is not None else None
+    kind = difficulty.kind if difficulty is not None else None
+    learned = runtime.feedback.learned
     ranked = []
     for rank, channel in enumerate(decision.ranked[:limit]):
+        posterior = (
+            learned.posterior(kind, channel.id, channel_quality(channel))
+            if kind is not None and learned.has(kind)
+            else None
+        )
         signals = {
             name: SignalDetail(
                 value=round(float(values[rank]), 6),
@@ -256,8 +335,11 @@ def _explained(model: str, decision: Decision, limit: int, rule: str | None) -> 
                 upstream_model=channel.upstream_model,
                 total=round(decision.scores[rank], 6),
                 signals=signals,
+                quality_source=quality_source(channel),
+                learned=LearnedQuality(**posterior.as_dict()) if posterior and posterior.evidence else None,
             )
         )
+    floor = decision.floor
     return ExplainResponse(
         model=model,
         rule=rule,
@@ -270,6 +352,24 @@ def _explained(model: str, decision: Decision, limit: int, rule: str | None) -> 
             ExcludedCandidate(channel=e.channel.id, filter=e.filter, reason=e.reason)
             for e in decision.excluded
         ],
+        difficulty=DifficultyDetail(
+            tier=difficulty.tier,
+            kind=difficulty.kind,
+            score=round(difficulty.score, 3),
+            signals=dict(difficulty.signals),
+        )
+        if difficulty is not None
+        else None,
+        floor=FloorDetail(
+            tier=floor.tier,
+            minimum=floor.minimum,
+            kind=floor.kind,
+            needs_reasoning=floor.needs_reasoning,
+            stepped_down_from=floor.stepped_from,
+            excluded=sum(1 for e in decision.excluded if e.filter in ("floor", "reasoning")),
+        )
+        if floor is not None
+        else None,
     )
 
 

@@ -263,6 +263,11 @@ class RequestFlow:
         self._feedback_tasks.add(task)
         task.add_done_callback(self._feedback_tasks.discard)
 
+    async def feedback_done(self) -> None:
+        """Wait for the scores taken from headers so far (tests, shutdown)."""
+        if self._feedback_tasks:
+            await asyncio.gather(*self._feedback_tasks, return_exceptions=True)
+
     async def _rewrite(
         self,
         model: Any,
