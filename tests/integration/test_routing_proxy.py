@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import openai
 import pytest
@@ -322,3 +324,102 @@ def test_an_upstream_key_in_the_body_is_refused_and_adds_no_channel(
     assert error["param"] == "api_key" and "Authorization: Bearer" in error["message"]
     assert "sk-someone-else" not in answer.text
     assert admin.get("/routing/channels").json()["channels"] == before
+
+
+COMPLEX = (
+    "Design a rate limiter for our multi-region API: compare token bucket and sliding window, "
+    "discuss the trade-offs in consistency and performance, and give a migration plan."
+)
+PROOF = "Prove that the square root of 2 is irrational, rigorously, by contradiction."
+
+
+def ask(client: openai.OpenAI, prompt: str, model: str = "auto:smart", **extra: object):  # type: ignore[no-untyped-def]
+    messages = [{"role": "user", "content": prompt}]
+    return client.chat.completions.with_raw_response.create(model=model, messages=messages, **extra)  # type: ignore[call-overload]
+
+
+def test_auto_smart_serves_each_tier_from_the_cheapest_channel_above_its_floor(client: openai.OpenAI) -> None:
+    served = {}
+    for prompt in ("hello there", COMPLEX, PROOF):
+        raw = ask(client, prompt)
+        served[raw.headers["x-router-tier"]] = (
+            raw.headers["x-router-channel"],
+            raw.headers["x-router-floor"],
+        )
+    assert served == {
+        "simple": ("free-qwen3-30b", "0"),
+        # the free Qwen3 30B (0.59 in the sourced table) is good enough for a complex prompt
+        "complex": ("free-qwen3-30b", "0.55"),
+        # a reasoning prompt needs 0.7 and a thinking model: only the 235B is both
+        "reasoning": ("paid-qwen3-235b", "0.7"),
+    }
+
+
+def test_a_streamed_answer_carries_the_tier_too(client: openai.OpenAI) -> None:
+    with client.chat.completions.with_streaming_response.create(
+        model="auto:smart", messages=[{"role": "user", "content": PROOF}], stream=True
+    ) as response:
+        assert response.headers["x-router-tier"] == "reasoning"
+        assert response.headers["x-router-channel"] == "paid-qwen3-235b"
+        assert "".join(response.iter_lines())
+
+
+def test_explain_shows_the_prompts_tier_and_the_floors_exclusions(admin: httpx.Client) -> None:
+    explained = admin.get("/routing/explain", params={"model": "auto:smart", "prompt": COMPLEX}).json()
+    assert explained["difficulty"]["tier"] == "complex"
+    assert explained["difficulty"]["signals"]["complex"] > 0
+    assert explained["floor"] == {
+        "tier": "complex",
+        "minimum": 0.55,
+        "kind": explained["difficulty"]["kind"],
+        "needs_reasoning": False,
+        "stepped_down_from": None,
+        "excluded": 2,
+    }
+    below = {e["channel"] for e in explained["excluded"] if e["filter"] == "floor"}
+    assert below == {"free-gemma-270m", "local-qwen2.5-7b"}
+    assert explained["ranked"][0]["channel"] == "free-qwen3-30b"
+    assert explained["ranked"][0]["quality_source"] == "table:qwen3-30b-a3b"
+    raised = admin.get(
+        "/routing/explain", params={"model": "auto:smart", "prompt": "hi", "tier": "reasoning"}
+    )
+    assert raised.json()["floor"]["tier"] == "reasoning"
+
+
+def test_feedback_by_api_and_by_header_moves_the_channel_for_that_kind(
+    client: openai.OpenAI, admin: httpx.Client
+) -> None:
+    raw = ask(client, COMPLEX)
+    request_id, kind = raw.headers["x-router-request-id"], raw.headers["x-router-kind"]
+    scored = admin.post("/routing/feedback", json={"request_id": request_id, "score": 0})
+    assert scored.status_code == 200, scored.text
+    assert scored.json()["channel"] == "free-qwen3-30b" and scored.json()["kind"] == kind
+    assert scored.json()["quality"]["result"] < scored.json()["quality"]["prior"]
+    explained = admin.get("/routing/explain", params={"model": "auto:smart", "prompt": COMPLEX}).json()
+    learned = next(c for c in explained["ranked"] if c["channel"] == "free-qwen3-30b")["learned"]
+    assert learned == {"prior": 0.59, "good": 0.0, "bad": 1.0, "result": round(0.59 * 20 / 21, 4)}
+    # the next request carries a score for the last one (taken off its path: wait for it)
+    ask(client, "thanks", extra_headers={"x-router-feedback": f"{request_id}=0"})
+    deadline = time.monotonic() + 10
+    while True:
+        explained = admin.get("/routing/explain", params={"model": "auto:smart", "prompt": COMPLEX}).json()
+        below = {e["channel"]: e["reason"] for e in explained["excluded"] if e["filter"] == "floor"}
+        if "free-qwen3-30b" in below or time.monotonic() > deadline:
+            break
+    assert below["free-qwen3-30b"] == "quality 0.54 is below the complex floor 0.55"
+    # 0.536 < 0.55: the free Qwen3 is out of the complex floor for this kind, and the next
+    # cheapest above it serves
+    assert ask(client, COMPLEX).headers["x-router-channel"] == "paid-gpt-4o-mini"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ({"request_id": "nope", "score": 1}, 404, "no served request"),
+        ({"request_id": "x", "score": 2}, 400, "score"),
+        ({"score": 1}, 422, "request_id"),
+    ],
+)
+def test_feedback_that_cannot_count_says_why(admin: httpx.Client, body: dict, status: int, says: str) -> None:
+    answer = admin.post("/routing/feedback", json=body)
+    assert answer.status_code == status and says in answer.text
