@@ -40,6 +40,7 @@ from catalog.index import TagIndex
 from catalog.query import parse_tag_query
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS, RouteSpec
 from router_ext.litellm_seam.version import litellm_version
+from scripts.bench_difficulty import bench_difficulty
 from scripts.bench_hedging import bench_hedging
 from scripts.bench_routing import percentiles, synthetic_catalog
 from scripts.bench_streams import bench_streams
@@ -63,6 +64,10 @@ TARGETS = {
     "stream_chunks_smart_over_plain": 5.0,
     "stream_first_chunk_over_direct_ms": 10.0,
     "catalogue_writes_ms_1000": 200.0,
+    "classifier_p99_ms_2k_tokens": 0.2,
+    "smart_decision_p99_ms_1000": 0.3,
+    "smart_decision_p99_ms_10000": 1.0,
+    "hard_prompts_at_floor": 1.0,
 }
 COMPAT_PYTHON = Path(".venv-compat/bin/python")  # `make compat-env`: the newest LiteLLM that installs here
 
@@ -588,6 +593,8 @@ def markdown(report: dict[str, Any]) -> str:
         + ", ".join(f"{v:.0f} ms" for v in report["proxies"].get("own_startup_ms", [])),
         "",
         *_workers_and_hedging(report),
+        *_difficulty(report),
+        "",
         "## Targets",
         "",
         "| target | figure | met |",
@@ -766,7 +773,103 @@ def targets(report: dict[str, Any]) -> list[tuple[str, float, float, bool]]:
                     False,
                 )
             )
+    difficulty = report.get("difficulty")
+    if difficulty:
+        two_k = [v["p99_ms"] for k, v in difficulty["classifier"].items() if "2k" in k]
+        found.append(
+            (
+                "prompt classifier p99 ms, 2,000 tokens (worst text)",
+                max(two_k),
+                TARGETS["classifier_p99_ms_2k_tokens"],
+                False,
+            )
+        )
+        for row in difficulty["decision"]:
+            key = (
+                "smart_decision_p99_ms_1000" if row["deployments"] == 1000 else "smart_decision_p99_ms_10000"
+            )
+            found.append(
+                (
+                    f"auto:smart decision p99 ms @{row['deployments']:,} (classifier on)",
+                    row["p99_ms"],
+                    TARGETS[key],
+                    False,
+                )
+            )
+        found.append(
+            (
+                "classified complex / reasoning prompts served at or above their floor",
+                difficulty["routing"]["classified_hard_at_or_above_floor"],
+                TARGETS["hard_prompts_at_floor"],
+                True,
+            )
+        )
     return found
+
+
+def _difficulty(report: dict[str, Any]) -> list[str]:
+    difficulty = report.get("difficulty")
+    if not difficulty:
+        return []
+    agreement, routing = difficulty["agreement"], difficulty["routing"]
+    lines = [
+        "",
+        "## 10. Prompt difficulty (scripts/bench_difficulty.py)",
+        "",
+        "Classifier against the 323 hand-labelled prompts of tests/fixtures/difficulty (EN + ZH):",
+        "",
+        "| prompts | tier agreement | within one tier | kind agreement |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {lang} ({agreement[lang]['prompts']}) | {agreement[lang]['tier']:.3f} | "
+        f"{agreement[lang]['within_one_tier']:.3f} | {agreement[lang]['kind']:.3f} |"
+        for lang in ("en", "zh", "all")
+    ]
+    tiers = list(agreement["confusion"])
+    lines += [
+        "",
+        "Confusion (rows: label, columns: classifier):",
+        "",
+        "| label | " + " | ".join(tiers) + " |",
+    ]
+    lines += ["|---|" + "---:|" * len(tiers)]
+    lines += [
+        f"| {t} | " + " | ".join(str(agreement["confusion"][t][p]) for p in tiers) + " |" for t in tiers
+    ]
+    cost = routing["cost_usd"]
+    lines += [
+        "",
+        "The workload routed over two free, two cheap, one mid (thinking) and two strong channels "
+        "(qualities from catalog/model_quality.json), output tokens by labelled tier:",
+        "",
+        "| | cost USD |",
+        "|---|---:|",
+        f"| `auto:smart` | {cost['auto:smart']:.4f} |",
+        f"| always the strongest ({routing['strongest']}) | {cost['strongest']:.4f} |",
+        f"| always the cheapest ({routing['cheapest']}) | {cost['cheapest']:.4f} |",
+        "",
+        f"Classified complex / reasoning served at or above their floor: "
+        f"{routing['classified_hard_at_or_above_floor']:.3f}; labelled complex / reasoning at or above "
+        f"the label's floor: {routing['labelled_at_or_above_floor']['complex']:.3f} / "
+        f"{routing['labelled_at_or_above_floor']['reasoning']:.3f} (the classifier's misses); labelled "
+        f"simple served free or cheap: {routing['simple_served_free_or_cheap']:.3f}. Served by: "
+        + ", ".join(f"{k} {v}" for k, v in routing["served_by"].items()),
+        "",
+        "| classifier | p50 ms | p99 ms |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {k} | {v['p50_ms']:.4f} | {v['p99_ms']:.4f} |" for k, v in difficulty["classifier"].items()]
+    lines += [
+        "",
+        "| `auto:smart` decision (classify + floor + filters + rank) | p50 ms | p99 ms |",
+        "|---|---:|---:|",
+    ]
+    lines += [
+        f"| {r['deployments']:,} deployments | {r['p50_ms']:.4f} | {r['p99_ms']:.4f} |"
+        for r in difficulty["decision"]
+    ]
+    return lines
 
 
 def main() -> None:
@@ -777,7 +880,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs")
     parser.add_argument(
         "--only",
-        choices=["workers", "hedging", "streams", "catalogue"],
+        choices=["workers", "hedging", "streams", "catalogue", "difficulty"],
         help="run one part and print it (nothing written)",
     )
     args = parser.parse_args()
@@ -799,6 +902,9 @@ def main() -> None:
             f"first chunk {streamed['plain_first_chunk_over_direct_ms']:.1f} ms, "
             f"a non-streamed answer {streamed['plain_non_stream_over_direct_ms']:.1f} ms"
         )
+        return
+    if args.only == "difficulty":
+        bench_difficulty()
         return
     if args.only == "catalogue":
         for row in bench_catalogue_everywhere():
@@ -836,6 +942,8 @@ def main() -> None:
     report["streams"] = bench_streams()
     print("9. catalogue writes to the Router, per LiteLLM version", flush=True)
     report["catalogue_writes"] = bench_catalogue_everywhere()
+    print("10. prompt difficulty: classifier, auto:smart", flush=True)
+    report["difficulty"] = bench_difficulty(runs * 2)
     report["ratios"] = ratios(report["proxies"])
     report["targets"] = targets(report)
     report["plots"] = plot(report, out)

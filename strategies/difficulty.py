@@ -798,6 +798,7 @@ CODE_MARKS = (
     "};",
 )
 _STEPS = re.compile(r"^[ \t]*(?:\d+[.)、]|[-*•][ \t]|[一二三四五六七八九十]+[、.])", re.MULTILINE)
+_SEPARATORS = {i: " " for i in range(128) if not (chr(i).isalnum() or chr(i) in "+#-")}
 _LATIN = re.compile(r"[a-z][a-z0-9+#'-]*")
 _DIGIT_OR_EQUALS = re.compile(r"[0-9=]")
 _FORMULA = re.compile(r"\d ?[-+*/\u00d7\u00f7^=<>] ?\(?\d")  # x and / signs by code point
@@ -807,26 +808,18 @@ FORMULA_MARKS = ("∑", "∫", "√", "≤", "≥", "≠", "∞", "π", "\\frac"
 
 def _phrase_index(
     lexicons: tuple[Lexicon, ...],
-) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...], dict[str, tuple[str, ...]]]:
-    """English phrases by their first word (tested only when that word is in the text), phrases
-    that start with no word (always tested), Chinese phrases by their first character."""
-    by_word: dict[str, set[str]] = {}
-    always: set[str] = set()
-    by_char: dict[str, set[str]] = {}
+) -> tuple[tuple[tuple[frozenset[str], str], ...], re.Pattern[str]]:
+    """English phrases with the words each needs (a phrase is searched for only when all of its
+    words are in the text: a set test instead of a scan); Chinese phrases as one alternation,
+    longest first (one pass of the regex engine costs less than a substring scan per phrase on
+    non-ASCII text, 0.07 against 0.19 ms for 1,100 characters)."""
+    english: set[tuple[frozenset[str], str]] = set()
+    chinese: set[str] = set()
     for lexicon in lexicons:
-        for phrase in lexicon.phrases:
-            first = _LATIN.match(phrase)
-            if first is not None and first.end() < len(phrase) and not phrase[first.end()].isalnum():
-                by_word.setdefault(first.group(), set()).add(phrase)
-            else:
-                always.add(phrase)
-        for phrase in lexicon.zh:
-            by_char.setdefault(phrase[0], set()).add(phrase)
-    return (
-        {w: tuple(p) for w, p in by_word.items()},
-        tuple(sorted(always)),
-        {c: tuple(p) for c, p in by_char.items()},
-    )
+        english.update((frozenset(_LATIN.findall(phrase)), phrase) for phrase in lexicon.phrases)
+        chinese.update(lexicon.zh)
+    ordered = sorted(chinese, key=lambda phrase: (-len(phrase), phrase))
+    return tuple(sorted(english, key=lambda pair: pair[1])), re.compile("|".join(map(re.escape, ordered)))
 
 
 LEXICONS = (
@@ -845,16 +838,13 @@ LEXICONS = (
     EXPLAIN,
     REVIEW,
 )
-_PHRASES_BY_WORD, _PHRASES_ALWAYS, _ZH_BY_CHAR = _phrase_index(LEXICONS)
+_PHRASES, _CHINESE = _phrase_index(LEXICONS)
 
 
 def _phrases_in(low: str, words: set[str], cjk: bool) -> set[str]:
-    found = {p for p in _PHRASES_ALWAYS if p in low}
-    for word in words.intersection(_PHRASES_BY_WORD):
-        found.update(p for p in _PHRASES_BY_WORD[word] if p in low)
+    found = {phrase for needs, phrase in _PHRASES if needs <= words and phrase in low}
     if cjk:
-        for char in set(low).intersection(_ZH_BY_CHAR):
-            found.update(p for p in _ZH_BY_CHAR[char] if p in low)
+        found.update(_CHINESE.findall(low))
     return found
 
 
@@ -877,11 +867,12 @@ BRIEF = 12  # words (or Chinese characters): a one-line ask
 def classify(view: PromptView) -> Difficulty:
     text = _scanned(view.user)
     low = text.lower()
-    tokens = _LATIN.findall(low)
-    words = set(tokens)
     # Characters of three UTF-8 bytes or more (CJK, mostly): counted in C, not per character.
     cjk_chars = (len(text.encode("utf-8", "replace")) - len(text)) // 2
     cjk = cjk_chars > 0
+    # English words: a C translate + split; with Chinese around them ("用go实现"), the regex.
+    tokens = _LATIN.findall(low) if cjk else low.translate(_SEPARATORS).split()
+    words = set(tokens)
     length = (len(tokens) + cjk_chars) * (
         len(view.user) / len(text) if text and len(view.user) > len(text) else 1.0
     )

@@ -8,6 +8,7 @@ cheap channel wins whenever it is good enough, and failover never leaves the flo
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,19 +40,33 @@ class Floor:
         return described
 
 
+class QualityReasons(Mapping[int, str]):
+    """Each excluded channel's reason, written only when asked (explain, or an emptied list):
+    thousands of channels below a floor would otherwise cost a string each per request."""
+
+    def __init__(self, floor: Floor) -> None:
+        self.floor = floor
+
+    def __getitem__(self, position: int) -> str:
+        assert self.floor.qualities is not None
+        quality = float(self.floor.qualities[position])
+        return f"quality {quality:.2f} is below the {self.floor.tier} floor {self.floor.minimum:g}"
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
 def floor_filters(index: TagIndex, floor: Floor, eligible: Mask) -> list[HardFilter]:
     """The floor as hard filters over `eligible` (what the earlier filters kept)."""
     steps = []
     if floor.minimum > 0 and floor.qualities is not None:
         below = floor.qualities < floor.minimum
         if below.any():
-            reasons = {
-                int(p): f"quality {floor.qualities[p]:.2f} is below the {floor.tier} floor {floor.minimum:g}"
-                for p in np.flatnonzero(below & eligible)
-            }
-            steps.append(
-                HardFilter("floor", below, f"quality below the {floor.tier} floor {floor.minimum:g}", reasons)
-            )
+            reason = f"quality below the {floor.tier} floor {floor.minimum:g}"
+            steps.append(HardFilter("floor", below, reason, QualityReasons(floor)))
     if floor.needs_reasoning:
         thinking = reasoning_mask(index)
         # Only when a thinking model is among the candidates that pass the quality floor: the

@@ -65,7 +65,9 @@ class WeightedStrategy:
         else:
             signals = {}
             scores = self._scores(index, candidates, request, observations)
-        # Highest score first; equal scores in priority order.
+        # Highest score first; equal scores in priority order. Equal up to float noise: the same
+        # sum in another order differs in its last bit, which must not decide between channels.
+        scores = np.round(scores, 12)
         if candidates.size > 4 * limit:  # only the top `limit` (and their ties) need sorting
             kth = np.partition(scores, candidates.size - limit)[candidates.size - limit]
             keep = np.flatnonzero(scores >= kth)
