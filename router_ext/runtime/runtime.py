@@ -167,6 +167,7 @@ class RouterRuntime:
         configure_logs(settings.log_format, lambda: self.health.secrets)
         self._restored = asyncio.Event()  # stored listings applied: discovered names route
         self._due = asyncio.Event()  # start the store and the catalogue jobs now
+        self._store_tried = asyncio.Event()  # the store started (or could not), feedback restored
         self._wildcards: bool | None = None
         # `serve` counted the stored channels: the first requests wait for them to be applied.
         self._stored_at_start = int(os.environ.get(STORED_ENV) or 0) > 0 and settings.records
@@ -304,6 +305,14 @@ class RouterRuntime:
             log.exception(
                 "smart-router: the record store could not start; requests are served without records"
             )
+        finally:
+            self._store_tried.set()
+
+    async def until_store(self, timeout_s: float = 30.0) -> None:
+        """Start the store now and wait until it runs (or failed to start)."""
+        self.ensure_started()
+        self.start_now()
+        await asyncio.wait_for(self._store_tried.wait(), timeout=timeout_s)
 
     def _has_wildcards(self) -> bool:
         """Only wildcard channels have stored listings worth waiting for at start."""

@@ -228,3 +228,25 @@ def test_a_configured_cap_is_counted_by_all_replicas_together(replicas: tuple[Pr
         assert time.monotonic() < deadline, (capped_remaining(first), capped_remaining(second))
         time.sleep(0.05)
     assert serve(first) == "capped-spare" and serve(second) == "capped-spare"
+
+
+def test_feedback_given_on_one_replica_moves_the_quality_on_the_other(replicas: tuple[Proxy, Proxy]) -> None:
+    first, second = replicas
+    prompt = "Implement a thread-safe LRU cache in Python with unit tests and explain the locking trade-offs."
+    raw = client(first).chat.completions.with_raw_response.create(
+        model="tag:caps", messages=[{"role": "user", "content": prompt}]
+    )
+    request_id, channel = raw.headers["x-router-request-id"], raw.headers["x-router-channel"]
+    scored = admin(first).post("/routing/feedback", json={"request_id": request_id, "score": 0.25})
+    assert scored.status_code == 200, scored.text
+
+    def learned_on_second() -> dict | None:
+        explained = (
+            admin(second).get("/routing/explain", params={"model": "tag:caps", "prompt": prompt}).json()
+        )
+        return next((c["learned"] for c in explained["ranked"] if c["channel"] == channel), None)
+
+    took = wait_for(lambda: learned_on_second() is not None, 5.0)
+    learned = learned_on_second()
+    assert learned is not None and (learned["good"], learned["bad"]) == (0.25, 0.75)
+    print(f"feedback visible on the other replica after {took * 1000:.0f} ms")

@@ -163,3 +163,21 @@ async def test_explain_shows_the_tier_the_floor_and_what_it_excluded() -> None:
     assert [e.channel.id for e in decision.excluded if e.filter == "floor"] == ["free-small"]
     assert decision.ranking_request is not None and decision.ranking_request.difficulty is not None
     await runtime.shutdown()
+
+
+async def test_learned_quality_survives_a_restart(tmp_path: Any) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/records.db"
+    router, runtime, hook = stack({"records": True, "database_url": url, "journal_dir": None})
+    first = await router.call(hook, ask(CODE))
+    await runtime.until_store()
+    await runtime.feedback.give(first.headers["x-router-request-id"], 0.0, "api")
+    kind = first.headers["x-router-kind"]
+    await runtime.shutdown()
+
+    router, runtime, hook = stack({"records": True, "database_url": url, "journal_dir": None})
+    await runtime.until_store()
+    assert runtime.feedback.learned.posterior(kind, "cheap-mid", 0.58).bad == 1.0
+    # an answer served before the restart can still be scored: found in the store
+    scored = await runtime.feedback.give(first.headers["x-router-request-id"], 1.0, "api")
+    assert scored["quality"]["good"] == 1.0 and scored["quality"]["bad"] == 1.0
+    await runtime.shutdown()
