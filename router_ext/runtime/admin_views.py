@@ -191,7 +191,8 @@ class AdminViews:
                 400, "invalid_parameter", f"period must be day, week or month, not {period!r}", param="period"
             )
         since = utc_now() - dt.timedelta(days=days)
-        result = await _reading((await self._store()).stats(since))
+        strong_from = self._runtime.settings.difficulty.floors["complex"]
+        result = await _reading((await self._store()).stats(since, strong_from))
         return {
             "period": period,
             "since": since.isoformat(),

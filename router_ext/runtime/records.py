@@ -49,6 +49,7 @@ class RequestRecord:
     tier: str | None = None  # the prompt's difficulty tier
     kind: str | None = None  # the prompt's kind
     baseline_cost_usd: float | None = None  # the strongest priced channel's cost for the same usage
+    quality: float | None = None  # the serving channel's quality (prior) when it served
 
     @classmethod
     def of(

@@ -55,7 +55,7 @@ from router_ext.state.rate_windows import RateWindows
 from router_ext.state.spend_tracker import SpendTracker, session_of
 from router_ext.state.sticky_sessions import StickySessions, sticky_session_of
 from strategies.base import RequestFacts
-from strategies.quality import strongest_channel
+from strategies.quality import channel_quality, strongest_channel
 from strategies.rotation import rotate_pools
 
 log = logging.getLogger("smart_router")
@@ -544,6 +544,9 @@ class RequestFlow:
                 cost_usd=cost,
                 hedge=hedge[0] if hedge is not None else None,
                 baseline_cost_usd=self._baseline(routed, usage),
+                quality=round(channel_quality(channel), 4)
+                if channel is not None and routed.get("tier")
+                else None,
             )
         )
 

@@ -64,6 +64,7 @@ requests = sa.Table(
     sa.Column("tier", sa.String(16)),  # the prompt's difficulty tier (strategies/difficulty.py)
     sa.Column("kind", sa.String(16)),  # the prompt's kind
     sa.Column("baseline_cost_usd", sa.Float),  # what the strongest priced channel would have cost
+    sa.Column("quality", sa.Float),  # the serving channel's quality (prior) when it served
 )
 feedback = sa.Table(
     "quality_feedback",
@@ -226,7 +227,11 @@ async def _v8(conn: AsyncConnection) -> None:
     await conn.run_sync(lambda sync: feedback.create(sync, checkfirst=True))
 
 
-MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
+async def _v9(conn: AsyncConnection) -> None:
+    await conn.execute(sa.text("ALTER TABLE request_records ADD COLUMN quality FLOAT"))
+
+
+MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
 
 
 async def migrate(engine: AsyncEngine, up_to: int | None = None) -> int:
@@ -526,7 +531,8 @@ class RecordStore:
             rows = (await conn.execute(query)).mappings().all()
         return [dict(row) for row in rows]
 
-    async def stats(self, since: dt.datetime) -> dict[str, Any]:
+    async def stats(self, since: dt.datetime, strong_from: float = 0.55) -> dict[str, Any]:
+        """`strong_from`: the quality from which a serving channel counts as strong (by tier)."""
         r = requests.c
         errors = sa.func.sum(sa.case((r.status != "success", 1), else_=0))
         tokens = sa.func.coalesce(sa.func.sum(r.prompt_tokens + r.completion_tokens), 0)
@@ -576,6 +582,7 @@ class RecordStore:
                             sa.func.sum(sa.case((r.baseline_cost_usd.is_not(None), r.cost_usd), else_=0.0)),
                             0.0,
                         ),
+                        sa.func.sum(sa.case(((r.cost_usd > 0) & (r.quality >= strong_from), 1), else_=0)),
                     )
                     .where(where & r.tier.is_not(None))
                     .group_by(r.tier)
@@ -610,6 +617,8 @@ class RecordStore:
                 {
                     **rows([row], "tier")[0],
                     "free": int(row[5] or 0),
+                    "strong": int(row[8] or 0),
+                    "cheap": int(row[1]) - int(row[5] or 0) - int(row[8] or 0),
                     "strongest_cost_usd": float(row[6] or 0.0),
                     "saved_usd": max(float(row[6] or 0.0) - float(row[7] or 0.0), 0.0),
                 }

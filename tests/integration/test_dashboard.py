@@ -461,6 +461,33 @@ def test_the_charts_draw_the_recorded_traffic(proxy: Proxy, simulator: Simulator
     expect(page.locator("#legend-share")).to_contain_text(f"paid: {share['paid']['requests']} requests")
 
 
+def test_the_prompt_tiers_show_who_served_them_and_what_was_saved(proxy: Proxy, page: Page) -> None:
+    client = openai_client(proxy)
+    proof = "Prove that the square root of 2 is irrational, rigorously, by contradiction."
+    for prompt in ("hello there", "hi", proof):
+        client.chat.completions.create(model="auto:smart", messages=[{"role": "user", "content": prompt}])
+    tiers: dict[str, dict[str, Any]] = {}
+
+    def recorded() -> bool:
+        week = admin(proxy).get("/routing/stats", params={"period": "week"}).json()
+        tiers.update({t["tier"]: t for t in week["by_tier"]})
+        return (
+            tiers.get("simple", {}).get("free", 0) >= 2 and tiers.get("reasoning", {}).get("strong", 0) >= 1
+        )
+
+    wait_until(recorded, "the auto:smart requests did not reach /routing/stats by_tier")
+    reasoning = tiers["reasoning"]
+    assert reasoning["cost_usd"] > 0 and reasoning["strongest_cost_usd"] >= reasoning["cost_usd"]
+    assert tiers["simple"]["saved_usd"] > 0  # served free; the strongest would have cost something
+    open_dashboard(proxy, page)
+    rows = page.locator("#tiers tbody tr")
+    expect(rows.first).to_be_visible()
+    simple = rows.filter(has_text="simple")
+    expect(simple.locator("td").nth(2)).to_contain_text(f"{tiers['simple']['free']} (")
+    expect(rows.filter(has_text="reasoning").locator("td").nth(4)).to_contain_text(f"{reasoning['strong']} (")
+    expect(page.locator("#tiers-empty")).to_be_hidden()
+
+
 def test_the_page_refreshing_itself_keeps_what_is_being_typed(proxy: Proxy, page: Page) -> None:
     open_dashboard(proxy, page)
     typed = {
