@@ -5,10 +5,12 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 PORT ?= 7602
+CONFIG ?= config/config.yaml
+ENV_FILE ?= .env
 CLAUDE_CODE_VERSION ?= 2.1.332
 CODEX_VERSION ?= 0.171.0
 
-.PHONY: run test demo lint unit integration bench bench-tools uv env services conformance agents soak compat compat-env bench-compat
+.PHONY: run test demo docs lint unit integration bench bench-tools uv env services conformance agents soak compat compat-env bench-compat
 
 uv:  ## install uv from PyPI when it is missing
 	@command -v $(UV) >/dev/null 2>&1 || $(PYTHON) -m pip install --user --quiet uv
@@ -42,11 +44,18 @@ agents:  ## the real coding agents the tests drive: Claude Code and Codex CLI, f
 	@test -x .agents/node_modules/.bin/claude -a -x .agents/node_modules/.bin/codex || \
 	  npm install --prefix .agents --no-audit --no-fund --silent @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) @openai/codex@$(CODEX_VERSION)
 
-run: env  ## serve config/config.yaml on 127.0.0.1:$(PORT) (writes .env with a random master key first)
-	@$(UV) run --frozen smart-router serve --config config/config.yaml --host 127.0.0.1 --port $(PORT)
+# `run` and `demo` exec the locked environment's programs (`env` has just synced it): make's own
+# child is then `serve` (or the demo) itself, which make hands a SIGTERM to and waits for, and
+# which stops everything it started. Through `uv run` a stop would also depend on uv passing the
+# signal on (older uv releases did not; SIGINT it passes on only when it gets a second one).
+run: env  ## serve $(CONFIG) on 127.0.0.1:$(PORT) (writes $(ENV_FILE) with a random master key first)
+	@exec .venv/bin/smart-router serve --config $(CONFIG) --host 127.0.0.1 --port $(PORT) --env-file $(ENV_FILE)
 
 demo: env  ## the proxy in front of simulated providers on 127.0.0.1:$(PORT): try routing with no keys
-	@PORT=$(PORT) $(UV) run --frozen python -m scripts.demo
+	@PORT=$(PORT) exec .venv/bin/python -m scripts.demo
+
+docs: env  ## regenerate docs/configuration.md from the settings model (router_ext/settings.py)
+	$(UV) run --frozen python -m scripts.config_reference
 
 lint: env
 	$(UV) run --frozen ruff check .

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from router_ext import first_run, platform_support
 from router_ext.cli_env import database_url, load_env_file, serve_database_url
 from router_ext.launch_config import RENDERED_ENV, SECTIONS_ENV
 from router_ext.litellm_seam.version import PROXY_CLI_MODULE, litellm_version
@@ -55,7 +56,7 @@ def ensure_env_file(path: Path) -> list[str]:
     written = []
     with path.open("a", encoding="utf-8") as handle:
         for name, (why, make) in wanted.items():
-            if f"{name}=" in existing or os.environ.get(name):
+            if _assigned(existing, name) or os.environ.get(name):
                 continue
             if existing and not existing.endswith("\n"):
                 handle.write("\n")
@@ -66,10 +67,26 @@ def ensure_env_file(path: Path) -> list[str]:
     return written
 
 
+def _assigned(text: str, name: str) -> bool:
+    """`.env` gives `name` a value. `NAME=` alone (as in .env.example, copied as it is) does not:
+    it would leave the proxy without an admin key. A later line wins when `.env` is read."""
+    for line in text.splitlines():
+        key, equals, value = line.strip().removeprefix("export ").partition("=")
+        if equals and key.strip() == name and value.split(" #", 1)[0].strip().strip("'\"").strip():
+            return True
+    return False
+
+
 def serve(args: argparse.Namespace) -> int:
     from router_ext.launch_config import prepare_launch_config
 
+    workers = worker_count(args.workers)
+    refused = platform_support.workers_refused(workers)
+    if refused:
+        print(refused, file=sys.stderr)
+        return 2
     env_file = Path(args.env_file)
+    key_in_environment = bool(os.environ.get("LITELLM_MASTER_KEY"))
     for name in ensure_env_file(env_file):
         print(f"smart-router: wrote a new random {name} to {env_file}", file=sys.stderr)
     load_env_file(env_file)
@@ -94,7 +111,8 @@ def serve(args: argparse.Namespace) -> int:
     from router_ext.store.startup_check import STORED_ENV, check_store
 
     try:
-        os.environ[STORED_ENV] = str(check_store(serve_database_url(launch.document), box_from_env()))
+        stored = check_store(serve_database_url(launch.document), box_from_env())
+        os.environ[STORED_ENV] = str(stored)
     except SecretKeyError as error:
         print(f"smart-router: cannot start: {error}", file=sys.stderr)
         return 2
@@ -131,7 +149,6 @@ def serve(args: argparse.Namespace) -> int:
             "--port",
             str(args.port),
         ]
-        workers = worker_count(args.workers)
         state_server = (
             workers > 1
             and not redis_url_from(launch.document, None, dict(os.environ))
@@ -147,15 +164,29 @@ def serve(args: argparse.Namespace) -> int:
             f"{litellm_version()} (the features on are listed once it has started)",
             file=sys.stderr,
         )
+        url = first_run.base_url(args.host, args.port)
+        channels = first_run.count_channels(launch.document.get("model_list") or [], launch.skipped, stored)
+        key_location = first_run.admin_key_location(
+            launch.document, config_path, env_file, key_in_environment
+        )
+        first_run.write_announcement(
+            rendered_dir,
+            url + first_run.LIVENESS_PATH,
+            first_run.ready_block(url, key_location, channels, env_file),
+        )
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:
         shutil.rmtree(rendered_dir, ignore_errors=True)
         raise
+    supervisor_args = [*(["--state-server"] if state_server else []), str(rendered_dir), *argv]
+    if not platform_support.supervisor_replaces_serve():  # Windows: no exec, supervise from here
+        from router_ext import supervise
+
+        return supervise.main(supervisor_args)
     # This process holds the parsed config (150 MB at 10,000 channels): become a small supervisor
     # that runs the proxy, hands it our signals and removes the folder when it ends.
-    supervisor = [sys.executable, "-m", "router_ext.supervise", *(["--state-server"] if state_server else [])]
-    os.execv(sys.executable, [*supervisor, str(rendered_dir), *argv])
+    os.execv(sys.executable, [sys.executable, "-m", "router_ext.supervise", *supervisor_args])
     return 0  # not reached
 
 

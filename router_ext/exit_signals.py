@@ -9,6 +9,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from router_ext import platform_support
+
 OnExit = Callable[[Callable[[], None]], None]  # receives `proceed`: hand the signal on
 
 
@@ -36,9 +38,20 @@ def _proceed(previous: Any, number: int, frame: Any) -> None:
 def die_with_parent() -> None:
     """Linux: this process gets SIGTERM when its parent dies, even by SIGKILL, so nothing is left
     holding a port (a `preexec_fn`, or called by a process for itself). Elsewhere a no-op."""
+    if not platform_support.parent_death_signal_available():
+        return
     try:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
+
+
+def child_process_options() -> dict[str, Any]:
+    """`subprocess.Popen` keywords for a child that must not outlive us: Linux's parent-death
+    signal, set in the child before it runs. Nothing elsewhere: Windows refuses a `preexec_fn`,
+    and on macOS it would be a no-op that costs the fast spawn."""
+    if platform_support.parent_death_signal_available() and platform_support.popen_can_preexec():
+        return {"preexec_fn": die_with_parent}
+    return {}

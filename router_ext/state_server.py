@@ -40,7 +40,7 @@ def _redis_server(port: int) -> _RedisProcess | None:
     binary = shutil.which("redis-server")
     if binary is None:
         return None
-    from router_ext.exit_signals import die_with_parent
+    from router_ext.exit_signals import child_process_options
 
     process = subprocess.Popen(
         [
@@ -58,7 +58,7 @@ def _redis_server(port: int) -> _RedisProcess | None:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        preexec_fn=die_with_parent,
+        **child_process_options(),
     )
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and process.poll() is None:

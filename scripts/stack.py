@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from router_ext.exit_signals import die_with_parent
+from router_ext.exit_signals import child_process_options
 from router_ext.litellm_seam.version import PROXY_CLI_MODULE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +63,7 @@ def start_simulator(spec: Mapping[str, Any]) -> Simulator:
         [sys.executable, "-m", "scripts.simulated_providers", "--spec", str(spec_file)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
-        preexec_fn=die_with_parent,
+        **child_process_options(),
     )
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -241,7 +241,7 @@ def launch_proxy(
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
+            **child_process_options(),
         )
     return Proxy(process, f"http://127.0.0.1:{port}", master_key, log_path, config)
 

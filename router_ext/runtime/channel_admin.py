@@ -109,7 +109,7 @@ class ChannelAdmin:
             409,
             "config_channel",
             f"channel {channel_id!r} comes from the config file and cannot be {what} here: edit the file "
-            'and POST /routing/reload (or send SIGHUP); it can be disabled with PATCH {"enabled": false}',
+            'and POST /routing/reload (or send SIGHUP; not on Windows); it can be disabled with PATCH {"enabled": false}',
             param="channel_id",
         )
 

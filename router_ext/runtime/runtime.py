@@ -21,7 +21,6 @@ import dataclasses
 import importlib
 import logging
 import os
-import signal
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -29,6 +28,7 @@ from accounting.quotas import QuotaBook
 from accounting.rate_limits import LimitBook
 from catalog.index import TagIndex
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS, RouteSpec
+from router_ext import platform_support
 from router_ext.catalogue.catalogue import Catalogue
 from router_ext.catalogue.discovery import Discovery, wildcard_sources
 from router_ext.catalogue.openrouter_keys import free_requests_per_day, openrouter_keys
@@ -194,6 +194,9 @@ class RouterRuntime:
 
     def virtual_model_names(self) -> list[str]:
         return [*BUILTIN_VIRTUAL_MODELS, *(spec.name for spec in self.virtual_models.values())]
+
+    def virtual_route_specs(self) -> list[RouteSpec]:
+        return [*BUILTIN_VIRTUAL_MODELS.values(), *self.virtual_models.values()]
 
     async def find_client_key(self, raw: str) -> ClientKey | None:
         if not self.keys.loaded:
@@ -417,6 +420,11 @@ class RouterRuntime:
             await self.scheduler.run("discovery", self.discover)
 
     def _reload_on_sighup(self, loop: asyncio.AbstractEventLoop) -> None:
+        reload_signal = platform_support.reload_signal()
+        if reload_signal is None:
+            log.info("smart-router: no SIGHUP on this platform: %s", platform_support.RELOAD_HINT)
+            return
+
         async def reload_logged() -> None:
             try:
                 await self.reload()
@@ -425,7 +433,7 @@ class RouterRuntime:
 
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
             loop.add_signal_handler(
-                signal.SIGHUP, lambda: self._background.append(loop.create_task(reload_logged()))
+                reload_signal, lambda: self._background.append(loop.create_task(reload_logged()))
             )
 
     # -- shutdown --------------------------------------------------------------------------------

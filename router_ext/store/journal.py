@@ -20,6 +20,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from router_ext import platform_support
+
 log = logging.getLogger("smart_router")
 
 
@@ -102,13 +104,7 @@ def _pid_of(path: Path) -> int | None:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return platform_support.pid_alive(pid)
 
 
 def _plain(value: Any) -> Any:

@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # what serve() imports before it starts the proxy (router_ext/cli.py)
 SERVE_IMPORTS = (
     "router_ext.cli",
+    "router_ext.first_run",
+    "router_ext.platform_support",
     "router_ext.channels_cli",
     "router_ext.launch_config",
     "router_ext.runtime.rules",
