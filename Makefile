@@ -9,6 +9,7 @@ CONFIG ?= config/config.yaml
 ENV_FILE ?= .env
 CLAUDE_CODE_VERSION ?= 2.1.332
 CODEX_VERSION ?= 0.171.0
+OPENROUTER_CLIENTS ?= @openrouter/sdk@1.3.19 @openrouter/ai-sdk-provider@2.10.0 ai@6.0.333 zod@4.6.7
 
 .PHONY: run test demo docs lint unit integration bench bench-tools uv env services conformance agents soak compat compat-env bench-compat
 
@@ -38,11 +39,11 @@ services:  ## what the tests need from Debian: redis-server, PostgreSQL, docker-
 	@redis-server --version
 	@ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null || command -v initdb
 
-agents:  ## the real coding agents the tests drive: Claude Code and Codex CLI, from the npm registry, in .agents/
+agents:  ## the real clients the tests drive, from the npm registry, in .agents/: Claude Code, Codex CLI, OpenRouter's SDKs
 	@mkdir -p .agents
 	@test -f .agents/package.json || echo '{"name": "smart-router-test-agents", "private": true}' > .agents/package.json
-	@test -x .agents/node_modules/.bin/claude -a -x .agents/node_modules/.bin/codex || \
-	  npm install --prefix .agents --no-audit --no-fund --silent @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) @openai/codex@$(CODEX_VERSION)
+	@test -x .agents/node_modules/.bin/claude -a -x .agents/node_modules/.bin/codex -a -d .agents/node_modules/@openrouter/ai-sdk-provider || \
+	  npm install --prefix .agents --no-audit --no-fund --silent @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) @openai/codex@$(CODEX_VERSION) $(OPENROUTER_CLIENTS)
 
 # `run` and `demo` exec the locked environment's programs (`env` has just synced it): make's own
 # child is then `serve` (or the demo) itself, which make hands a SIGTERM to and waits for, and

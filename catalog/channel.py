@@ -31,6 +31,8 @@ class Channel:
     order: int | None = None  # model_info.order / priority: lower is preferred
     supports_function_calling: bool | None = None
     supports_vision: bool | None = None
+    supports_response_schema: bool | None = None  # structured output (response_format json_schema)
+    keeps_no_data: bool = False  # model_info.zdr / data_collection: deny (a local channel keeps none either)
     key_fingerprint: str | None = None  # `fp-...` of the API key: never the key itself
     daily_request_quota: int | None = None  # model_info.daily_requests (a free tier's 50/day)
     daily_token_quota: int | None = None  # model_info.daily_tokens

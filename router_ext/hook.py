@@ -45,6 +45,7 @@ from router_ext.litellm_seam.callback_kwargs import (
     to_float,
     usage_in_response,
     usage_of,
+    write_routing_decision,
     write_spend_log_metadata,
 )
 from router_ext.litellm_seam.router_calls import race_streams_in_router_calls
@@ -128,7 +129,8 @@ class SmartRouterHook(CustomLogger):
 
     async def async_logging_hook(self, kwargs: dict, result: Any, call_type: str) -> tuple[dict, Any]:
         """Runs before LiteLLM's own loggers: our routing outcome goes where its spend logs (and
-        UI, when it has its database) keep custom fields."""
+        UI, when it has its database) keep custom fields, and a virtual name's decision where its
+        logs view shows how a request was routed (`metadata.routing_decision`)."""
         routed, deployment_id = routing_record(kwargs), deployment_id_of(kwargs)
         if deployment_id:
             outcome = await self.flow.logged_outcome(
@@ -141,6 +143,9 @@ class SmartRouterHook(CustomLogger):
             )
             if outcome is not None:
                 write_spend_log_metadata(kwargs, outcome)
+                decision = self.flow.routing_decision(routed, deployment_id)
+                if decision is not None:
+                    write_routing_decision(kwargs, decision)
         return kwargs, result
 
     async def async_post_call_failure_hook(

@@ -39,6 +39,9 @@ class Ranking:
     positions: Positions  # best first, at most the requested limit
     scores: npt.NDArray[np.float64]  # aligned with positions; higher is better
     signals: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+    # (lowest, highest) raw cost and expected duration over every candidate ranked: what cost
+    # and speed were normalised over (a record's ticket normalises a few candidates the same way)
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 class Strategy(Protocol):

@@ -46,6 +46,11 @@ class NoChannelError(LookupError):
         self.details = details or []
 
 
+# Filters a request asked for itself (OpenRouter's `provider` fields, a model id, a variant): when
+# one leaves nothing, the answer names it (404), not "unavailable right now".
+ASKED = ("provider.", "model", "variant")
+
+
 @dataclass(frozen=True, slots=True)
 class Exclusion:
     channel: Channel
@@ -64,6 +69,9 @@ class Decision:
     excluded: tuple[Exclusion, ...] = field(default_factory=tuple)
     floor: Floor | None = None
     ranking_request: RequestFacts | None = None  # what was known of the request (explain shows it)
+    # channels each filter dropped, by filter name: counted on the request path too (cheap), where
+    # `excluded` lists them only for explain
+    excluded_counts: dict[str, int] = field(default_factory=dict)
 
 
 def decide(
@@ -77,22 +85,28 @@ def decide(
     explain: bool = False,
     access: HardFilter | None = None,
     floor: Floor | None = None,
+    asked: Sequence[HardFilter] = (),
 ) -> Decision:
+    """`asked`: filters the request chose (OpenRouter's model id and provider fields): the first
+    of them says what the name covers, the rest narrow it after what the caller may use."""
     mask = index.mask(spec.query) if spec.query is not None else index.all.copy()
     if not mask.any():
         raise _no_match(index, spec)
     excluded: list[Exclusion] = []
+    counts: dict[str, int] = {}
+    scope = [f for f in asked if f.name == "model"]
     # What the caller may use comes first: "not allowed" must not read as "unavailable".
-    steps: list[HardFilter] = [access] if access is not None else []
+    steps: list[HardFilter] = [*scope, access] if access is not None else list(scope)
     if spec.free_only:
         steps.append(HardFilter("free_only", ~index.free, "not verified free (price 0)"))
     if spec.local_only:
         steps.append(HardFilter("local_only", ~index.local, "not a local channel"))
-    _apply(index, spec, steps, mask, excluded, explain, floor)
+    steps += [f for f in asked if f.name != "model"]
+    _apply(index, spec, steps, mask, excluded, counts, explain, floor)
     later: list[HardFilter] = floor_filters(index, floor, mask) if floor is not None else []
     later += hard_filters(index, request)
     later += extra_exclusions
-    _apply(index, spec, later, mask, excluded, explain, floor)
+    _apply(index, spec, later, mask, excluded, counts, explain, floor)
     candidates = np.flatnonzero(mask)
     ranking = strategy.rank(index, candidates, request, limit, observations, all_signals=explain)
     return Decision(
@@ -105,6 +119,7 @@ def decide(
         excluded=tuple(excluded),
         floor=floor,
         ranking_request=request,
+        excluded_counts=counts,
     )
 
 
@@ -114,15 +129,19 @@ def _apply(
     steps: Sequence[HardFilter],
     mask: Mask,
     excluded: list[Exclusion],
+    counts: dict[str, int],
     explain: bool,
     floor: Floor | None,
 ) -> None:
-    """Each filter in turn narrows `mask` in place; the one that would empty it raises."""
+    """Each filter in turn narrows `mask` in place; the one that would empty it raises. `counts`
+    gets how many each filter dropped."""
     for step in steps:
         rejected = mask & step.rejects
-        if not rejected.any():
+        dropped = int(np.count_nonzero(rejected))
+        if not dropped:
             continue
-        emptied = mask.sum() == rejected.sum()
+        counts[step.name] = counts.get(step.name, 0) + dropped
+        emptied = int(np.count_nonzero(mask)) == dropped
         if explain or emptied:
             excluded += [
                 Exclusion(index.channels[p], step.name, step.reasons.get(int(p), step.reason))
@@ -161,6 +180,12 @@ def _emptied_by(
             "no_free_channel",
             f"no verified free channel for {spec.name!r}: a channel is free when its price is 0 "
             "in the config or a price source (a ':free' name alone is not proof)",
+        )
+    if step.name.startswith(ASKED):
+        return NoChannelError(
+            "no_channel_left",
+            f"no channel for {spec.name!r} is left after {step.name}: each {step.reason}",
+            404,
         )
     if step.name == "access":
         return NoChannelError(

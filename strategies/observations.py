@@ -32,6 +32,7 @@ class Observations:
         self.tokens_per_s = np.full(size, np.nan)
         self.successes = np.zeros(size)
         self.failures = np.zeros(size)
+        self.outcomes = np.zeros(size, dtype=np.int64)  # outcomes observed (undecayed): 0 = prior only
         # Kept current on every event, so a request reads them without computing anything.
         self.ttft_or_prior = np.full(size, PRIOR_TTFT_MS)
         self.tokens_per_s_or_prior = np.full(size, PRIOR_TOKENS_PER_S)
@@ -53,6 +54,7 @@ class Observations:
                 "tokens_per_s",
                 "successes",
                 "failures",
+                "outcomes",
                 "ttft_or_prior",
                 "tokens_per_s_or_prior",
                 "ms_per_token",
@@ -85,6 +87,7 @@ class Observations:
             self._outcome(position, success=False)
 
     def _outcome(self, position: int, success: bool) -> None:
+        self.outcomes[position] += 1
         decay = 1.0 - 1.0 / RELIABILITY_WINDOW
         self.successes[position] *= decay
         self.failures[position] *= decay

@@ -17,10 +17,11 @@ from strategies.priority import priority_rank
 from strategies.quality import quality_array
 from strategies.signals import (
     SIGNALS,
+    Range,
     compute_signals,
-    cost_signal,
+    cost_signal_ranged,
     expected_duration_ms,
-    lower_is_better_dense,
+    lower_is_better_dense_ranged,
 )
 
 DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
@@ -57,6 +58,7 @@ class WeightedStrategy:
         observations: Observations,
         all_signals: bool = False,
     ) -> Ranking:
+        ranges: dict[str, Range] = {}
         if all_signals:  # /routing/explain: every signal, kept for the answer
             signals = compute_signals(index, observations, candidates, request, SIGNALS)
             scores = np.zeros(candidates.size)
@@ -64,7 +66,7 @@ class WeightedStrategy:
                 scores += self.weights[name] * signals[name]
         else:
             signals = {}
-            scores = self._scores(index, candidates, request, observations)
+            scores = self._scores(index, candidates, request, observations, ranges)
         # Highest score first; equal scores in priority order. Equal up to float noise: the same
         # sum in another order differs in its last bit, which must not decide between channels.
         scores = np.round(scores, 12)
@@ -76,23 +78,32 @@ class WeightedStrategy:
             order = np.lexsort((priority_rank(index)[candidates], -scores))[:limit]
         # Per-signal values are for /routing/explain; the request path needs only the ranking.
         detail = {name: values[order] for name, values in signals.items()}
-        return Ranking(candidates[order], scores[order], detail)
+        return Ranking(candidates[order], scores[order], detail, ranges)
 
     def _scores(
-        self, index: TagIndex, candidates: Positions, request: RequestFacts, observations: Observations
+        self,
+        index: TagIndex,
+        candidates: Positions,
+        request: RequestFacts,
+        observations: Observations,
+        ranges: dict[str, Range],
     ) -> np.ndarray:
         """The weighted sum on the request path. The signals that do not depend on the request
         (free, local, quality) are summed once per catalogue; with every channel a candidate
-        (`auto`) the per-channel arrays are used as they are, without gathering."""
+        (`auto`) the per-channel arrays are used as they are, without gathering. `ranges` gets
+        the ranges cost and speed were normalised over (a record's ticket shows a few
+        candidates' signals, normalised as here)."""
         everyone = candidates.size == index.size  # positions are unique: all of them
         static = self._static_part(index)
         scores = static.copy() if everyone else static[candidates]
         w = self.weights
         if w["cost"]:
-            scores += w["cost"] * cost_signal(index, candidates, request, everyone)
+            cost, ranges["cost"] = cost_signal_ranged(index, candidates, request, everyone)
+            scores += w["cost"] * cost
         if w["speed"]:
             duration = expected_duration_ms(observations, candidates, request, everyone)
-            scores += w["speed"] * lower_is_better_dense(duration)
+            speed, ranges["speed"] = lower_is_better_dense_ranged(duration)
+            scores += w["speed"] * speed
         if w["quality"] and observations.learned.has(request.kind):
             # The static part holds the prior quality; feedback moved it for this kind.
             learned = observations.learned.quality_for(index, request.kind) - quality_array(index)

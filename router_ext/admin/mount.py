@@ -10,6 +10,7 @@ from router_ext.admin.channels import build_channel_router
 from router_ext.admin.keys import build_key_router
 from router_ext.admin.routing import build_admin_router
 from router_ext.admin.ui import build_ui_router
+from router_ext.openrouter.api import build_openrouter_router
 
 if TYPE_CHECKING:
     from router_ext.runtime.runtime import RouterRuntime
@@ -26,5 +27,6 @@ def mount_routes(runtime: RouterRuntime) -> None:
             build_channel_router(runtime),
             build_catalogue_router(runtime),
             build_ui_router(),
+            build_openrouter_router(runtime),
         ],
     )

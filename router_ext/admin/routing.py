@@ -125,6 +125,11 @@ class ChannelStatus(BaseModel):
     key_fingerprint: str | None = Field(description="fp- + 12 hex of the key's SHA-256; never the key")
     key_disabled: bool
     success_rate: float = Field(description="recent success rate (with a 0.9 prior)")
+    observations: int = Field(
+        0,
+        description="outcomes this process has observed (successes and failed attempts); "
+        "0: success_rate is the prior alone",
+    )
     quota_requests_left: int | None = Field(
         None, description="requests left today under model_info.daily_requests"
     )

@@ -83,6 +83,10 @@ def channel_from_deployment(deployment: Mapping[str, Any]) -> Channel | None:
             info.get("supports_function_calling"), known.get("supports_function_calling")
         ),
         supports_vision=_first_bool(info.get("supports_vision"), known.get("supports_vision")),
+        supports_response_schema=_first_bool(
+            info.get("supports_response_schema"), known.get("supports_response_schema")
+        ),
+        keeps_no_data=info.get("zdr") is True or str(info.get("data_collection") or "").lower() == "deny",
         key_fingerprint=key_fingerprint(shape.api_key(deployment)),
         daily_request_quota=_first_int(info.get("daily_requests")),
         daily_token_quota=_first_int(info.get("daily_tokens")),

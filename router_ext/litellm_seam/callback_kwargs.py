@@ -91,6 +91,21 @@ def write_spend_log_metadata(kwargs: dict, outcome: Mapping[str, Any]) -> None:
             }
 
 
+def write_routing_decision(kwargs: dict, decision: Mapping[str, Any]) -> None:
+    """Where LiteLLM's logs view looks for how a request was routed: `metadata.routing_decision`
+    (its `StandardLoggingRoutingDecision`, litellm/types/utils.py), in the logging object its
+    loggers get and in the call's params its spend logs are written from. Written after its
+    Router's pre-routing step, which clears the key on every attempt for its own auto-router."""
+    logged = kwargs.get("standard_logging_object")
+    places = [logged.get("metadata") if isinstance(logged, dict) else None]
+    params = kwargs.get("litellm_params")
+    if isinstance(params, dict):
+        places += [params.get("metadata"), params.get("litellm_metadata")]
+    for metadata in places:
+        if isinstance(metadata, dict):
+            metadata["routing_decision"] = dict(decision)
+
+
 def usage_in_response(response: Any) -> Usage | None:
     """A non-stream's usage, whatever its shape: chat / embeddings (`prompt_tokens`,
     `completion_tokens`), Responses and Anthropic Messages (`input_tokens`, `output_tokens`; a

@@ -103,7 +103,24 @@ def mount(runtime: RouterRuntime, routers: Iterable[APIRouter]) -> None:
             )
     if features.on("body_guard"):
         body_guard.install(app)  # after our routes: they use LiteLLM's auth too
+    _serve_openrouter_paths(app, runtime)
     app.state.smart_router_mounted = True
+
+
+def _serve_openrouter_paths(app: FastAPI, runtime: RouterRuntime) -> None:
+    """`/api/v1/*` handed to the app's own route table as `/v1/*` (router_ext/openrouter/wire.py):
+    first, so every route it reaches (the relay's included) is the one `/v1` reaches."""
+    from accounting.cost import Usage, price_cost
+    from router_ext.openrouter.wire import AnswerShaper, OpenRouterWire
+
+    def price(channel_id: str, prompt: int, completion: int) -> float | None:
+        return price_cost(runtime.catalogue.channel(channel_id), Usage(prompt, completion))
+
+    def provider(channel_id: str) -> str | None:
+        channel = runtime.catalogue.channel(channel_id)
+        return channel.channel if channel is not None else None
+
+    app.router.routes.insert(0, OpenRouterWire(app.router, AnswerShaper(price, provider)))
 
 
 def _list_virtual_models(app: FastAPI, runtime: RouterRuntime) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import importlib
+import json
 import math
 import time
 from collections.abc import Awaitable, Iterable, Mapping
@@ -99,7 +100,7 @@ class AdminViews:
         index = runtime.index()
         now = time.time()
         observations = runtime.catalogue.observations
-        rates, latency = observations.success_rate(), observations.latency_ms
+        rates, latency, outcomes = observations.success_rate(), observations.latency_ms, observations.outcomes
         today = utc_now()
         deployments = shape.ids(runtime.catalogue.deployments())
         infos = {found: shape.info(d) for found, d in deployments.items()}
@@ -120,6 +121,7 @@ class AdminViews:
                     "input_cost_per_token": c.input_cost_per_token,
                     "output_cost_per_token": c.output_cost_per_token,
                     "success_rate": round(float(rates[p]), 4),
+                    "observations": int(outcomes[p]),
                     "quota_requests_left": left["requests"],
                     "quota_tokens_left": left["tokens"],
                     "latency_ms": None if math.isnan(latency[p]) else round(float(latency[p]), 1),
@@ -177,6 +179,7 @@ class AdminViews:
         rows = await _reading(store.records(limit, session, before))
         for row in rows:
             row["created_at"] = row["created_at"].isoformat() if row.get("created_at") else None
+            row["ticket"] = _parsed(row.get("ticket"))
         return {
             "records": rows,
             "next_before_id": rows[-1]["id"] if len(rows) == limit else None,
@@ -355,6 +358,17 @@ class AdminViews:
             s.channel: (len(prices.quotes.get(s.channel, {})), s.channel in prices.errors)
             for s in self._runtime.settings.prices.sources
         }
+
+
+def _parsed(ticket: Any) -> dict[str, Any] | None:
+    """A record's routing ticket (JSON text in the store), as an object; None when it has none."""
+    if not isinstance(ticket, str) or not ticket:
+        return None
+    try:
+        parsed = json.loads(ticket)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 async def _reading(query: Awaitable[T]) -> T:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -72,18 +72,25 @@ class Decider:
         facts: RequestFacts | None = None,
         client_key: ClientKey | None = None,
         strategy: str | None = None,
+        spec: RouteSpec | None = None,
+        narrow: Sequence[HardFilter] = (),
     ) -> Decision | None:
         """The decision for a virtual name, None for a concrete one; raises ProxyException.
-        `strategy`: a rule's; the request's own choice still wins."""
-        try:
-            spec = resolve_virtual_name(model, self.virtual_models)
-        except TagQueryError as error:
-            raise router_error(
-                400, "invalid_tag_query", str(error), param="model", router_status="tag-query-invalid"
-            ) from None
-        access = self.access_filter(client_key, model, spec is None)
+        `strategy`: a rule's; the request's own choice still wins. `spec` and `narrow`: a route
+        the caller built (OpenRouter's fields: a model id's channels, provider filters), ranked
+        as a virtual name is, after what the client key allows."""
         if spec is None:
-            return None
+            try:
+                spec = resolve_virtual_name(model, self.virtual_models)
+            except TagQueryError as error:
+                raise router_error(
+                    400, "invalid_tag_query", str(error), param="model", router_status="tag-query-invalid"
+                ) from None
+            access = self.access_filter(client_key, model, spec is None)
+            if spec is None:
+                return None
+        else:
+            access = self.access_filter(client_key, model, False)
         try:
             strategy_name = self.state.validated(
                 requested_strategy(data) or strategy or spec.strategy or self.state.active
@@ -121,6 +128,7 @@ class Decider:
                     explain=explain,
                     access=access,
                     floor=floor,
+                    asked=narrow,
                 )
             except NoChannelError as error:
                 lower = self._step_down(floor, error)

@@ -6,7 +6,8 @@ Built in one place (`RequestRecord.of`) for every way a request ends: it was ser
 
 The routing ticket (`routed`, a plain dict travelling in LiteLLM's request metadata under
 `smart_router`) is what the pre-call hook knew: request_id, requested_model, session, key,
-prompt_tokens, started_at, and for a virtual name strategy / candidates / scores / channel.
+prompt_tokens, started_at, and for a virtual name strategy / candidates / scores / channel, and
+what the record's ticket explains the decision with (router_ext/runtime/tickets.py).
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ class RequestRecord:
     kind: str | None = None  # the prompt's kind
     baseline_cost_usd: float | None = None  # the strongest priced channel's cost for the same usage
     quality: float | None = None  # the serving channel's quality (prior) when it served
+    # JSON: why a virtual name went where it went (router_ext/runtime/tickets.py); None for a
+    # concrete model name
+    ticket: str | None = None
+    app: str | None = None  # the client app (X-OpenRouter-Title / X-Title, else HTTP-Referer)
 
     @classmethod
     def of(
@@ -73,6 +78,7 @@ class RequestRecord:
             endpoint=str(routed.get("endpoint") or "chat"),
             rule=routed.get("rule"),
             tier=routed.get("tier"),
+            app=routed.get("app"),
             kind=routed.get("kind"),
             deployment_id=deployment_id,
             channel=channel.channel if channel else None,

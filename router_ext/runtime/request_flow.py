@@ -36,6 +36,8 @@ from router_ext.litellm_seam.request_data import request_header
 from router_ext.litellm_seam.types import ProxyException
 from router_ext.logs import log_request
 from router_ext.metrics import RouterMetrics
+from router_ext.openrouter.preferences import OPENROUTER_HEADER, Preferences
+from router_ext.openrouter.routing import OpenRouterRouting, has_variant
 from router_ext.request_checks import check_request
 from router_ext.request_facts import request_facts
 from router_ext.runtime.decisions import Decider
@@ -43,6 +45,13 @@ from router_ext.runtime.hedging import StreamHedging
 from router_ext.runtime.records import FAILED, METADATA_KEY, REJECTED, SUCCESS, RequestRecord
 from router_ext.runtime.rules import Rules
 from router_ext.runtime.stream_race import OpenHedge
+from router_ext.runtime.tickets import (
+    attempt_list,
+    build_ticket,
+    decision_facts,
+    litellm_routing_decision,
+    ticket_json,
+)
 from router_ext.settings import RouterSettings
 from router_ext.state.channel_health import Attempts, ChannelHealth
 from router_ext.state.quality_feedback import (
@@ -55,6 +64,7 @@ from router_ext.state.rate_windows import RateWindows
 from router_ext.state.spend_tracker import SpendTracker, session_of
 from router_ext.state.sticky_sessions import StickySessions, sticky_session_of
 from strategies.base import RequestFacts
+from strategies.decision import Decision
 from strategies.quality import channel_quality, strongest_channel
 from strategies.rotation import rotate_pools
 
@@ -172,6 +182,7 @@ class RequestFlow:
         self.settings = settings
         self.rate_windows = rate_windows
         self.feedback = feedback
+        self.openrouter = OpenRouterRouting(decider, catalogue)
         self._feedback_tasks: set[asyncio.Task[Any]] = set()
         self.sticky = StickySessions(settings.sticky)
         self.hedging = StreamHedging(settings.hedging.policy(), catalogue)
@@ -214,6 +225,9 @@ class RequestFlow:
         }
         if facts.difficulty is not None:
             routed["tier"], routed["kind"] = facts.difficulty.tier, facts.difficulty.kind
+        app = app_of(data)
+        if app:
+            routed["app"] = app
         if client_key is not None:
             routed["client_key"] = client_key.name
         sticky_session = sticky_session_of(data)
@@ -229,10 +243,11 @@ class RequestFlow:
                 routed["rule"] = rule.name
                 model = rule.settings.route or model
                 strategy = rule.settings.strategy
-            dropped = self._drop_routing_fields(data, model, client_key)
+            prefs = self._openrouter_preferences(data, model)
+            dropped = self._drop_routing_fields(data, model, client_key, openrouter=prefs is not None)
             if dropped:
                 routed["dropped_fields"] = dropped
-            return await self._rewrite(model, data, routed, facts, client_key, strategy)
+            return await self._rewrite(model, data, routed, facts, client_key, strategy, prefs)
         except ProxyException as rejection:
             routed["rejected"] = rejection.type  # refused before any upstream call
             raise
@@ -276,13 +291,19 @@ class RequestFlow:
         facts: RequestFacts,
         client_key: ClientKey | None,
         strategy: str | None = None,
+        prefs: Preferences | None = None,
     ) -> dict[str, Any]:
         started = time.perf_counter()
-        decision = (
-            self.decider.decide(model, data, facts=facts, client_key=client_key, strategy=strategy)
-            if isinstance(model, str)
-            else None
-        )
+        decision: Decision | None
+        if prefs is not None and isinstance(model, str):
+            decision, summary = self.openrouter.decide(model, prefs, data, facts, client_key, strategy)
+            routed["openrouter"] = summary
+        else:
+            decision = (
+                self.decider.decide(model, data, facts=facts, client_key=client_key, strategy=strategy)
+                if isinstance(model, str)
+                else None
+            )
         estimate = 0.0
         if decision is not None:
             self.metrics.decision_seconds.observe(time.perf_counter() - started)
@@ -323,6 +344,7 @@ class RequestFlow:
                 eligible=decision.eligible,
                 channel=attempts[0].channel,
             )
+            routed.update(decision_facts(decision, routed.get("requested_model")))  # the ticket's
             hedge = self.hedging.plan(routed, routed["candidates"])
             if hedge is not None and facts.endpoint == "chat":
                 # LiteLLM's own race (router_ext/runtime/hedging.py); the hedge is held back in
@@ -352,8 +374,21 @@ class RequestFlow:
             self.spend.hold(str(routed["request_id"]), routed.get("key"), routed.get("session"), estimate)
         return data
 
+    def _openrouter_preferences(self, data: Mapping[str, Any], model: Any) -> Preferences | None:
+        """OpenRouter's fields, moved out of the body by the `/api/v1` wire (router_ext/openrouter):
+        None when the request came another way, or asks for a model name as LiteLLM routes it."""
+        header = request_header(data, OPENROUTER_HEADER)
+        if not header or not isinstance(model, str):
+            return None
+        prefs = Preferences.from_header(header)
+        plain = self.catalogue.named(model) or (self.decider.is_virtual(model) and not has_variant(model))
+        if prefs.empty and plain:
+            return None  # a plain request: our usual path
+
+        return prefs
+
     def _drop_routing_fields(
-        self, data: dict[str, Any], model: Any, client_key: ClientKey | None
+        self, data: dict[str, Any], model: Any, client_key: ClientKey | None, openrouter: bool = False
     ) -> list[str]:
         """What only we may decide (see ROUTING_FIELDS). The master key naming a concrete model
         keeps LiteLLM's own fallbacks and retries; the wire API is ours in every case."""
@@ -364,7 +399,7 @@ class RequestFlow:
                 "a client key sends one model name per request, not a list",
                 param="model",
             )
-        virtual = isinstance(model, str) and self.decider.is_virtual(model)
+        virtual = openrouter or (isinstance(model, str) and self.decider.is_virtual(model))
         fields = ROUTING_FIELDS if virtual or client_key is not None else ("use_chat_completions_api",)
         return [name for name in fields if data.pop(name, None) is not None]
 
@@ -420,6 +455,8 @@ class RequestFlow:
         if routed.get("hedge") and deployment_id:
             await self.hedging.hold(str(request_id), deployment_id)
         attempts.started_at, attempts.current = now, deployment_id
+        if deployment_id:
+            attempts.began[deployment_id] = now  # the ticket's attempt durations
         # The deployment the Router is calling (after a stream that broke before its first chunk
         # no failure hook has told us the last one failed, so the ranking cannot say which).
         self._count_sent(routed, str(request_id), deployment_id)
@@ -450,6 +487,8 @@ class RequestFlow:
     def attempt_failed(self, channel_id: str, exception: BaseException, routed: Mapping[str, Any]) -> None:
         if stopped_by_us(exception):
             return  # not the channel's doing
+        if routed.get("candidates") and routed.get("request_id"):  # the ticket's attempt durations
+            self.health.attempts_for(str(routed["request_id"])).ended.setdefault(channel_id, time.time())
         if self.rate_windows is not None:
             self.rate_windows.observe_failure(channel_id, exception, routed.get("request_id"))
         self.sticky.release(routed.get("sticky_session"), channel_id)
@@ -547,8 +586,39 @@ class RequestFlow:
                 quality=round(channel_quality(channel), 4)
                 if channel is not None and routed.get("tier")
                 else None,
+                ticket=self._ticket(routed, attempts, deployment_id, latency_ms),
             )
         )
+
+    def _ticket(
+        self,
+        routed: Mapping[str, Any],
+        attempts: Attempts,
+        served: str | None = None,
+        served_ms: float | None = None,
+    ) -> str | None:
+        """The record's routing ticket (router_ext/runtime/tickets.py), built at the request's end;
+        None for a concrete model name. `served_ms`: the answer's latency, when its start is unknown."""
+        if not routed.get("candidates"):
+            return None
+        began = attempts.began.get(served) if served else None
+        if began:
+            served_ms = (time.time() - began) * 1000.0
+        try:
+            tried = attempt_list(attempts, served, served_ms)
+            return ticket_json(build_ticket(routed, tried, self.catalogue, self.decider.state.strategies))
+        except Exception:  # an explanation must never cost the record
+            log.exception("smart-router: no routing ticket for request %s", routed.get("request_id"))
+            return None
+
+    def routing_decision(self, routed: Mapping[str, Any], deployment_id: str) -> dict[str, Any] | None:
+        """The decision in the shape LiteLLM's logs view renders (`metadata.routing_decision`);
+        None for a concrete model name."""
+        request_id = routed.get("request_id")
+        if not request_id or not routed.get("candidates"):
+            return None
+        attempts = self.health.requests.get(str(request_id)) or Attempts()
+        return litellm_routing_decision(routed, deployment_id, attempts, self._score(routed, deployment_id))
 
     def _baseline(self, routed: Mapping[str, Any], usage: Usage) -> float | None:
         """What the strongest priced channel would have cost for the same tokens: the dashboard's
@@ -651,8 +721,16 @@ class RequestFlow:
             routed["rejected"] = getattr(exception, "type", None) or type(exception).__name__
         if routed.get("rejected"):
             self._withdraw(routed)
-            self._finish(request_id)
-            self._conclude(RequestRecord.of(routed, REJECTED, 0, error_class=str(routed["rejected"])[:32]))
+            made = self._finish(request_id)
+            self._conclude(
+                RequestRecord.of(
+                    routed,
+                    REJECTED,
+                    0,
+                    error_class=str(routed["rejected"])[:32],
+                    ticket=self._ticket(routed, made),
+                )
+            )
             return None
         current = made.current if made is not None else None
         if (
@@ -664,6 +742,7 @@ class RequestFlow:
             # The last attempt's failure can reach no hook (a stream broken before its first
             # chunk, with no fallback left): it is this channel's.
             self.health.failed(current, exception, request_id, time.time())
+            made.ended.setdefault(current, time.time())
             if self.rate_windows is not None:
                 self.rate_windows.observe_failure(current, exception, request_id)
         attempts = self._finish(request_id)
@@ -679,6 +758,7 @@ class RequestFlow:
                     self.catalogue.channel(last[0]) if last else None,
                     error_class=last[1].kind.value if last else None,
                     latency_ms=(time.time() - float(routed.get("started_at") or time.time())) * 1000,
+                    ticket=self._ticket(routed, attempts),
                 )
             )
         if not attempts.failures or all(v.kind is ErrorKind.CALLER for _, v in attempts.failures):
@@ -798,6 +878,8 @@ class RequestFlow:
             headers["x-router-kind"] = str(routed.get("kind") or "")
         if routed.get("floor") is not None:
             headers["x-router-floor"] = f"{float(routed['floor']):g}"
+        if routed.get("openrouter"):
+            headers["x-router-openrouter"] = describe_openrouter(routed["openrouter"])
         return headers
 
     def serving(self, routed: Mapping[str, Any]) -> str | None:
@@ -814,6 +896,26 @@ class RequestFlow:
     def _score(routed: Mapping[str, Any], deployment_id: str) -> float | None:
         candidates = routed.get("candidates") or []
         return routed["scores"][candidates.index(deployment_id)] if deployment_id in candidates else None
+
+
+def app_of(data: Mapping[str, Any]) -> str | None:
+    """The app a request comes from, as OpenRouter's clients name it: `X-OpenRouter-Title` (or the
+    older `X-Title`), else the `HTTP-Referer` host."""
+    title = request_header(data, "x-openrouter-title") or request_header(data, "x-title")
+    if title:
+        return title.strip()[:200] or None
+    referer = request_header(data, "http-referer") or request_header(data, "referer")
+    if not referer:
+        return None
+    host = referer.split("://", 1)[-1].split("/", 1)[0]
+    return host[:200] or None
+
+
+def describe_openrouter(summary: Mapping[str, Any]) -> str:
+    """`sort=price->cost_first; only: 2 out; candidates=3`: how OpenRouter's fields changed the ranking."""
+    return "; ".join(
+        f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in summary.items()
+    )[:500]
 
 
 def _usd(amount: float) -> str:

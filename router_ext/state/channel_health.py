@@ -70,6 +70,10 @@ class Attempts:
     slow: int = 0  # failed attempts that cost real time (they count toward max_attempts)
     started_at: float = 0.0  # when the current attempt began
     current: str | None = None  # the deployment of the latest attempt begun
+    # when each attempt began and, for a failed one, ended (epoch s, by deployment): the record's
+    # ticket shows each attempt's duration
+    began: dict[str, float] = field(default_factory=dict)
+    ended: dict[str, float] = field(default_factory=dict)
 
 
 class ChannelHealth:

@@ -65,6 +65,8 @@ requests = sa.Table(
     sa.Column("kind", sa.String(16)),  # the prompt's kind
     sa.Column("baseline_cost_usd", sa.Float),  # what the strongest priced channel would have cost
     sa.Column("quality", sa.Float),  # the serving channel's quality (prior) when it served
+    sa.Column("ticket", sa.Text),  # JSON: why a virtual name went where it went (runtime/tickets.py)
+    sa.Column("app", sa.String(200)),  # the client app: X-OpenRouter-Title / X-Title, else HTTP-Referer
 )
 feedback = sa.Table(
     "quality_feedback",
@@ -231,7 +233,15 @@ async def _v9(conn: AsyncConnection) -> None:
     await conn.execute(sa.text("ALTER TABLE request_records ADD COLUMN quality FLOAT"))
 
 
-MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
+async def _v10(conn: AsyncConnection) -> None:
+    await conn.execute(sa.text("ALTER TABLE request_records ADD COLUMN ticket TEXT"))
+
+
+async def _v11(conn: AsyncConnection) -> None:
+    await conn.execute(sa.text("ALTER TABLE request_records ADD COLUMN app VARCHAR(200)"))
+
+
+MIGRATIONS: list[Callable[[AsyncConnection], Any]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11]
 
 
 async def migrate(engine: AsyncEngine, up_to: int | None = None) -> int:
@@ -567,6 +577,15 @@ class RecordStore:
                     .order_by(sa.func.count().desc())
                 )
             ).all()
+            by_app = (
+                await conn.execute(
+                    sa.select(r.app, sa.func.count(), errors, tokens, cost)
+                    .where(where & r.app.is_not(None))
+                    .group_by(r.app)
+                    .order_by(sa.func.count().desc())
+                    .limit(50)
+                )
+            ).all()
             by_tier = (
                 await conn.execute(
                     sa.select(
@@ -613,6 +632,7 @@ class RecordStore:
             "by_model": rows(by_model, "model"),
             "by_channel": rows(by_channel, "channel"),
             "by_endpoint": rows(by_endpoint, "endpoint"),
+            "by_app": rows(by_app, "app"),
             "by_tier": [
                 {
                     **rows([row], "tier")[0],

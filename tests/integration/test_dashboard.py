@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,13 +16,58 @@ import openai
 import pytest
 from playwright.sync_api import ConsoleMessage, Dialog, Locator, Page, expect, sync_playwright
 
-from scripts.stack import Proxy, Simulator, free_port, openai_client
+from scripts.stack import Proxy, Simulator, free_port, openai_client, render_config, start_proxy
+from tests.integration.conftest import HERE
 
 expect.set_options(timeout=15_000)  # the page refreshes itself every 5 s
 
 HELLO = [{"role": "user", "content": "hello"}]
-# What the tests provoke on purpose: a refused admin key (401) and a refused form (400).
-PROVOKED = re.compile(r"^Failed to load resource: the server responded with a status of (400|401) ")
+ROOT = Path(__file__).resolve().parents[2]
+# SMART_ROUTER_SCREENSHOTS=1: the tests save the new panels here (docs/operations.md links them)
+SCREENSHOTS = ROOT / "docs" / "screenshots" if os.environ.get("SMART_ROUTER_SCREENSHOTS") == "1" else None
+# Where each channel of routing_config.yaml is served: (simulated provider, upstream model)
+UPSTREAMS = {
+    "free-qwen3-30b": ("free", "qwen/qwen3-30b-a3b:free"),
+    "free-gemma-270m": ("free", "google/gemma-3-270m:free"),
+    "paid-gpt-4o-mini": ("paid", "gpt-4o-mini"),
+    "paid-qwen3-235b": ("paid", "qwen/qwen3-235b-a22b"),
+    "paid-llama-70b": ("paid", "meta-llama/llama-3.3-70b-instruct"),
+    "local-qwen2.5-7b": ("local", "qwen2.5:7b"),
+}
+# What the tests provoke on purpose: a refused admin key (401), a refused form (400) and an unknown
+# name asked in the what-if box (404).
+PROVOKED = re.compile(r"^Failed to load resource: the server responded with a status of (400|401|404) ")
+
+
+@pytest.fixture(scope="module")
+def decisions_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What LiteLLM's own loggers got as `metadata.routing_decision` (tests/integration/spend_log_probe.py)."""
+    return tmp_path_factory.mktemp("probe") / "routing_decisions.jsonl"
+
+
+@pytest.fixture(scope="module")
+def proxy(simulator: Simulator, decisions_file: Path) -> Iterator[Proxy]:
+    """The shared routing config with one more LiteLLM logger: a probe of what LiteLLM hands its loggers."""
+    config = render_config(
+        HERE / "routing_config.yaml",
+        simulator.ports,
+        {
+            "litellm_settings": {
+                "callbacks": ["router_ext.hook.proxy_handler", "tests.integration.spend_log_probe.probe"],
+                "disable_hf_tokenizer_download": True,
+            }
+        },
+    )
+    running = start_proxy(config, env={"ROUTING_DECISION_PROBE": str(decisions_file)})
+    yield running
+    running.stop()
+
+
+def screenshot(target: Page | Locator, name: str) -> None:
+    """A PNG of a panel under docs/screenshots/ when SMART_ROUTER_SCREENSHOTS=1."""
+    if SCREENSHOTS is not None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        target.screenshot(path=str(SCREENSHOTS / name), animations="disabled")
 
 
 @pytest.fixture(scope="module")
@@ -488,6 +536,232 @@ def test_the_prompt_tiers_show_who_served_them_and_what_was_saved(proxy: Proxy, 
     expect(page.locator("#tiers-empty")).to_be_hidden()
 
 
+def upstream_of(proxy: Proxy, simulator: Simulator, channel_id: str) -> tuple[str, str]:
+    """(simulated provider, upstream model) of a channel: from the config, or a stored channel's params."""
+    if channel_id in UPSTREAMS:
+        return UPSTREAMS[channel_id]
+    stored = stored_channel(proxy, channel_id.split(".")[0]) or {}
+    params = stored.get("litellm_params") or {}
+    port = int(str(params["api_base"]).rsplit(":", 1)[1].split("/")[0])
+    name = next(n for n, p in simulator.ports.items() if p == port)
+    return name, str(params["model"]).removeprefix("openai/")
+
+
+def record_of(proxy: Proxy, request_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def written() -> bool:
+        rows = admin(proxy).get("/routing/records", params={"limit": 50}).json()["records"]
+        found.update(next((r for r in rows if r["request_id"] == request_id), {}))
+        return bool(found)
+
+    wait_until(written, f"the record of {request_id} was not written")
+    return found
+
+
+def test_a_failed_over_request_shows_why_it_went_where_it_went(
+    proxy: Proxy, simulator: Simulator, page: Page, decisions_file: Path
+) -> None:
+    client = admin(proxy)
+    assert client.post("/routing/channels/paid-llama-70b/disable").status_code == 200  # one excluded
+    try:
+        first = client.get("/routing/explain", params={"model": "auto"}).json()["ranked"][0]["channel"]
+        name, upstream = upstream_of(proxy, simulator, first)
+        simulator.control(
+            name, {"steps": [{"status": 500, "model": upstream, "body": {"error": {"message": "boom"}}}]}
+        )
+        answer = openai_client(proxy).chat.completions.with_raw_response.create(model="auto", messages=HELLO)
+        assert answer.headers["x-router-attempts"] == "2"
+        served, request_id = answer.headers["x-router-channel"], answer.headers["x-router-request-id"]
+        concrete = openai_client(proxy).chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=HELLO
+        )
+    finally:
+        assert client.post("/routing/channels/paid-llama-70b/enable").status_code == 200
+
+    # /routing/records carries the parsed ticket; a concrete model name has none.
+    ticket = record_of(proxy, request_id)["ticket"]
+    assert ticket["model"] == "auto" and ticket["signals_as_of"] == "answer"
+    assert ticket["candidates"][0]["id"] == first and len(ticket["candidates"][0]["v"]) == len(
+        ticket["weights"]
+    )
+    excluded = ticket["excluded"]["health"]  # paid-llama-70b, and any breaker left open before
+    assert excluded >= 1
+    assert [(a["channel"], a["error"]) for a in ticket["attempts"]] == [(first, "temporary"), (served, None)]
+    assert len(json.dumps(ticket, separators=(",", ":"))) < 1500
+    assert record_of(proxy, concrete.headers["x-router-request-id"])["ticket"] is None
+
+    # LiteLLM's own loggers got the decision as its logs view renders it (metadata.routing_decision).
+    def probed() -> dict[str, Any] | None:
+        if not decisions_file.exists():
+            return None
+        lines = [json.loads(line) for line in decisions_file.read_text().splitlines() if line.strip()]
+        return next((line["routing_decision"] for line in lines if line["request_id"] == request_id), None)
+
+    wait_until(lambda: probed() is not None, "LiteLLM's loggers got no routing_decision")
+    decision = probed() or {}
+    assert decision["router_model_name"] == "auto" and decision["routed_model"] == served
+    assert decision["router_type"] == "smart-router" and decision["cause"].startswith("strategy ")
+    assert isinstance(decision["score"], float)
+    assert f"failed {first}: temporary" in decision["signals"]
+    assert f"excluded by health: {excluded}" in decision["signals"]
+    lines = [json.loads(line) for line in decisions_file.read_text().splitlines() if line.strip()]
+    plain = next(line for line in lines if line["request_id"] == concrete.headers["x-router-request-id"])
+    assert plain["routing_decision"] is None
+
+    open_dashboard(proxy, page)
+    row = page.locator(f'#records tbody tr[data-request="{request_id}"]').first
+    toggle = row.locator("button.why")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(
+        page.locator(
+            f'#records tbody tr[data-request="{concrete.headers["x-router-request-id"]}"] button.why'
+        )
+    ).to_have_count(0)
+    toggle.click()
+    panel = page.locator(f"#why-{request_id}")
+    expect(panel).to_be_visible()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(panel.locator('[data-fact="strategy"] dd')).to_have_text(ticket["strategy"])
+    candidates = panel.locator("table.why-candidates tbody tr")
+    expect(candidates).to_have_count(len(ticket["candidates"]))
+    expect(candidates.first.locator("td.signal")).to_have_count(len(ticket["weights"]))
+    expect(panel.locator(f'table.why-candidates tr[data-channel="{served}"]')).to_have_class("served")
+    expect(panel.locator('.why-excluded li[data-filter="health"]')).to_contain_text(f"health: {excluded}")
+    attempts = panel.locator(".why-attempts li")
+    expect(attempts).to_have_count(2)
+    expect(attempts.nth(0)).to_contain_text(re.compile(rf"{re.escape(first)} · \d+ ms · temporary \(500\)"))
+    expect(attempts.nth(1)).to_contain_text(f"{served} · ")
+    expect(attempts.nth(1)).to_contain_text("answered")
+    screenshot(page.locator(f'#records tbody tr.why-row[data-request="{request_id}"]'), "dashboard-why.png")
+    # the page's own refresh keeps it open; the keyboard closes and opens it
+    with page.expect_response(lambda r: "/routing/records" in r.url, timeout=15_000):
+        pass
+    expect(panel).to_be_visible()
+    toggle.focus()
+    page.keyboard.press("Enter")
+    expect(panel).to_have_count(0)
+    expect(toggle).to_be_focused()
+    page.keyboard.press("Space")
+    expect(panel).to_be_visible()
+
+
+def test_what_if_draws_the_ranking_and_the_excluded_channels(proxy: Proxy, page: Page) -> None:
+    client = admin(proxy)
+    assert client.post("/routing/channels/paid-llama-70b/disable").status_code == 200
+    try:
+        prompt = "write a python function that parses a date"
+        expected = client.get(
+            "/routing/explain",
+            params={"model": "auto", "strategy": "cost_first", "limit": 10, "prompt": prompt},
+        ).json()
+        open_dashboard(proxy, page)
+        page.fill("#whatif-model", "auto")
+        page.select_option("#whatif-strategy", "cost_first")
+        page.fill("#whatif-prompt", prompt)
+        page.click("#whatif-submit")
+        bars = page.locator("#chart-whatif g.cand")
+        expect(bars).to_have_count(len(expected["ranked"]))
+        top = expected["ranked"][0]
+        first = page.locator(f'#chart-whatif g.cand[data-channel="{top["channel"]}"]')
+        expect(first.locator("rect.seg")).to_have_count(
+            sum(1 for d in top["signals"].values() if d["contribution"] > 0)
+        )
+        expect(first.locator("rect.seg").first.locator("title")).to_contain_text(f"{top['channel']} · ")
+        expect(first.locator(":scope > title")).to_contain_text(f"#1 {top['channel']}")
+        widths = [
+            float(w or 0)
+            for w in first.locator("rect.seg").evaluate_all("(rs) => rs.map((r) => r.getAttribute('width'))")
+        ]
+        assert all(w > 0 for w in widths)
+        expect(page.locator("#legend-whatif")).to_contain_text("cost \u00d70.6")
+        expect(page.locator("#whatif-summary")).to_contain_text("cost_first")
+        excluded = page.locator('#whatif-excluded tbody tr[data-channel="paid-llama-70b"]')
+        expect(excluded.locator(".filter")).to_have_text("health")
+        screenshot(page.locator("#whatif-section"), "dashboard-what-if.png")
+        # an unknown name: the API's own message, under the form
+        page.fill("#whatif-model", "tag:no-such-tag-anywhere")
+        page.click("#whatif-submit")
+        expect(page.locator("#whatif-error")).to_contain_text("no-such-tag-anywhere")
+    finally:
+        assert client.post("/routing/channels/paid-llama-70b/enable").status_code == 200
+
+
+def test_a_channel_never_observed_shows_a_dash_not_the_prior(
+    proxy: Proxy, simulator: Simulator, page: Page
+) -> None:
+    body = {
+        "model_name": "page-unobserved-model",
+        "litellm_params": {
+            "model": "openai/gpt-4o-mini",
+            "api_base": f"{simulator.url('paid')}/v1",
+            "api_key": "sk-sim-paid",
+        },
+        "model_info": {"id": "page-unobserved"},
+    }
+    assert admin(proxy).post("/routing/channels", json=body).status_code == 201
+    try:
+        status = channel_status(proxy, "page-unobserved")
+        assert status["observations"] == 0 and status["success_rate"] == 0.9  # the prior, still in the API
+        observed = channel_status(proxy, "paid-gpt-4o-mini")
+        assert observed["observations"] > 0
+        open_dashboard(proxy, page)
+        cell = page.locator('#channels tbody tr[data-channel="page-unobserved"] td.success')
+        expect(cell).to_have_text("—")
+        expect(cell).to_have_attribute("title", re.compile("No request observed yet"))
+        seen = page.locator('#channels tbody tr[data-channel="paid-gpt-4o-mini"] td.success')
+        expect(seen).to_have_text(re.compile(r"^\d+\.\d%$"))  # observed: a measurement
+    finally:
+        assert admin(proxy).delete("/routing/channels/page-unobserved").status_code == 200
+
+
+def test_nothing_overflows_at_1280_px(proxy: Proxy, simulator: Simulator, page: Page) -> None:
+    """The channels table (a stored channel has six buttons, a long upstream name and an error),
+    an open why panel and a what-if chart, all within 1,280 px."""
+    body = {
+        "model_name": "page-wide-model-with-a-rather-long-name",
+        "litellm_params": {
+            "model": "openai/meta-llama/llama-3.3-70b-instruct-turbo-with-a-long-suffix",
+            "api_base": f"{simulator.url('paid')}/v1",
+            "api_key": "sk-sim-paid",
+        },
+        "model_info": {"id": "page-wide-channel-id"},
+    }
+    assert admin(proxy).post("/routing/channels", json=body).status_code == 201
+    try:
+        page.set_viewport_size({"width": 1280, "height": 900})
+        open_dashboard(proxy, page)
+        expect(
+            page.locator('#channels tbody tr[data-channel="page-wide-channel-id"] button.delete')
+        ).to_be_visible()
+        page.locator("#records tbody button.why").first.click()
+        expect(page.locator(".why-panel")).to_be_visible()
+        page.fill("#whatif-model", "auto")
+        page.click("#whatif-submit")
+        expect(page.locator("#chart-whatif g.cand").first).to_be_attached()
+        screenshot(page.locator("#channels-section"), "dashboard-channels-1280.png")
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 1280
+        wider = page.evaluate(
+            """() => [...document.querySelectorAll('#app *')]
+                .filter((el) => el.getClientRects().length && el.getBoundingClientRect().right > 1280.5)
+                .map((el) => `${el.closest('section')?.id || ''} ${el.closest('table')?.id || ''} ${el.tagName}.${el.className}`
+                    + ` ${Math.round(el.getBoundingClientRect().right)}`)"""
+        )
+        assert wider == []
+        box = page.locator("#channels").locator("xpath=..").bounding_box()
+        assert box is not None
+        for row in page.locator("#channels tbody tr").all():
+            for button in row.locator("div.actions button").all():
+                bound = button.bounding_box()
+                assert bound is not None, row.get_attribute("data-channel")
+                assert box["x"] <= bound["x"] and bound["x"] + bound["width"] <= box["x"] + box["width"], (
+                    row.get_attribute("data-channel"),
+                    button.inner_text(),
+                )
+    finally:
+        assert admin(proxy).delete("/routing/channels/page-wide-channel-id").status_code == 200
+
+
 def test_the_page_refreshing_itself_keeps_what_is_being_typed(proxy: Proxy, page: Page) -> None:
     open_dashboard(proxy, page)
     typed = {
@@ -542,6 +816,9 @@ def test_chinese_covers_the_new_sections(proxy: Proxy, page: Page) -> None:
     expect(page.locator('h2[data-i18n="charts"]')).to_contain_text("最近 30 天")
     expect(page.locator('h3[data-i18n="requestsPerDay"]')).to_have_text("每日请求与错误")
     expect(page.locator('h3[data-i18n="shareChart"]')).to_have_text("免费与付费请求占比")
+    expect(page.locator('h2[data-i18n="whatIf"]')).to_have_text("假设分析")
+    expect(page.locator('#records th[data-i18n="why"]')).to_have_text("原因")
+    expect(page.locator("#records tbody button.why").first).to_contain_text("原因")
     config_row = page.locator('#channels tbody tr[data-channel="paid-gpt-4o-mini"]')
     expect(config_row.locator("button.disable")).to_have_text("停用")
     expect(config_row.locator("button.test")).to_have_text("测试")
