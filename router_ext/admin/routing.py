@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
@@ -98,6 +98,10 @@ class ExplainResponse(BaseModel):
         None, description="the prompt's tier and kind (with `prompt`)"
     )
     floor: FloorDetail | None = Field(None, description="the quality floor, for names that use one")
+    openrouter: dict[str, Any] | None = Field(
+        None,
+        description="what OpenRouter's fields did (models, provider, variants), as x-router-openrouter says",
+    )
 
 
 class FeedbackRequest(BaseModel):
@@ -200,6 +204,13 @@ def build_admin_router(runtime: RouterRuntime) -> APIRouter:
             None, max_length=100_000, description="the user's prompt: classified, and its floor applied"
         ),
         tier: str | None = Query(None, description="assume this tier (raises the prompt's, never lowers)"),
+        models: Annotated[
+            list[str] | None, Query(description="OpenRouter's fallback models, as /api/v1 takes them")
+        ] = None,
+        provider: str | None = Query(
+            None,
+            description='OpenRouter\'s provider preferences as JSON, e.g. {"sort": "price", "only": ["openai"]}',
+        ),
     ) -> ExplainResponse:
         if endpoint not in ENDPOINT_NAMES:
             raise router_error(
@@ -227,11 +238,13 @@ def build_admin_router(runtime: RouterRuntime) -> APIRouter:
             ]
         if tier:
             data.setdefault("metadata", {})["router_tier"] = tier
-        decision, rule = runtime.explain(
+        prefs = _openrouter_preferences(model, models or [], provider)
+        decision, rule, openrouter = runtime.explain(
             model,
             data,
             prompt_tokens=None if prompt is not None and not prompt_tokens else prompt_tokens,
             endpoint=endpoint,
+            openrouter=prefs,
         )
         if decision is None:
             raise router_error(
@@ -241,7 +254,9 @@ def build_admin_router(runtime: RouterRuntime) -> APIRouter:
                 "explain takes a virtual name (tag:..., auto, auto:free, ...)",
                 param="model",
             )
-        return _explained(model, decision, limit, rule, runtime)
+        explained = _explained(model, decision, limit, rule, runtime)
+        explained.openrouter = openrouter
+        return explained
 
     @router.post(
         "/feedback",
@@ -376,6 +391,29 @@ def _explained(
         if floor is not None
         else None,
     )
+
+
+def _openrouter_preferences(model: str, models: list[str], provider: str | None) -> Any:
+    """OpenRouter's fields given to explain, read as `/api/v1` reads them (None: none given)."""
+    import json
+
+    from router_ext.openrouter.preferences import PreferenceError, take_preferences
+    from router_ext.openrouter.routing import has_variant
+
+    if not models and provider is None and not has_variant(model):
+        return None
+    body: dict[str, Any] = {"models": models} if models else {}
+    if provider is not None:
+        try:
+            body["provider"] = json.loads(provider)
+        except ValueError:
+            raise router_error(
+                400, "invalid_parameter", 'provider must be JSON, e.g. {"sort": "price"}', param="provider"
+            ) from None
+    try:
+        return take_preferences(body)
+    except PreferenceError as error:
+        raise router_error(400, "invalid_parameter", str(error), param=error.field) from None
 
 
 def _int_param(name: str, value: str, low: int, high: int | None) -> int:

@@ -37,7 +37,7 @@ from router_ext.errors import router_error
 from router_ext.litellm_seam.types import ProxyException
 from router_ext.openrouter.preferences import SORTS, Preferences
 from router_ext.runtime.decisions import Decider
-from strategies.base import RequestFacts
+from strategies.base import Ranking, RequestFacts
 from strategies.decision import Decision
 from strategies.filters import HardFilter
 
@@ -75,8 +75,10 @@ class OpenRouterRouting:
         facts: RequestFacts,
         client_key: ClientKey | None,
         strategy: str | None,
+        explain: bool = False,
     ) -> tuple[Decision, dict[str, Any]]:
-        """The joined decision, and what each field did (for `x-router-openrouter` and the record)."""
+        """The joined decision, and what each field did (for `x-router-openrouter` and the record).
+        `explain`: every candidate, and each exclusion listed."""
         index = self.catalogue.index()
         summary: dict[str, Any] = {}
         strategy = SORTS[prefs.sort] if prefs.sort else strategy
@@ -96,10 +98,16 @@ class OpenRouterRouting:
             try:
                 if self.decider.is_virtual(base):
                     decision = self.decider.decide(
-                        base, data, facts=facts, client_key=client_key, strategy=chosen, narrow=narrow
+                        base,
+                        data,
+                        explain=explain,
+                        facts=facts,
+                        client_key=client_key,
+                        strategy=chosen,
+                        narrow=narrow,
                     )
                 else:
-                    decision = self._concrete(index, base, data, facts, client_key, chosen, narrow)
+                    decision = self._concrete(index, base, data, facts, client_key, chosen, narrow, explain)
             except ProxyException as error:
                 if getattr(error, "code", None) in (403, "403"):
                     raise  # a name the key may not use is refused, never skipped
@@ -136,6 +144,7 @@ class OpenRouterRouting:
         client_key: ClientKey | None,
         strategy: str | None,
         narrow: list[HardFilter],
+        explain: bool = False,
     ) -> Decision | None:
         mask = np.fromiter((matches_model(c, name) for c in index.channels), dtype=np.bool_, count=index.size)
         if not mask.any():
@@ -151,6 +160,7 @@ class OpenRouterRouting:
         return self.decider.decide(
             name,
             data,
+            explain=explain,
             facts=facts,
             client_key=client_key,
             strategy=strategy,
@@ -250,11 +260,23 @@ class OpenRouterRouting:
         if not prefs.allow_fallbacks:
             pairs = pairs[:1]
             summary["allow_fallbacks"] = False
+        counts: dict[str, int] = {}
+        for decision in decisions:
+            for name, count in decision.excluded_counts.items():
+                counts[name] = counts.get(name, 0) + count
+        # One ranking per name, joined: per-signal values (explain's columns) belong to each
+        # name's own candidates, so the joined decision keeps totals only.
+        ranking = Ranking(np.asarray([], dtype=np.intp), np.asarray([s for _, s in pairs]), {})
         return dataclasses.replace(
             decisions[0],
             ranked=tuple(c for c, _ in pairs),
             scores=tuple(s for _, s in pairs),
             eligible=sum(d.eligible for d in decisions),
+            excluded=tuple(e for d in decisions for e in d.excluded),
+            excluded_counts=counts,
+            ranking=ranking
+            if len(decisions) > 1 or prefs.order or not prefs.allow_fallbacks
+            else decisions[0].ranking,
         )
 
 

@@ -46,6 +46,7 @@ from router_ext.client_keys import ClientKey, KeyRing
 from router_ext.clock import utc_now
 from router_ext.logs import configure as configure_logs
 from router_ext.metrics import RouterMetrics
+from router_ext.openrouter.preferences import Preferences
 from router_ext.request_facts import request_facts
 from router_ext.runtime.admin_views import AdminViews
 from router_ext.runtime.channel_admin import ChannelAdmin
@@ -179,18 +180,29 @@ class RouterRuntime:
         return self.catalogue.index()
 
     def explain(
-        self, model: str, data: Mapping[str, Any], prompt_tokens: int | None = None, endpoint: str = "chat"
-    ) -> tuple[Decision | None, str | None]:
+        self,
+        model: str,
+        data: Mapping[str, Any],
+        prompt_tokens: int | None = None,
+        endpoint: str = "chat",
+        openrouter: Preferences | None = None,
+    ) -> tuple[Decision | None, str | None, dict[str, Any] | None]:
         """Explain's decision (every candidate ranked, none cut) after the rules, as a request
-        meets them, and the name of the rule that matched."""
+        meets them, the name of the rule that matched, and what OpenRouter's fields did (when
+        `openrouter` is given: the `/api/v1` path's routing)."""
         facts = request_facts(data, self.settings.default_max_tokens, endpoint)
         if prompt_tokens is not None:
             facts = dataclasses.replace(facts, prompt_tokens=prompt_tokens)
         rule = self.rules.first_match(model, facts, data, None)
         routed = (rule.settings.route if rule else None) or model
         strategy = rule.settings.strategy if rule else None
+        if openrouter is not None:
+            joined, summary = self.flow.openrouter.decide(
+                routed, openrouter, data, facts, None, strategy, explain=True
+            )
+            return joined, rule.name if rule else None, summary
         decision = self.decider.decide(routed, data, explain=True, facts=facts, strategy=strategy)
-        return decision, rule.name if rule else None
+        return decision, rule.name if rule else None, None
 
     def virtual_model_names(self) -> list[str]:
         return [*BUILTIN_VIRTUAL_MODELS, *(spec.name for spec in self.virtual_models.values())]

@@ -226,3 +226,24 @@ def test_the_app_names_are_kept_in_records_and_stats(admin: httpx.Client) -> Non
         apps = {row["app"]: row["requests"] for row in stats["by_app"]}
         time.sleep(0.2)
     assert apps["example.app"] >= 3
+
+
+def test_explain_shows_how_openrouters_fields_changed_the_ranking(admin: httpx.Client) -> None:
+    explained = admin.get(
+        "/routing/explain",
+        params={"model": "auto", "provider": json.dumps({"only": ["paid-cloud"], "sort": "price"})},
+    ).json()
+    assert explained["openrouter"]["sort"] == "price->cost_first"
+    assert {c["channel"] for c in explained["ranked"]} == {
+        "paid-gpt-4o-mini",
+        "paid-qwen3-235b",
+        "paid-llama-70b",
+    }
+    out = {e["channel"] for e in explained["excluded"] if e["filter"] == "provider.only"}
+    assert out == {"free-qwen3-30b", "free-gemma-270m", "local-qwen2.5-7b"}
+    joined = admin.get("/routing/explain", params={"model": "gpt-4o-mini", "models": ["auto:free"]}).json()
+    assert joined["ranked"][0]["channel"] == "paid-gpt-4o-mini"
+    assert {"free-qwen3-30b", "free-gemma-270m"} <= {c["channel"] for c in joined["ranked"]}
+    assert joined["openrouter"]["models"] == 2
+    bad = admin.get("/routing/explain", params={"model": "auto", "provider": '{"sort": 3}'})
+    assert bad.status_code == 400 and "provider.sort" in bad.text

@@ -157,7 +157,7 @@ async def test_rules_match_the_tier_and_the_kind() -> None:
 
 async def test_explain_shows_the_tier_the_floor_and_what_it_excluded() -> None:
     _, runtime, _ = stack()
-    decision, _ = runtime.explain("auto:smart", ask(CODE))
+    decision, _, _ = runtime.explain("auto:smart", ask(CODE))
     assert decision is not None and decision.floor is not None
     assert decision.floor.tier == "complex" and decision.floor.minimum == 0.55
     assert [e.channel.id for e in decision.excluded if e.filter == "floor"] == ["free-small"]

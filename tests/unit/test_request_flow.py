@@ -143,7 +143,7 @@ async def test_near_a_budget_weight_moves_from_quality_to_cost_step_by_step() ->
     assert strategies[4] == "quality_optimized@budget-2/4"
     assert weights[4] is not None and "cost=0.45" in weights[4] and "quality=0.35" in weights[4]
     assert served[4] != "dear-c"
-    explained, _ = runtime.explain("tag:qwen", {})
+    explained, _, _ = runtime.explain("tag:qwen", {})
     assert explained is not None and explained.strategy.name == "quality_optimized@budget-2/4"
     assert explained.strategy.weights["cost"] == pytest.approx(0.45)
     await runtime.shutdown()
@@ -168,7 +168,7 @@ async def test_plain_names_skip_a_deployment_whose_rate_window_is_spent() -> Non
     group = [d for d in router.model_list if d["model_info"]["id"] in ("free-a", "cheap-b")]
     kept = await hook.async_filter_deployments("qwen", group)
     assert [d["model_info"]["id"] for d in kept] == ["cheap-b"]
-    explained, _ = runtime.explain("tag:qwen", {})
+    explained, _, _ = runtime.explain("tag:qwen", {})
     assert explained is not None and "free-a" in {
         e.channel.id for e in explained.excluded if e.filter == "headroom"
     }
