@@ -27,6 +27,7 @@ from strategies.signals import compute_signals
 
 TICKET_VERSION = 1
 TICKET_CANDIDATES = 5  # the top of the ranking shown (the attempts name any channel tried below it)
+TICKET_ATTEMPTS = 8  # a longer failover keeps its first and last attempts: the ticket stays ~1.5 kB
 ROUTER_TYPE = "smart-router"  # `router_type` in LiteLLM's routing_decision (its UI prints it as is)
 
 
@@ -122,7 +123,13 @@ def build_ticket(
             ticket[key] = routed[key]
     if routed.get("sticky"):
         ticket["sticky"] = True
+    if len(tried) > TICKET_ATTEMPTS:  # the first failures and the last attempts tell the story
+        head, tail = TICKET_ATTEMPTS // 2, TICKET_ATTEMPTS - TICKET_ATTEMPTS // 2
+        ticket["attempts_left_out"] = len(tried) - TICKET_ATTEMPTS
+        tried = [*tried[:head], *tried[-tail:]]
     ticket["attempts"] = tried
+    if routed.get("openrouter"):
+        ticket["openrouter"] = routed["openrouter"]
     return ticket
 
 

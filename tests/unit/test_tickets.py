@@ -231,3 +231,19 @@ async def test_a_channel_says_how_many_outcomes_its_success_rate_rests_on() -> N
     assert channels["cheap-b"]["observations"] == 1
     assert channels["dear-c"]["observations"] == 0 and channels["dear-c"]["success_rate"] == 0.9  # the prior
     await s.runtime.shutdown()
+
+
+def test_a_long_failover_keeps_its_first_and_last_attempts() -> None:
+    from router_ext.runtime import tickets
+
+    tried = [{"channel": f"c{i}", "ms": 1.0, "error": "temporary"} for i in range(20)]
+    stack = Stack()
+    ticket = tickets.build_ticket(
+        {"candidates": ["free-a"], "strategy": "cost_first"},
+        tried,
+        stack.runtime.catalogue,
+        stack.runtime.state.strategies,
+    )
+    assert ticket is not None
+    assert [a["channel"] for a in ticket["attempts"]] == ["c0", "c1", "c2", "c3", "c16", "c17", "c18", "c19"]
+    assert ticket["attempts_left_out"] == 12
