@@ -17,24 +17,9 @@ from catalog.query import TagQueryError, parse_tag_query
 from catalog.virtual import BUILTIN_VIRTUAL_MODELS, RouteSpec
 from health.breaker import BreakerPolicy
 from scrapers.price_sources import PRICE_SOURCES
-from strategies.difficulty import KINDS, TIERS
+from strategies.difficulty import KINDS, Kind, Tier
 from strategies.floor import DEFAULT_FLOORS
 from strategies.hedging import HedgePolicy
-
-Tier = typing.Literal["simple", "medium", "complex", "reasoning"]
-Kind = typing.Literal[
-    "chat",
-    "lookup",
-    "writing",
-    "rewrite",
-    "translation",
-    "extraction",
-    "code",
-    "debugging",
-    "math",
-    "analysis",
-]
-assert typing.get_args(Tier) == TIERS and typing.get_args(Kind) == KINDS
 
 SECTION = "smart_router"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/router.db"

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal, get_args
 
-TIERS = ("simple", "medium", "complex", "reasoning")
-KINDS = (
+# The names as types (settings validate rule conditions and floors against them) and as tuples.
+Tier = Literal["simple", "medium", "complex", "reasoning"]
+Kind = Literal[
     "chat",
     "lookup",
     "writing",
@@ -31,7 +33,9 @@ KINDS = (
     "debugging",
     "math",
     "analysis",
-)
+]
+TIERS: tuple[str, ...] = get_args(Tier)
+KINDS: tuple[str, ...] = get_args(Kind)
 HEAD_CHARS = 1_500
 TAIL_CHARS = 700
 SYSTEM_CHARS = 1_500
