@@ -12,7 +12,8 @@ simulated_wire_apis.py); other paths answer 404 Not Found, as most OpenAI-compat
 a list of steps, each `{"status", "body", "headers", "delay", "drop", "malformed",
 "drop_stream", "first_token_delay", "times", "model"}`, consumed in order by matching chat requests. `"pages":
 {path: file}` serves files as is (a models API with prices, a pricing page); `POST /_control`
-with `{"pages": {path: text}}` swaps them, `{"models": [...]}` changes the listing.
+with `{"pages": {path: text}}` swaps them, `{"models": [...]}` changes the listing, `{"reset": true}`
+clears steps and counters, `{"clear_steps": true}` the steps only.
 `GET /_control` returns counters. On start the process prints one JSON line `{name: port}`.
 
     python -m scripts.simulated_providers --spec spec.json
@@ -406,6 +407,8 @@ def build_app(provider: Provider) -> Starlette:
                 provider.requests.clear()
                 provider.failures = 0
                 provider.successes = 0
+            if payload.get("clear_steps"):  # the steps only: counters kept
+                provider.steps.clear()
             provider.steps.extend(payload.get("steps", []))
             if "latency_ms" in payload:
                 provider.latency_ms = float(payload["latency_ms"])
