@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from router_ext import first_run, platform_support
+from router_ext import first_run, platform_support, ready_announcer
 from router_ext.cli_env import database_url, load_env_file, serve_database_url
 from router_ext.launch_config import RENDERED_ENV, SECTIONS_ENV
 from router_ext.litellm_seam.version import PROXY_CLI_MODULE, litellm_version
@@ -169,7 +169,7 @@ def serve(args: argparse.Namespace) -> int:
         key_location = first_run.admin_key_location(
             launch.document, config_path, env_file, key_in_environment
         )
-        first_run.write_announcement(
+        ready_announcer.write_announcement(
             rendered_dir,
             url + first_run.LIVENESS_PATH,
             first_run.ready_block(url, key_location, channels, env_file),

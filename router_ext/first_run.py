@@ -4,23 +4,18 @@ provider, the one next step.
 
 `serve` composes it while it still has the config (`ready_block`) and leaves it in its private
 folder; the supervisor (router_ext/supervise.py) prints it when the proxy first answers its
-liveness check (`announce_when_ready`), so it comes after LiteLLM's own start-up lines.
+liveness check (router_ext/ready_announcer.py), so it comes after LiteLLM's own start-up lines.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from catalog.locality import LOCAL_PROVIDERS, is_local_endpoint
 
-ANNOUNCEMENT = "ready.json"  # in serve's private folder
 DASHBOARD_PATH = "/routing/ui"  # router_ext/admin/ui
 LIVENESS_PATH = "/health/liveliness"  # LiteLLM's, no key needed
 PROVIDER_KEY_EXAMPLE = "OPENROUTER_API_KEY=sk-or-..."  # as serve's "no provider key is set" says
@@ -131,70 +126,3 @@ def ready_block(url: str, key_location: str, channels: Channels, env_file: Path 
     if step:
         lines.append(f"  next:       {step}")
     return "\n".join(lines) + "\n"
-
-
-def write_announcement(folder: Path, probe_url: str, text: str) -> None:
-    (folder / ANNOUNCEMENT).write_text(json.dumps({"probe": probe_url, "text": text}), encoding="utf-8")
-
-
-def read_announcement(folder: Path) -> tuple[str, str] | None:
-    try:
-        found = json.loads((folder / ANNOUNCEMENT).read_text(encoding="utf-8"))
-        return str(found["probe"]), str(found["text"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through $http_proxy
-
-
-def answers(url: str, timeout: float = 1.0) -> bool:
-    """Does something answer HTTP at `url` (any status)?"""
-    try:
-        with _DIRECT.open(url, timeout=timeout):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (OSError, ValueError):
-        return False
-
-
-def announce_when_ready(
-    probe_url: str,
-    text: str,
-    running: Callable[[], bool],
-    out: TextIO,
-    stop: threading.Event,
-    interval: float = 0.25,
-    deadline_s: float = 900.0,
-) -> bool:
-    """Print `text` once `probe_url` answers; give up when the proxy ends, `stop` is set or
-    after `deadline_s` (a start that slow has said enough in its log). True when printed."""
-    waited = 0.0
-    while running() and not stop.is_set() and waited < deadline_s:
-        if answers(probe_url):
-            if stop.is_set() or not running():
-                return False
-            out.write(text)
-            out.flush()
-            return True
-        stop.wait(interval)
-        waited += interval
-    return False
-
-
-def start_announcer(folder: Path, running: Callable[[], bool], out: TextIO) -> threading.Event | None:
-    """The announcement of `folder`, printed from a daemon thread; set the returned event to
-    stop waiting. None when `serve` left no announcement."""
-    found = read_announcement(folder)
-    if found is None:
-        return None
-    probe, text = found
-    stop = threading.Event()
-    threading.Thread(
-        target=announce_when_ready,
-        args=(probe, text, running, out, stop),
-        name="smart-router-ready",
-        daemon=True,
-    ).start()
-    return stop

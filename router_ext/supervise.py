@@ -1,7 +1,7 @@
 """What `smart-router serve` becomes once the config is rendered: a small process (no LiteLLM,
 no parsed config) that runs the proxy as its child, hands it SIGTERM / SIGINT / SIGHUP, exits 0
 on a stop it completes, and removes `serve`'s private temporary folder. It prints `serve`'s
-ready block (router_ext/first_run.py) once the proxy answers. On Windows `serve` runs this in
+ready block (router_ext/first_run.py, router_ext/ready_announcer.py) once the proxy answers. On Windows `serve` runs this in
 its own process (no exec there) and only SIGTERM is handed on: the console's Ctrl-C reaches the
 proxy by itself (router_ext/platform_support.py).
 
@@ -24,7 +24,7 @@ from typing import Any
 
 from router_ext import platform_support
 from router_ext.exit_signals import child_process_options
-from router_ext.first_run import start_announcer
+from router_ext.ready_announcer import start_announcer
 from router_ext.state.shared_state import STATE_URL_VARIABLE
 
 

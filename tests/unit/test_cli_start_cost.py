@@ -36,3 +36,18 @@ def test_serve_prepares_the_config_without_importing_litellm() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
     )
     assert found.stdout.strip() == "[]", found.stdout
+
+
+def test_the_supervisor_stays_small() -> None:
+    """The supervisor lives beside the proxy for its whole life and its memory counts against
+    ours (make bench's "memory added"): urllib.request alone pulled in http.client, email and ssl,
+    8 MB of resident memory."""
+    code = (
+        "import sys, router_ext.supervise\n"
+        "heavy = ('litellm', 'urllib.request', 'http.client', 'ssl', 'email', 'httpx', 'redis', 'catalog')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert found.stdout.strip() == "[]", found.stdout

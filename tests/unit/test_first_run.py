@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from router_ext import first_run, supervise
+from router_ext import first_run, ready_announcer, supervise
 from router_ext.launch_config import prepare_launch_config
 from scripts.stack import ROOT, free_port
 
@@ -150,19 +150,21 @@ def http_server() -> Iterator[str]:
 
 def test_the_block_is_printed_once_the_proxy_answers(http_server: str) -> None:
     out, stop = io.StringIO(), threading.Event()
-    assert first_run.announce_when_ready(http_server, "ready!\n", lambda: True, out, stop, interval=0.01)
+    assert ready_announcer.announce_when_ready(
+        http_server, "ready!\n", lambda: True, out, stop, interval=0.01
+    )
     assert out.getvalue() == "ready!\n"
 
 
 def test_nothing_is_printed_for_a_proxy_that_ended_or_never_answers() -> None:
     out, stop = io.StringIO(), threading.Event()
     nobody = f"http://127.0.0.1:{free_port()}/health/liveliness"
-    assert not first_run.announce_when_ready(nobody, "ready!\n", lambda: False, out, stop)
-    assert not first_run.announce_when_ready(
+    assert not ready_announcer.announce_when_ready(nobody, "ready!\n", lambda: False, out, stop)
+    assert not ready_announcer.announce_when_ready(
         nobody, "ready!\n", lambda: True, out, stop, 0.01, deadline_s=0.05
     )
     stop.set()
-    assert not first_run.announce_when_ready(nobody, "ready!\n", lambda: True, out, stop)
+    assert not ready_announcer.announce_when_ready(nobody, "ready!\n", lambda: True, out, stop)
     assert out.getvalue() == ""
 
 
@@ -184,7 +186,7 @@ def test_the_supervisor_prints_the_block_once_the_proxy_answers_and_a_sigterm_st
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     text = first_run.ready_block(url, "LITELLM_MASTER_KEY in .env", first_run.count_channels([], {}, 0))
-    first_run.write_announcement(tmp_path, url + first_run.LIVENESS_PATH, text)
+    ready_announcer.write_announcement(tmp_path, url + first_run.LIVENESS_PATH, text)
     stderr = _StopOnBlock()
     monkeypatch.setattr(sys, "stderr", stderr)
     # a stand-in proxy: answers HTTP (501 to GET: still an answer) until SIGTERM ends it

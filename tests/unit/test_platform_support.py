@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from router_ext import cli, exit_signals, first_run, platform_support, supervise
+from router_ext import cli, exit_signals, platform_support, ready_announcer, supervise
 from router_ext.litellm_seam import workers
 
 
@@ -194,7 +194,7 @@ def test_serve_on_windows_supervises_in_its_own_process_and_leaves_the_ready_blo
     def fake_supervisor(argv: list[str]) -> int:
         folder = Path(argv[0])
         handed["argv"] = argv
-        handed["announcement"] = first_run.read_announcement(folder)
+        handed["announcement"] = ready_announcer.read_announcement(folder)
         shutil.rmtree(folder)  # as the supervisor does
         return 0
 
