@@ -34,9 +34,14 @@ class VirtualModelSettings(BaseModel):
 
     query: str | None = Field(None, description="tag query selecting the channels, e.g. 'tag:coder,>=30b'")
     strategy: str | None = Field(None, description="strategy ranking them; default: the active one")
-    free_only: bool = False
-    local_only: bool = False
-    description: str = ""
+    free_only: bool = Field(
+        False, description="only verified free channels (price 0 in the config or a price source)"
+    )
+    local_only: bool = Field(
+        False,
+        description="only local channels (model_info.local, else loopback / private / Ollama / LM Studio)",
+    )
+    description: str = Field("", description="text shown for this name in /api/v1/models, before its prices")
     quality_floor: bool = Field(
         False,
         description="the prompt's difficulty tier sets a minimum channel quality (smart_router.difficulty)",
@@ -62,7 +67,7 @@ class RuleMatch(BaseModel):
     prompt_tokens_over: int | None = Field(None, ge=0, description="estimated prompt tokens above this")
     tools: bool | None = Field(None, description="the request offers tools (true) or none (false)")
     tool: str | None = Field(None, description="a tool of this name (glob) is offered, e.g. 'web_search*'")
-    images: bool | None = None
+    images: bool | None = Field(None, description="the request carries images (true) or none (false)")
     thinking: bool | None = Field(None, description="extended thinking / reasoning asked for")
     header: dict[str, str] | None = Field(None, description="request header name -> value glob")
     client_key: str | list[str] | None = Field(None, description="the client key's name (glob)")
@@ -108,7 +113,11 @@ class RuleSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(..., min_length=1)
+    name: str = Field(
+        ...,
+        min_length=1,
+        description="names the rule in x-router-rule, the record, explain and start-up errors",
+    )
     match: RuleMatch = Field(default_factory=RuleMatch)
     route: str | None = Field(None, description="a virtual name: tag query, auto, auto:*, a virtual model")
     strategy: str | None = Field(None, description="rank with this strategy")
@@ -135,10 +144,16 @@ class HealthSettings(BaseModel):
     failure_threshold: int = Field(3, ge=1, description="consecutive failures that open a breaker")
     failure_rate: float = Field(0.5, gt=0, le=1, description="... or this failure rate over the window")
     min_calls: int = Field(10, ge=1, description="calls in the window before the rate counts")
-    window_s: float = Field(60.0, gt=0)
+    window_s: float = Field(
+        60.0, gt=0, description="seconds of recent calls that failure_rate and min_calls count"
+    )
     base_cooldown_s: float = Field(5.0, gt=0, description="first cooldown of an opened breaker")
     cooldown_multiplier: float = Field(2.0, ge=1, description="growth of the cooldown on repeated trips")
-    max_cooldown_s: float = Field(600.0, gt=0)
+    max_cooldown_s: float = Field(
+        600.0,
+        gt=0,
+        description="cap on the growing cooldown, seconds (an upstream's Retry-After may be longer)",
+    )
     model_unavailable_cooldown_s: float = Field(3600.0, gt=0, description="after a 404 for a model")
     probe_timeout_s: float = Field(
         30.0, gt=0, description="a half-open probe unanswered by then frees the slot"
@@ -172,9 +187,16 @@ class BudgetSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    global_: PeriodBudget = Field(default_factory=PeriodBudget, alias="global")
-    per_key: PeriodBudget = Field(default_factory=PeriodBudget)
-    per_session: PeriodBudget = Field(default_factory=PeriodBudget)
+    global_: PeriodBudget = Field(
+        default_factory=PeriodBudget, alias="global", description="caps on all spending together"
+    )
+    per_key: PeriodBudget = Field(
+        default_factory=PeriodBudget, description="caps per API key a request is made with (each key its own)"
+    )
+    per_session: PeriodBudget = Field(
+        default_factory=PeriodBudget,
+        description="caps per session: the x-session-id header, else the request's user, else the API key",
+    )
     degrade_from: float | None = Field(
         0.7,
         gt=0,
@@ -226,13 +248,19 @@ class StickySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = True
+    enabled: bool = Field(
+        True, description="keep sessions on their channel; false: every request is ranked afresh"
+    )
     cost_margin: float = Field(0.25, ge=0, description="0.25 = up to 25 % dearer than the best candidate")
     strategy_margins: dict[str, float] = Field(
         default_factory=lambda: {"free_first": 0.0}, description="per strategy, overriding cost_margin"
     )
     ttl_s: float = Field(3600.0, gt=0, description="a session unseen this long is forgotten")
-    max_sessions: int = Field(100_000, ge=1)
+    max_sessions: int = Field(
+        100_000,
+        ge=1,
+        description="sessions remembered per process; past this the least recently served is forgotten",
+    )
 
 
 class HedgeSettings(BaseModel):
@@ -242,9 +270,20 @@ class HedgeSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = True
-    strategies: list[str] = Field(default_factory=lambda: ["speed_optimized"])
-    quantile: float = Field(0.9, gt=0, lt=1)
+    enabled: bool = Field(
+        True, description="start the next candidate when the first is slow; false: never hedge"
+    )
+    strategies: list[str] = Field(
+        default_factory=lambda: ["speed_optimized"],
+        description="strategies whose requests hedge (a budget-degraded one counts as its base)",
+    )
+    quantile: float = Field(
+        0.9,
+        gt=0,
+        lt=1,
+        description="the wait: this quantile of the channel's observed first-token times (0.9 = p90; "
+        "whole-answer times for non_streams)",
+    )
     floor_ms: float = Field(250.0, ge=0, description="never hedge sooner than this")
     min_samples: int = Field(5, ge=1, description="first tokens seen before the quantile is trusted")
     unobserved_ms: float = Field(1500.0, ge=0, description="the wait for a channel seen fewer times")
@@ -278,8 +317,13 @@ class OnBudgetRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    at_percent: float = Field(..., gt=0, le=100)
-    strategy: str
+    at_percent: float = Field(
+        ...,
+        gt=0,
+        le=100,
+        description="percent of the global day or month budget (the fuller one) that triggers it",
+    )
+    strategy: str = Field(..., description="the strategy made active then, e.g. free_first")
 
 
 class PriceSource(BaseModel):
@@ -307,7 +351,9 @@ class PriceWindow(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    channel: str
+    channel: str = Field(
+        ..., description="the channel (model_info.channel, else provider) whose prices it scales"
+    )
     start: str = Field(..., examples=["16:30"])
     end: str = Field(..., examples=["00:30"])
     factor: float = Field(..., ge=0, description="price multiplier inside the window, e.g. 0.5")
@@ -330,6 +376,9 @@ class PriceWindow(BaseModel):
 
 
 class PriceSettings(BaseModel):
+    """Channel prices (`smart_router.prices`): scraped sources, currencies, reseller multipliers and
+    time-of-day windows; prices set in model_info stay as configured (windows still apply)."""
+
     model_config = ConfigDict(extra="forbid")
 
     sources: list[PriceSource] = Field(default_factory=list)
@@ -353,11 +402,16 @@ class PriceSettings(BaseModel):
 
 
 class DiscoverySettings(BaseModel):
+    """Model listings (`smart_router.discovery`): wildcard deployments expand to what each channel
+    lists; `timeout_s` and `attempts` apply to price sources too."""
+
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, description="expand wildcard deployments from each channel's model list")
     on_start: bool = Field(True, description="list every channel (and fetch prices) right after start")
-    timeout_s: float = Field(15.0, gt=0)
+    timeout_s: float = Field(
+        15.0, gt=0, description="seconds per HTTP try of a listing, price page or OpenRouter key lookup"
+    )
     attempts: int = Field(3, ge=1, le=10, description="tries per listing / page, with backoff")
 
 
@@ -391,7 +445,10 @@ class RouterSettings(BaseModel):
     default_max_tokens: int = Field(
         512, ge=1, description="expected output tokens when a request sets no max_tokens"
     )
-    virtual_models: dict[str, VirtualModelSettings] = Field(default_factory=dict)
+    virtual_models: dict[str, VirtualModelSettings] = Field(
+        default_factory=dict,
+        description="your own model names (listed in /v1/models): name -> its channels and strategy",
+    )
     difficulty: DifficultySettings = Field(default_factory=DifficultySettings)
     rules: list[RuleSettings] = Field(default_factory=list, description="scenario rules, first match wins")
     strategies: dict[str, dict[str, float]] = Field(
@@ -399,7 +456,9 @@ class RouterSettings(BaseModel):
     )
     health: HealthSettings = Field(default_factory=HealthSettings)
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
-    on_budget: OnBudgetRule | None = None
+    on_budget: OnBudgetRule | None = Field(
+        None, description="switch the active strategy at a share of a global budget; null: never"
+    )
     limits: LimitSettings = Field(default_factory=LimitSettings)
     sticky: StickySettings = Field(default_factory=StickySettings)
     hedging: HedgeSettings = Field(default_factory=HedgeSettings)
