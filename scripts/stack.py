@@ -204,6 +204,7 @@ def launch_proxy(
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "HF_HUB_OFFLINE": "1",
         "PYTHONPATH": str(ROOT),
+        "PYTHONFAULTHANDLER": "1",  # a crash of the proxy leaves its Python stacks in proxy.log
         **(env or {}),
     }
     if plain_litellm:
