@@ -466,6 +466,11 @@ class RouterSettings(BaseModel):
         True,
         description="relay streamed chat answers from OpenAI-compatible channels as bytes (LiteLLM's pass-through)",
     )
+    freeze_heap: bool = Field(
+        True,
+        description="once started, exempt the start-up heap (LiteLLM, the Router) from Python's full "
+        "garbage-collector passes, which otherwise pause every request ~0.3 s at 1,000 deployments",
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the record store; default: $ROUTER_DATABASE_URL, else SQLite"
     )

@@ -880,7 +880,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs")
     parser.add_argument(
         "--only",
-        choices=["workers", "hedging", "streams", "catalogue", "difficulty"],
+        choices=["workers", "hedging", "streams", "catalogue", "difficulty", "proxies"],
         help="run one part and print it (nothing written)",
     )
     args = parser.parse_args()
@@ -905,6 +905,11 @@ def main() -> None:
         return
     if args.only == "difficulty":
         bench_difficulty()
+        return
+    if args.only == "proxies":
+        found = bench_proxies(1000, 10000, 400, 5)
+        for name, figure in ratios(found).items():
+            print(f"   {name}: {figure:.3f}")
         return
     if args.only == "catalogue":
         for row in bench_catalogue_everywhere():

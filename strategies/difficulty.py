@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 # The names as types (settings validate rule conditions and floors against them) and as tuples.
 Tier = Literal["simple", "medium", "complex", "reasoning"]
@@ -814,16 +814,39 @@ def _phrase_index(
     lexicons: tuple[Lexicon, ...],
 ) -> tuple[tuple[tuple[frozenset[str], str], ...], re.Pattern[str]]:
     """English phrases with the words each needs (a phrase is searched for only when all of its
-    words are in the text: a set test instead of a scan); Chinese phrases as one alternation,
-    longest first (one pass of the regex engine costs less than a substring scan per phrase on
-    non-ASCII text, 0.07 against 0.19 ms for 1,100 characters)."""
+    words are in the text: a set test instead of a scan); Chinese phrases as one regex (one pass of
+    the regex engine costs less than a substring scan per phrase on non-ASCII text, 0.07 against
+    0.19 ms for 1,100 characters)."""
     english: set[tuple[frozenset[str], str]] = set()
     chinese: set[str] = set()
     for lexicon in lexicons:
         english.update((frozenset(_LATIN.findall(phrase)), phrase) for phrase in lexicon.phrases)
         chinese.update(lexicon.zh)
-    ordered = sorted(chinese, key=lambda phrase: (-len(phrase), phrase))
-    return tuple(sorted(english, key=lambda pair: pair[1])), re.compile("|".join(map(re.escape, ordered)))
+    return tuple(sorted(english, key=lambda pair: pair[1])), re.compile(_trie_regex(chinese))
+
+
+def _trie_regex(phrases: set[str]) -> str:
+    """The phrases as one regex shaped as their prefix tree: at each position the engine follows
+    the next character instead of trying every phrase in turn (0.068 against 0.089 ms for 1,100
+    characters of Chinese as a flat alternation). Greedy: the longest phrase at a position wins,
+    as with the alternation ordered longest first."""
+    trie: dict[str, Any] = {}
+    for phrase in phrases:
+        node = trie
+        for character in phrase:
+            node = node.setdefault(character, {})
+        node[""] = {}  # a phrase ends here
+
+    def emit(node: dict[str, Any]) -> str:
+        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if "" not in node:
+            return body
+        return ("(?:" + body + ")" if len(branches) == 1 else body) + "?"
+
+    return emit(trie)
 
 
 LEXICONS = (

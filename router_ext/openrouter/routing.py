@@ -45,8 +45,14 @@ VARIANT_STRATEGIES = {"floor": "cost_first", "nitro": "speed_optimized", "exacto
 DROPPED_VARIANTS = ("online", "thinking", "extended")
 
 
+VARIANTS = (*VARIANT_STRATEGIES, "free", *DROPPED_VARIANTS)
+
+
 def has_variant(name: str) -> bool:
-    return name.rpartition(":")[2] in (*VARIANT_STRATEGIES, "free", *DROPPED_VARIANTS) and ":" in name
+    """`qwen3-30b:free`, `tag:qwen:floor`, `auto:smart:nitro`; not `tag:free`, `tag:thinking` or
+    `auto:free`, whose suffix is the name itself (a tag, a built-in virtual name)."""
+    base, sep, suffix = name.rpartition(":")
+    return bool(sep) and suffix in VARIANTS and base.lower() not in ("tag", "tags", "auto")
 
 
 def matches_model(channel: Channel, name: str) -> bool:
@@ -126,9 +132,9 @@ class OpenRouterRouting:
         return joined, summary
 
     def _variant(self, index: TagIndex, name: str) -> tuple[str, str | None]:
-        base, sep, suffix = name.rpartition(":")
-        if not sep or suffix not in (*VARIANT_STRATEGIES, "free", *DROPPED_VARIANTS):
+        if not has_variant(name):
             return name, None
+        base, _, suffix = name.rpartition(":")
         if is_tag_query(name):
             return base, suffix  # a tag has no ':' in it: `tag:qwen:floor` is `tag:qwen`, cheapest first
         if self.decider.is_virtual(name) or any(matches_model(c, name) for c in index.channels):

@@ -51,6 +51,7 @@ from router_ext.request_facts import request_facts
 from router_ext.runtime.admin_views import AdminViews
 from router_ext.runtime.channel_admin import ChannelAdmin
 from router_ext.runtime.decisions import Decider
+from router_ext.runtime.heap import freeze_startup_heap
 from router_ext.runtime.request_flow import RequestFlow
 from router_ext.runtime.rules import Rules, validate_rules
 from router_ext.secret_box import box_from_env
@@ -281,6 +282,8 @@ class RouterRuntime:
                 await asyncio.wait_for(self._due.wait(), timeout=0.25)
         await self._start_store()
         await self._start_catalogue_jobs()
+        if self.settings.freeze_heap:
+            freeze_startup_heap()  # everything start-up loads is in memory by now
 
     def _quality_prior(self, channel_id: str) -> float:
         channel = self.catalogue.channel(channel_id)

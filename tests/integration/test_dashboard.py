@@ -646,6 +646,47 @@ def test_a_failed_over_request_shows_why_it_went_where_it_went(
     expect(panel).to_be_visible()
 
 
+def test_a_hedged_request_shows_its_race(proxy: Proxy, simulator: Simulator, page: Page) -> None:
+    """A stream whose first channel is late: the why panel names both channels of the race, when
+    the hedge went out and who won."""
+    client, tried = admin(proxy), []
+    for _ in range(4):
+        # speed_optimized moves with every first token: the late channel must be the one the
+        # request goes to first, or the race is run again
+        ranked = client.get("/routing/explain", params={"model": "tag:free", "strategy": "speed_optimized"})
+        assert ranked.status_code == 200, ranked.text
+        first, second = (c["channel"] for c in ranked.json()["ranked"][:2])
+        name, upstream = upstream_of(proxy, simulator, first)
+        simulator.control(name, {"steps": [{"model": upstream, "first_token_delay": 3.0, "times": 1}]})
+        answer = openai_client(proxy).chat.completions.with_raw_response.create(
+            model="tag:free",
+            messages=HELLO,
+            stream=True,
+            extra_headers={"x-router-strategy": "speed_optimized"},
+        )
+        assert "".join(c.choices[0].delta.content or "" for c in answer.parse() if c.choices)
+        request_id = answer.headers["x-router-request-id"]
+        hedge = json.loads(record_of(proxy, request_id)["hedge"] or "{}")
+        if hedge.get("primary") == first:
+            break
+        tried.append((first, hedge))
+        simulator.control(name, {"clear_steps": True})  # unused: it must not delay a later test
+    else:
+        pytest.fail(f"explain's first-ranked channel was never the one routed to first: {tried}")
+    assert (hedge["hedge"], hedge["winner"]) == (second, second) and hedge["after_ms"] >= 250
+    assert answer.headers["x-router-channel"] == second
+
+    open_dashboard(proxy, page)
+    page.locator(f'#records tbody tr[data-request="{request_id}"] button.why').first.click()
+    race = page.locator(f"#why-{request_id} .why-hedge-box")
+    expect(race.locator("h4")).to_have_text("Hedge")
+    expect(race.locator(".why-hedge")).to_have_text(
+        re.compile(
+            rf"^{re.escape(first)} / {re.escape(second)}, hedge after [\d.]+ ms, winner {re.escape(second)}$"
+        )
+    )
+
+
 def test_what_if_draws_the_ranking_and_the_excluded_channels(proxy: Proxy, page: Page) -> None:
     client = admin(proxy)
     assert client.post("/routing/channels/paid-llama-70b/disable").status_code == 200

@@ -169,6 +169,24 @@ def test_each_field_narrows_and_the_headers_say_how(admin: httpx.Client) -> None
     assert emptied.status_code == 404 and "provider.ignore" in emptied.json()["error"]["message"]
 
 
+def test_a_tag_named_like_a_variant_is_a_tag(admin: httpx.Client) -> None:
+    """`tag:free` is the tag `free` (so are `tag:thinking`, `tag:nitro`), not a model named `tag`
+    with the `:free` variant; `tag:free:floor` is that tag, cheapest first."""
+    free = {"free-qwen3-30b", "free-gemma-270m"}
+    answer = chat(admin, model="tag:free")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-router-channel"] in free and "variants" not in answer.headers.get(
+        "x-router-openrouter", ""
+    )
+    cheapest = chat(admin, model="tag:free:floor")
+    assert cheapest.status_code == 200, cheapest.text
+    assert cheapest.headers["x-router-channel"] in free
+    assert "tag:free:floor" in cheapest.headers["x-router-openrouter"]
+    explained = admin.get("/routing/explain", params={"model": "tag:free"})
+    assert explained.status_code == 200, explained.text
+    assert {c["channel"] for c in explained.json()["ranked"]} == free
+
+
 def test_a_client_key_gets_nothing_more_through_openrouters_fields(proxy: Proxy, admin: httpx.Client) -> None:
     made = admin.post("/routing/keys", json={"name": "free-only", "models": ["auto:free"]})
     assert made.status_code == 201, made.text

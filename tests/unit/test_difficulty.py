@@ -4,13 +4,23 @@ English and Chinese: a change that makes it agree less with the labels fails her
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from router_ext.request_facts import request_facts
-from strategies.difficulty import HEAD_CHARS, TAIL_CHARS, TIERS, PromptView, classify
+from strategies.difficulty import (
+    _CHINESE,
+    HEAD_CHARS,
+    LEXICONS,
+    TAIL_CHARS,
+    TIERS,
+    PromptView,
+    _trie_regex,
+    classify,
+)
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "difficulty" / "prompts.jsonl"
 ROWS = [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -92,3 +102,16 @@ def test_the_request_shapes_give_the_last_user_turn_not_a_tool_result() -> None:
     )
     assert responses.difficulty is not None and responses.difficulty.tier == "simple"
     assert request_facts({"input": "a text to embed"}, 512, "embeddings").difficulty is None
+
+
+def test_the_chinese_phrase_tree_finds_what_the_longest_first_alternation_finds() -> None:
+    phrases: set[str] = set()
+    for lexicon in LEXICONS:
+        phrases.update(lexicon.zh)
+    flat = re.compile("|".join(re.escape(p) for p in sorted(phrases, key=lambda p: (-len(p), p))))
+    tree = re.compile(_trie_regex(phrases))
+    texts = [row["prompt"].lower() for row in ROWS]
+    texts += ["".join(sorted(phrases)), "".join(sorted(phrases, reverse=True)), "证明证明了推导出"]
+    for text in texts:
+        assert tree.findall(text) == flat.findall(text), text
+    assert _CHINESE.pattern == tree.pattern
