@@ -49,10 +49,11 @@ VARIANTS = (*VARIANT_STRATEGIES, "free", *DROPPED_VARIANTS)
 
 
 def has_variant(name: str) -> bool:
-    """`qwen3-30b:free`, `tag:qwen:floor`, `auto:smart:nitro`; not `tag:free`, `tag:thinking` or
-    `auto:free`, whose suffix is the name itself (a tag, a built-in virtual name)."""
+    """`qwen3-30b:free`, `tag:qwen:floor`, `auto:nitro`; not `tag:free` or `tag:thinking`, whose
+    suffix is the tag itself. (A virtual name spelled like one, `auto:free`, is kept whole by
+    `OpenRouterRouting._variant`.)"""
     base, sep, suffix = name.rpartition(":")
-    return bool(sep) and suffix in VARIANTS and base.lower() not in ("tag", "tags", "auto")
+    return bool(sep) and suffix in VARIANTS and base.lower() not in ("tag", "tags")
 
 
 def matches_model(channel: Channel, name: str) -> bool:
