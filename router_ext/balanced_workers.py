@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import pickle
 import socket
 import sys
+import time
 from typing import Any
 
 import uvicorn
@@ -65,6 +67,27 @@ def refuse_a_taken_port(host: str, port: int) -> None:
             sys.exit(STARTUP_FAILURE)
 
 
+class _Worker(Process):
+    """uvicorn's worker handle, whose health check gives up as soon as the worker is dead. uvicorn
+    waits on the ping's pipe for the whole timeout (180 s here: a worker importing LiteLLM answers
+    late), and a worker killed between ping and pong never closes that pipe (the supervisor holds
+    both ends): its replacement waited minutes."""
+
+    def _healthcheck(self, timeout: float) -> bool | None:
+        try:
+            self.parent_conn.send(b"ping")
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.parent_conn.poll(min(0.25, max(deadline - time.monotonic(), 0.0))):
+                    started: bool = self.parent_conn.recv()
+                    return started
+                if not self.process.is_alive():
+                    return None
+            return None
+        except (OSError, EOFError, pickle.UnpicklingError):
+            return None
+
+
 class BalancedWorkers(Multiprocess):
     """uvicorn's supervisor, with one listening socket per worker slot."""
 
@@ -74,7 +97,7 @@ class BalancedWorkers(Multiprocess):
     def _spawn(self) -> Process:
         sock = reuse_port_socket(self.config.host, self.config.port)
         try:
-            process = Process(self.config, [sock])
+            process = _Worker(self.config, [sock])
             process.start()  # spawn passes the descriptor at exec: the child holds it from here
         finally:
             sock.close()
